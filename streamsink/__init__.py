@@ -1,0 +1,3 @@
+"""streamsink: turn event streams into OpenTelemetry traces (Svix Stream compatible)."""
+
+__version__ = "0.1.0"

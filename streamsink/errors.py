@@ -1,0 +1,126 @@
+"""The one exception hierarchy of streamsink.
+
+``StreamsinkError`` is the root. API errors carry an HTTP status and a
+machine-readable ``code``; the API layer renders any ``ApiError`` as
+``{"code": ..., "detail": ...}``. Transform errors describe a user's handler
+problem (compile, runtime, limits, output shape) and map to 4xx at the API.
+"""
+
+from __future__ import annotations
+
+
+class StreamsinkError(Exception):
+    """Root of every error streamsink raises on purpose."""
+
+
+# --- API -------------------------------------------------------------------
+
+
+class ApiError(StreamsinkError):
+    status_code: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, detail: str, *, code: str | None = None, status_code: int | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class BadRequest(ApiError):
+    status_code = 400
+    code = "bad_request"
+
+
+class AuthenticationFailed(ApiError):
+    status_code = 401
+    code = "authentication_failed"
+
+
+class NotFound(ApiError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class Unprocessable(ApiError):
+    status_code = 422
+    code = "validation"
+
+
+class ServiceUnavailable(ApiError):
+    status_code = 503
+    code = "service_unavailable"
+
+
+# --- Transform ---------------------------------------------------------------
+
+
+class TransformError(StreamsinkError):
+    """A user's handler failed: the message is meant for that user."""
+
+    kind: str = "transform_error"
+
+
+class CompileError(TransformError):
+    """The code does not compile or defines no ``handler`` function."""
+
+    kind = "compile_error"
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        where = f" (line {line}, column {column})" if line is not None else ""
+        super().__init__(f"{message}{where}")
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+class HandlerError(TransformError):
+    """The handler threw."""
+
+    kind = "handler_error"
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        where = f" (line {line}, column {column})" if line is not None else ""
+        super().__init__(f"{message}{where}")
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+class HandlerTimeout(TransformError):
+    kind = "handler_timeout"
+
+
+class HandlerMemoryExceeded(TransformError):
+    kind = "handler_memory"
+
+
+class OutputError(TransformError):
+    """The handler's result has a bad shape; the message names the path
+    (``spans[3].startTime: ...``)."""
+
+    kind = "output_error"
+
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.message = message
+
+
+# --- Delivery ----------------------------------------------------------------
+
+
+class DeliveryError(StreamsinkError):
+    """Sending a batch to a sink failed."""
