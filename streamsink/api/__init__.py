@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): one module of routes per resource."""
