@@ -1,0 +1,3 @@
+from streamsink.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,31 @@
+"""The API token when none is configured: generated once, kept in the data dir."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from streamsink.settings import Settings
+
+TOKEN_FILE = "auth-token"
+
+
+def ensure_token(settings: Settings) -> tuple[Settings, bool]:
+    """Return settings with ``auth_token`` set, and whether it came from the data dir.
+
+    A configured ``STREAMSINK_AUTH_TOKEN`` wins. Otherwise the token in
+    ``DATA_DIR/auth-token`` is used, created (mode 0600) on first start.
+    """
+    if settings.tokens():
+        return settings, False
+    path = Path(settings.data_dir) / TOKEN_FILE
+    if path.exists():
+        token = path.read_text().strip()
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        token = "sk_" + secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+    return settings.model_copy(update={"auth_token": token}), True

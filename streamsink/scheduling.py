@@ -1,0 +1,153 @@
+"""Kick, lease, wake-up and re-kick: how sinks get delivery jobs on RQ.
+
+Per sink, three Redis keys coordinate every API and worker process:
+
+- ``ss:kick:{sink}``  set (NX) when a delivery job is queued or running for the
+  sink, so appends enqueue at most one job per idle sink. It expires
+  (``KICK_TTL``) so a lost job never strands a sink; a running job refreshes it.
+- ``ss:lease:{sink}`` the token of the one process delivering for the sink (one
+  batch in flight: FIFO). Renewed while held, released by token (Lua), expires
+  (``LEASE_TTL``) after a crash.
+- ``ss:wait:{sink}``  the epoch-ms moment a delayed job (``maxWaitSecs`` or a
+  retry) is scheduled for; a job that finds it in the future goes back to sleep
+  instead of scheduling again.
+
+The race "event appended while the job finishes" is closed by the job itself:
+it deletes its kick flag *then* looks for pending events, re-kicking (NX) when
+it finds some, while an appender writes *then* kicks. Either side sees the other.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime
+
+import redis
+from rq import Queue
+
+QUEUE_NAME = "deliver"
+KICK_TTL = 30
+LEASE_TTL_MS = 15_000
+JOB_PATH = "streamsink.delivery.deliver_job"
+
+
+def kick_key(sink_id: str) -> str:
+    return f"ss:kick:{sink_id}"
+
+
+def lease_key(sink_id: str) -> str:
+    return f"ss:lease:{sink_id}"
+
+
+def wait_key(sink_id: str) -> str:
+    return f"ss:wait:{sink_id}"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def delivery_queue(connection: redis.Redis) -> Queue:
+    return Queue(QUEUE_NAME, connection=connection)
+
+
+def _job_options() -> dict[str, object]:
+    # Results are of no use to anyone: keep none; failures for a day (rq info).
+    return {"result_ttl": 0, "failure_ttl": 86_400, "job_timeout": 600}
+
+
+def enqueue_now(connection: redis.Redis, stream_id: str, sink_id: str) -> None:
+    delivery_queue(connection).enqueue(JOB_PATH, stream_id, sink_id, **_job_options())
+
+
+def kick(connection: redis.Redis, stream_id: str, sink_id: str) -> bool:
+    """Enqueue a delivery job unless one is queued or running. True if enqueued."""
+    if not connection.set(kick_key(sink_id), 1, nx=True, ex=KICK_TTL):
+        return False
+    enqueue_now(connection, stream_id, sink_id)
+    return True
+
+
+def refresh_kick(connection: redis.Redis, sink_id: str) -> None:
+    connection.set(kick_key(sink_id), 1, ex=KICK_TTL)
+
+
+def clear_kick(connection: redis.Redis, sink_id: str) -> None:
+    connection.delete(kick_key(sink_id))
+
+
+def wake_at(connection: redis.Redis, stream_id: str, sink_id: str, due_ms: int) -> bool:
+    """Schedule a delivery job at ``due_ms`` (RQ scheduler) unless that exact
+    wake-up is already scheduled. Returns True when a job was scheduled."""
+    key = wait_key(sink_id)
+    current = connection.get(key)
+    if current is not None and int(current) == due_ms:
+        return False
+    ttl = max(1, (due_ms - now_ms()) // 1000 + 120)
+    connection.set(key, due_ms, ex=ttl)
+    when = datetime.fromtimestamp(due_ms / 1000, tz=UTC)
+    delivery_queue(connection).enqueue_at(
+        when,
+        JOB_PATH,
+        stream_id,
+        sink_id,
+        job_id=f"ss-wake-{sink_id}-{due_ms}",
+        **_job_options(),
+    )
+    return True
+
+
+def waiting_until(connection: redis.Redis, sink_id: str) -> int | None:
+    """The scheduled wake-up (epoch ms) if it is still in the future."""
+    value = connection.get(wait_key(sink_id))
+    if value is None:
+        return None
+    due = int(value)
+    return due if due > now_ms() else None
+
+
+def clear_wait(connection: redis.Redis, sink_id: str) -> None:
+    connection.delete(wait_key(sink_id))
+
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
+class Lease:
+    """The exclusive right to deliver for one sink (see module docstring)."""
+
+    def __init__(self, connection: redis.Redis, sink_id: str, ttl_ms: int = LEASE_TTL_MS):
+        self.connection = connection
+        self.sink_id = sink_id
+        self.key = lease_key(sink_id)
+        self.ttl_ms = ttl_ms
+        self.token = secrets.token_hex(12)
+
+    def acquire(self) -> bool:
+        return bool(self.connection.set(self.key, self.token, nx=True, px=self.ttl_ms))
+
+    def renew(self) -> bool:
+        """Extend the lease; False if it was lost (expired and taken)."""
+        return bool(self.connection.eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
+
+    def release(self) -> None:
+        self.connection.eval(_RELEASE, 1, self.key, self.token)
+
+
+def is_idle(connection: redis.Redis, sink_id: str) -> bool:
+    """No job queued or running and no live lease for the sink."""
+    pipe = connection.pipeline(transaction=False)
+    pipe.exists(kick_key(sink_id))
+    pipe.exists(lease_key(sink_id))
+    kicked, leased = pipe.execute()
+    return not kicked and not leased

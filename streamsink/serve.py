@@ -1,0 +1,139 @@
+"""Process entry points: ``serve`` (all in one), ``api`` and ``worker``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from types import FrameType
+
+from streamsink.auth_token import ensure_token
+from streamsink.redisconn import connect, redis_url_for
+from streamsink.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so ``finally`` blocks stop what we started."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _run_api(settings: Settings) -> None:
+    import uvicorn
+
+    from streamsink.api.app import create_app
+
+    assert settings.redis_url
+    app = create_app(settings, connect(settings.redis_url))
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
+
+
+def _banner(settings: Settings, token_from_file: bool) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    token = settings.tokens()[0]
+    where = f" (saved in {settings.data_dir}/auth-token)" if token_from_file else ""
+    lines = [
+        f"streamsink serving on {base}",
+        f"  API:            {base}/api/v1   docs: {base}/docs",
+        f"  OTLP receiver:  {base}/v1/traces   traces: {base}/api/v1/local/traces",
+        f"  token{where}:",
+        f"    {token}",
+        f"  try: curl -H 'Authorization: Bearer {token}' {base}/api/v1/stream",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+class WorkerPool:
+    """``streamsink worker`` child processes, restarted if one dies."""
+
+    def __init__(self, settings: Settings, count: int):
+        self.settings = settings
+        self.count = count
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._stopping = threading.Event()
+        self._monitor = threading.Thread(target=self._watch, name="worker-monitor", daemon=True)
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        env["STREAMSINK_REDIS_URL"] = self.settings.redis_url or ""
+        env["STREAMSINK_DATA_DIR"] = str(self.settings.data_dir)
+        cmd = [sys.executable, "-m", "streamsink", "worker"]
+        return subprocess.Popen(cmd, env=env)
+
+    def start(self) -> None:
+        self.procs = [self._spawn() for _ in range(self.count)]
+        self._monitor.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(1.0):
+            for i, proc in enumerate(self.procs):
+                if proc.poll() is not None and not self._stopping.is_set():
+                    log.warning("worker %s exited with %s; restarting", proc.pid, proc.returncode)
+                    self.procs[i] = self._spawn()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + timeout
+        for proc in self.procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def serve(settings: Settings) -> int:
+    """API + workers on one machine; an embedded Redis when no URL is set."""
+    _exit_on_sigterm()
+    with redis_url_for(settings.redis_url, settings.data_dir) as url:
+        settings = settings.model_copy(update={"redis_url": url})
+        settings, from_file = ensure_token(settings)
+        pool = WorkerPool(settings, settings.workers)
+        pool.start()
+        try:
+            _banner(settings, from_file)
+            _run_api(settings)
+        finally:
+            pool.stop()
+    return 0
+
+
+def api(settings: Settings) -> int:
+    """The REST API alone (production split)."""
+    _exit_on_sigterm()
+    with redis_url_for(settings.redis_url, settings.data_dir) as url:
+        settings, from_file = ensure_token(settings.model_copy(update={"redis_url": url}))
+        _banner(settings, from_file)
+        _run_api(settings)
+    return 0
+
+
+def worker(settings: Settings, *, burst: bool = False) -> int:
+    """One delivery worker (production split; scale out with more of them)."""
+    from streamsink.worker import run_worker
+
+    if not settings.redis_url:
+        print("streamsink worker needs --redis-url or STREAMSINK_REDIS_URL", file=sys.stderr)
+        return 2
+    return run_worker(settings, burst=burst)
