@@ -1,0 +1,1 @@
+"""Transform engine: V8 runtime, handler input, output validation, the pipeline."""

@@ -1,0 +1,330 @@
+"""Embedded V8 (mini-racer) that runs users' ``handler(input)`` functions.
+
+One V8 isolate per (sink key, code hash), compiled once and kept in a bounded
+LRU cache; a sink's code never shares an isolate, globals or state with another
+sink. An isolate that timed out or ran out of memory is thrown away and rebuilt
+on the next call. One call per batch: JSON text in, JSON text out, parsed and
+serialised inside V8.
+
+The isolate has no network, file or process access (mini-racer exposes none);
+the few extras it installs (timers, WebAssembly, shared memory) are removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections import OrderedDict
+from contextlib import ExitStack
+from importlib import resources
+from typing import Any
+
+import orjson
+from py_mini_racer import (
+    JSEvalException,
+    JSOOMException,
+    JSParseException,
+    JSTimeoutException,
+    MiniRacer,
+    mini_racer,
+)
+
+from streamsink.errors import (
+    CompileError,
+    HandlerError,
+    HandlerMemoryExceeded,
+    HandlerTimeout,
+    OutputError,
+)
+from streamsink.transform.jserror import USER_SCRIPT, parse_js_error
+
+__all__ = ["JsRuntime", "check_code", "default_code", "default_runtime"]
+
+_PRELUDE = """
+(function () {
+  var g = globalThis;
+  ["WebAssembly", "SharedArrayBuffer", "Atomics", "fetch", "require", "process",
+   "XMLHttpRequest", "importScripts"].forEach(function (n) { try { delete g[n]; } catch (e) {} });
+  // mini-racer installs these with `var` (not deletable): disable them.
+  g.setTimeout = undefined; g.clearTimeout = undefined; g.__timer_manager = undefined;
+  var noop = function () {};
+  g.console = { log: noop, info: noop, warn: noop, error: noop, debug: noop };
+})();
+var __streamsink_output_mark = "streamsink-output: ";
+var __streamsink_run = function (text) {
+  var input = JSON.parse(text), evs = input.events;
+  for (var i = 0; i < evs.length; i++) {
+    var p = evs[i].payload;
+    if (typeof p === "string") { try { evs[i].payload = JSON.parse(p); } catch (e) {} }
+  }
+  var out = handler(input);
+  if (out !== null && typeof out === "object" && typeof out.then === "function") {
+    throw new TypeError("handler returned a Promise; it must return its result synchronously");
+  }
+  try { return JSON.stringify({ r: out }); }
+  catch (e) { throw new Error(__streamsink_output_mark + e.message); }
+};
+//# sourceURL=streamsink.js
+"""
+
+_OUTPUT_MARK = "streamsink-output: "
+_HAS_HANDLER = "typeof handler === 'function'"
+_SOURCE_URL = f"\n//# sourceURL={USER_SCRIPT}\n"
+_UNDEFINED = object()
+
+
+def default_code() -> str:
+    """The bundled default handler (Svix's default otelTracing transformation)."""
+    return _DEFAULT_CODE
+
+
+_DEFAULT_CODE = resources.files("streamsink.transform").joinpath("default.js").read_text("utf-8")
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """One private asyncio loop thread shared by all isolates (mini-racer needs one)."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="streamsink-v8", daemon=True).start()
+            _loop = loop
+        return _loop
+
+
+def _timeout_error(timeout_ms: int, what: str = "handler") -> HandlerTimeout:
+    return HandlerTimeout(f"{what} did not finish within {timeout_ms} ms")
+
+
+def _memory_error(memory_mb: int) -> HandlerMemoryExceeded:
+    return HandlerMemoryExceeded(f"handler exceeded the {memory_mb} MiB memory limit")
+
+
+class _Isolate:
+    """One V8 isolate with the prelude and one user's code loaded."""
+
+    def __init__(self, code: str, *, timeout_ms: int, memory_mb: int) -> None:
+        self.lock = threading.Lock()
+        self.closed = False
+        self._stack = ExitStack()
+        self.mr: MiniRacer = self._stack.enter_context(mini_racer(_event_loop()))
+        self.mr.set_hard_memory_limit(memory_mb * 1024 * 1024)
+        try:
+            self.mr.eval(_PRELUDE)
+            self._load(code, timeout_ms, memory_mb)
+        except BaseException:
+            self.close()
+            raise
+
+    def _load(self, code: str, timeout_ms: int, memory_mb: int) -> None:
+        try:
+            self.mr.eval(code + _SOURCE_URL, timeout_sec=timeout_ms / 1000)
+        except JSTimeoutException:
+            raise CompileError(f"top-level code did not finish within {timeout_ms} ms") from None
+        except JSOOMException:
+            raise CompileError(
+                f"top-level code exceeded the {memory_mb} MiB memory limit"
+            ) from None
+        except JSEvalException as exc:  # JSParseException included
+            info = parse_js_error(str(exc), whole_script_is_user=True)
+            raise CompileError(info.message, info.line, info.column) from None
+        if not self.mr.eval(_HAS_HANDLER):
+            raise CompileError("no `handler` function is defined (`function handler(input)`)")
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._stack.close()
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
+def check_code(code: str, *, timeout_ms: int | None = None, memory_mb: int | None = None) -> None:
+    """Compile ``code`` in a fresh throwaway isolate.
+
+    Raises ``CompileError(message, line, column)`` on a syntax error, on an
+    error or time-out in top-level code, and when no ``handler`` function is
+    defined. Never raises another exception type for bad code.
+    """
+    if not isinstance(code, str):
+        raise CompileError("code must be a string")
+    t_ms, m_mb = _limits(timeout_ms, memory_mb)
+    _Isolate(code, timeout_ms=t_ms, memory_mb=m_mb).close()
+
+
+def _limits(timeout_ms: int | None, memory_mb: int | None) -> tuple[int, int]:
+    if timeout_ms is None or memory_mb is None:
+        from streamsink.settings import Settings
+
+        s = Settings()
+        timeout_ms = s.js_timeout_ms if timeout_ms is None else timeout_ms
+        memory_mb = s.js_memory_mb if memory_mb is None else memory_mb
+    return timeout_ms, memory_mb
+
+
+class JsRuntime:
+    """Runs handlers with a per-call time limit and a per-isolate memory limit.
+
+    Thread-safe: calls on one isolate are serialised by its lock, calls on
+    different isolates run in parallel.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout_ms: int | None = None,
+        memory_mb: int | None = None,
+        cache_size: int | None = None,
+    ) -> None:
+        self.timeout_ms, self.memory_mb = _limits(timeout_ms, memory_mb)
+        if cache_size is None:
+            from streamsink.settings import Settings
+
+            cache_size = Settings().js_context_cache
+        self.cache_size = max(1, cache_size)
+        self._cache: OrderedDict[tuple[str, str], _Isolate] = OrderedDict()
+        self._hash_of: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # -- cache -------------------------------------------------------------
+
+    def _get(self, sink_key: str, code: str) -> _Isolate:
+        h = _code_hash(code)
+        key = (sink_key, h)
+        doomed: list[_Isolate] = []
+        with self._lock:
+            iso = self._cache.get(key)
+            if iso is not None and not iso.closed:
+                self._cache.move_to_end(key)
+                return iso
+        # Compile outside the cache lock: it may take a while (top-level code).
+        iso = _Isolate(code, timeout_ms=self.timeout_ms, memory_mb=self.memory_mb)
+        with self._lock:
+            old_hash = self._hash_of.get(sink_key)
+            if old_hash is not None and old_hash != h:
+                stale = self._cache.pop((sink_key, old_hash), None)
+                if stale is not None:
+                    doomed.append(stale)
+            raced = self._cache.get(key)
+            if raced is not None and not raced.closed:
+                doomed.append(iso)
+                iso = raced
+            else:
+                self._cache[key] = iso
+            self._hash_of[sink_key] = h
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.cache_size:
+                (old_key, old_hash), victim = self._cache.popitem(last=False)
+                if self._hash_of.get(old_key) == old_hash:
+                    del self._hash_of[old_key]
+                doomed.append(victim)
+        for victim in doomed:
+            with victim.lock:
+                victim.close()
+        return iso
+
+    def _discard(self, sink_key: str, code: str, iso: _Isolate) -> None:
+        with self._lock:
+            key = (sink_key, _code_hash(code))
+            if self._cache.get(key) is iso:
+                del self._cache[key]
+        iso.close()
+
+    def evict(self, sink_key: str) -> None:
+        """Drop the cached isolate(s) of one sink (e.g. after its code changed)."""
+        with self._lock:
+            victims = [k for k in self._cache if k[0] == sink_key]
+            isos = [self._cache.pop(k) for k in victims]
+            self._hash_of.pop(sink_key, None)
+        for iso in isos:
+            with iso.lock:
+                iso.close()
+
+    def close(self) -> None:
+        with self._lock:
+            isos = list(self._cache.values())
+            self._cache.clear()
+            self._hash_of.clear()
+        for iso in isos:
+            with iso.lock:
+                iso.close()
+
+    def cached(self) -> int:
+        """How many isolates are cached (for tests and metrics)."""
+        with self._lock:
+            return len(self._cache)
+
+    # -- calls -------------------------------------------------------------
+
+    def run_json(self, sink_key: str, code: str | None, input_json: str) -> Any:
+        """Run ``handler(JSON.parse(input_json))`` for one sink; return its result.
+
+        ``code=None`` runs the bundled default handler. Payload strings that
+        hold JSON are parsed inside V8 before the handler sees them. Raises
+        ``CompileError``, ``HandlerError``, ``HandlerTimeout``,
+        ``HandlerMemoryExceeded`` or ``OutputError`` (result not JSON-able).
+        """
+        src = _DEFAULT_CODE if code is None else code
+        call = "__streamsink_run(" + orjson.dumps(input_json).decode() + ")"
+        for _ in range(3):
+            iso = self._get(sink_key, src)
+            with iso.lock:
+                if iso.closed:  # evicted between _get and lock: fetch again
+                    continue
+                try:
+                    text = iso.mr.eval(call, timeout_sec=self.timeout_ms / 1000)
+                except JSTimeoutException:
+                    self._discard(sink_key, src, iso)
+                    raise _timeout_error(self.timeout_ms) from None
+                except JSOOMException:
+                    self._discard(sink_key, src, iso)
+                    raise _memory_error(self.memory_mb) from None
+                except JSParseException as exc:  # pragma: no cover - wrapper is fixed text
+                    raise HandlerError(parse_js_error(str(exc)).message) from None
+                except JSEvalException as exc:
+                    if iso.mr.was_hard_memory_limit_reached():
+                        self._discard(sink_key, src, iso)
+                        raise _memory_error(self.memory_mb) from None
+                    info = parse_js_error(str(exc))
+                    if _OUTPUT_MARK in info.message:
+                        detail = info.message.split(_OUTPUT_MARK, 1)[1]
+                        raise OutputError("", f"not JSON-serialisable: {detail}") from None
+                    raise HandlerError(info.message, info.line, info.column) from None
+            return _decode_result(text)
+        raise HandlerError("handler isolate was evicted repeatedly; try again")  # pragma: no cover
+
+
+def _decode_result(text: Any) -> Any:
+    if not isinstance(text, str):
+        raise OutputError("", "handler result could not be serialised to JSON")
+    try:
+        wrapped = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        import json
+
+        wrapped = json.loads(text)  # integers beyond 64 bits
+    return wrapped.get("r", _UNDEFINED) if isinstance(wrapped, dict) else _UNDEFINED
+
+
+def is_undefined(value: Any) -> bool:
+    """True when the handler returned ``undefined`` (or a function)."""
+    return value is _UNDEFINED
+
+
+_default: JsRuntime | None = None
+_default_lock = threading.Lock()
+
+
+def default_runtime() -> JsRuntime:
+    """The process-wide runtime, configured from ``Settings`` on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = JsRuntime()
+        return _default
