@@ -1,0 +1,392 @@
+"""OTLP/HTTP delivery: one pooled HTTP client per process, answers classified.
+
+``DeliveryClient.send`` never raises for network or HTTP outcomes: it returns a
+``DeliveryResult`` whose ``outcome`` is SUCCESS (2xx), RETRYABLE (408, 429,
+502, 503, 504, connection errors, timeouts), TOO_LARGE (413: split and retry)
+or PERMANENT (anything else, including redirects, which are never followed).
+``deliver_spans`` adds size-based splitting on top of ``send``.
+"""
+
+from __future__ import annotations
+
+import enum
+import gzip as gzip_lib
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from streamsink import __version__
+
+JSON = "application/json"
+PROTOBUF = "application/x-protobuf"
+USER_AGENT = f"streamsink/{__version__}"
+RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
+EXCERPT_CHARS = 500
+MAX_RESPONSE_READ = 64 * 1024
+# Set by us whatever the sink's headers say: they describe the body we send.
+_OWN_HEADERS = ("content-type", "content-encoding", "content-length")
+_HOP_HEADERS = ("host", "transfer-encoding", "connection", "keep-alive", "upgrade", "te")
+
+T = TypeVar("T")
+
+
+class Outcome(enum.StrEnum):
+    SUCCESS = "success"
+    RETRYABLE = "retryable"
+    TOO_LARGE = "too_large"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True, slots=True)
+class PartialSuccess:
+    """OTLP ``partialSuccess``: spans the receiver rejected (0 = a warning only)."""
+
+    rejected_spans: int
+    error_message: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    outcome: Outcome
+    status_code: int | None = None
+    error: str | None = None  # why it failed, in words (None for a plain 2xx)
+    response_excerpt: str = ""
+    duration_ms: float = 0.0
+    retry_after: float | None = None  # seconds, from Retry-After, capped
+    partial_success: PartialSuccess | None = None
+    request_bytes: int = 0  # bytes on the wire (after gzip)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.SUCCESS
+
+    @property
+    def retryable(self) -> bool:
+        return self.outcome is Outcome.RETRYABLE
+
+    @property
+    def reason(self) -> str:
+        """A one-line description for ``failureReason`` and attempt logs."""
+        parts = []
+        if self.status_code is not None:
+            parts.append(f"HTTP {self.status_code}")
+        if self.error:
+            parts.append(self.error)
+        elif self.response_excerpt and not self.ok:
+            parts.append(self.response_excerpt[:200])
+        return ": ".join(parts) or self.outcome.value
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """The outcome of ``deliver_spans``: every HTTP attempt, in order.
+
+    ``outcome`` is SUCCESS when every span was accepted; otherwise the first
+    failing request's outcome (never TOO_LARGE: a single span that is still
+    too large is PERMANENT). Delivery stops at the first failure, so the spans
+    in ``delivered`` are a prefix of the input.
+    """
+
+    outcome: Outcome
+    attempts: list[DeliveryResult] = field(default_factory=list)
+    delivered: int = 0
+    rejected_spans: int = 0
+    failure: DeliveryResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.SUCCESS
+
+
+def safe_excerpt(data: bytes, limit: int = EXCERPT_CHARS) -> str:
+    """Printable text from arbitrary bytes, at most ``limit`` characters."""
+    text = data[: limit * 4].decode("utf-8", errors="replace")
+    text = "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text[:limit])
+    return text.strip()
+
+
+def parse_retry_after(
+    value: str | None, *, cap: float = 3600.0, now: datetime | None = None
+) -> float | None:
+    """Seconds from ``Retry-After`` (delay-seconds or an HTTP date), in [0, cap]."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), cap)
+
+
+def parse_partial_success(body: bytes, content_type: str | None) -> PartialSuccess | None:
+    """``partialSuccess`` from a JSON or protobuf ExportTraceServiceResponse, if any."""
+    if not body:
+        return None
+    media = (content_type or "").split(";")[0].strip().lower()
+    looks_json = media.endswith("json") or body.lstrip().startswith(b"{")
+    if media in (PROTOBUF, "application/protobuf", "application/octet-stream") or (
+        not media and not looks_json
+    ):
+        try:
+            msg = ExportTraceServiceResponse.FromString(body)
+        except (DecodeError, ValueError):
+            return None
+        if not msg.HasField("partial_success"):
+            return None
+        ps = msg.partial_success
+        rejected, message = ps.rejected_spans, ps.error_message
+    elif looks_json:
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        ps = (
+            doc.get("partialSuccess", doc.get("partial_success")) if isinstance(doc, dict) else None
+        )
+        if not isinstance(ps, dict):
+            return None
+        raw = ps.get("rejectedSpans", ps.get("rejected_spans", 0))
+        try:
+            rejected = int(raw or 0)
+        except (TypeError, ValueError):
+            rejected = 0
+        message = str(ps.get("errorMessage", ps.get("error_message")) or "")
+    else:
+        return None
+    if not rejected and not message:
+        return None
+    return PartialSuccess(max(rejected, 0), message)
+
+
+def classify_status(status: int) -> Outcome:
+    if 200 <= status < 300:
+        return Outcome.SUCCESS
+    if status == 413:
+        return Outcome.TOO_LARGE
+    if status in RETRYABLE_STATUSES:
+        return Outcome.RETRYABLE
+    return Outcome.PERMANENT
+
+
+class DeliveryClient:
+    """POSTs OTLP bodies over one pooled, keep-alive ``httpx.Client``.
+
+    Thread-safe (httpx.Client is). Pass ``client`` to supply your own; it is
+    then not closed by ``close()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 15.0,
+        total_timeout: float = 60.0,
+        max_connections: int = 100,
+        max_keepalive: int = 20,
+        keepalive_expiry: float = 30.0,
+        max_retry_after: float = 3600.0,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.total_timeout = total_timeout
+        self.max_retry_after = max_retry_after
+        self._owns_client = client is None
+        self._client = client or httpx.Client(
+            timeout=httpx.Timeout(
+                connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
+            ),
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_keepalive,
+                keepalive_expiry=keepalive_expiry,
+            ),
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT, "Accept": f"{PROTOBUF}, {JSON};q=0.9, */*;q=0.1"},
+        )
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> DeliveryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def build_headers(
+        self, headers: Mapping[str, str] | None, content_type: str, content_encoding: str | None
+    ) -> httpx.Headers:
+        """Client defaults, then the sink's headers, then the body's own headers."""
+        merged = httpx.Headers(self._client.headers)
+        for name, value in (headers or {}).items():
+            if name.lower() not in _OWN_HEADERS and name.lower() not in _HOP_HEADERS:
+                merged[name] = value
+        merged["Content-Type"] = content_type
+        if content_encoding:
+            merged["Content-Encoding"] = content_encoding
+        return merged
+
+    def send(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        content_type: str = JSON,
+        gzip: bool = False,
+        content_encoding: str | None = None,
+    ) -> DeliveryResult:
+        """POST ``body`` to ``url`` and classify the answer; never raises for I/O.
+
+        ``gzip=True`` compresses here; ``content_encoding`` instead declares a body
+        that is already encoded (e.g. ``"gzip"`` from ``otlp.split.Body``).
+        """
+        started = time.monotonic()
+        wire = gzip_lib.compress(body, compresslevel=5, mtime=0) if gzip else body
+        encoding = "gzip" if gzip else content_encoding
+
+        def done(outcome: Outcome, **kw: Any) -> DeliveryResult:
+            ms = round((time.monotonic() - started) * 1000, 3)
+            return DeliveryResult(outcome, duration_ms=ms, request_bytes=len(wire), **kw)
+
+        try:
+            request = self._client.build_request(
+                "POST",
+                url,
+                content=wire,
+                headers=self.build_headers(headers, content_type, encoding),
+            )
+            response = self._client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            return done(Outcome.RETRYABLE, error=f"timed out ({type(exc).__name__}) {exc}")
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+            return done(Outcome.PERMANENT, error=f"invalid request: {exc}")
+        except httpx.TransportError as exc:
+            return done(Outcome.RETRYABLE, error=f"connection error ({type(exc).__name__}): {exc}")
+        except (ValueError, TypeError, UnicodeError) as exc:  # bad URL or header values
+            return done(Outcome.PERMANENT, error=f"invalid request: {exc}")
+
+        try:
+            data = self._read_bounded(response, started)
+        finally:
+            response.close()
+        status = response.status_code
+        outcome = classify_status(status)
+        excerpt = safe_excerpt(data)
+        error, partial, retry_after = None, None, None
+        if outcome is Outcome.SUCCESS:
+            partial = parse_partial_success(data, response.headers.get("content-type"))
+            if partial is not None and partial.rejected_spans:
+                error = f"{partial.rejected_spans} spans rejected: {partial.error_message}"
+        elif 300 <= status < 400:
+            where = response.headers.get("location") or "?"
+            error = f"redirect to {where} not followed: point the sink at the final URL"
+        elif outcome is Outcome.TOO_LARGE:
+            error = f"request of {len(wire)} bytes too large for the sink"
+        if outcome is Outcome.RETRYABLE:
+            retry_after = parse_retry_after(
+                response.headers.get("retry-after"), cap=self.max_retry_after
+            )
+        return done(
+            outcome,
+            status_code=status,
+            error=error,
+            response_excerpt=excerpt,
+            retry_after=retry_after,
+            partial_success=partial,
+        )
+
+    def _read_bounded(self, response: httpx.Response, started: float) -> bytes:
+        """At most ``MAX_RESPONSE_READ`` bytes, within ``total_timeout`` (slow drips stop)."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= MAX_RESPONSE_READ or time.monotonic() - started > self.total_timeout:
+                    break
+        except (httpx.HTTPError, ValueError):
+            pass  # the status line is what counts; a broken body only shortens the excerpt
+        return b"".join(chunks)[:MAX_RESPONSE_READ]
+
+
+def deliver_spans(
+    client: DeliveryClient,
+    url: str,
+    spans: Sequence[T],
+    encode: Callable[[Sequence[T]], bytes],
+    *,
+    headers: Mapping[str, str] | None = None,
+    content_type: str = JSON,
+    gzip: bool = False,
+    max_body_bytes: int | None = None,
+) -> BatchResult:
+    """Deliver ``spans`` in order, splitting in halves on 413 or when ``encode``
+    gives more than ``max_body_bytes`` (checked before gzip), recursively.
+
+    Stops at the first failed request. A single span that still gets 413 fails
+    PERMANENT with a clear reason. Every request, split or not, is recorded.
+    """
+    result = BatchResult(Outcome.SUCCESS)
+    stack: list[Sequence[T]] = [spans] if spans else []
+    while stack:
+        chunk = stack.pop()
+        body = encode(chunk)
+        if max_body_bytes is not None and len(body) > max_body_bytes and len(chunk) > 1:
+            _push_halves(stack, chunk)
+            continue
+        attempt = client.send(url, body, headers, content_type, gzip)
+        result.attempts.append(attempt)
+        if attempt.outcome is Outcome.TOO_LARGE and len(chunk) > 1:
+            _push_halves(stack, chunk)
+            continue
+        if attempt.outcome is Outcome.TOO_LARGE:
+            why = f"a single span ({len(body)} bytes encoded) is too large for the sink (413)"
+            attempt = replace(attempt, outcome=Outcome.PERMANENT, error=why)
+            result.attempts[-1] = attempt
+        if not attempt.ok:
+            result.outcome = attempt.outcome
+            result.failure = attempt
+            return result
+        result.delivered += len(chunk)
+        if attempt.partial_success is not None:
+            result.rejected_spans += attempt.partial_success.rejected_spans
+    return result
+
+
+def _push_halves(stack: list[Sequence[T]], chunk: Sequence[T]) -> None:
+    mid = len(chunk) // 2
+    stack.append(chunk[mid:])  # popped second
+    stack.append(chunk[:mid])  # popped first: order is kept
+
+
+_default: tuple[int, DeliveryClient] | None = None
+_default_lock = threading.Lock()
+
+
+def default_client() -> DeliveryClient:
+    """The process-wide client (re-created in a forked child: pools don't survive fork)."""
+    global _default
+    with _default_lock:
+        if _default is None or _default[0] != os.getpid():
+            _default = (os.getpid(), DeliveryClient())
+        return _default[1]

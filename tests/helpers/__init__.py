@@ -1,0 +1,1 @@
+"""Reusable test helpers (real servers on 127.0.0.1)."""
