@@ -24,7 +24,6 @@ import orjson
 from py_mini_racer import (
     JSEvalException,
     JSOOMException,
-    JSParseException,
     JSTimeoutException,
     MiniRacer,
     mini_racer,
@@ -60,10 +59,11 @@ var __streamsink_run = function (text) {
   }
   var out = handler(input);
   if (out !== null && typeof out === "object" && typeof out.then === "function") {
-    throw new TypeError("handler returned a Promise; it must return its result synchronously");
+    throw new Error(__streamsink_output_mark +
+      "the handler returned a Promise; it must return its result synchronously");
   }
   try { return JSON.stringify({ r: out }); }
-  catch (e) { throw new Error(__streamsink_output_mark + e.message); }
+  catch (e) { throw new Error(__streamsink_output_mark + "not JSON-serialisable: " + e.message); }
 };
 //# sourceURL=streamsink.js
 """
@@ -110,6 +110,7 @@ class _Isolate:
     def __init__(self, code: str, *, timeout_ms: int, memory_mb: int) -> None:
         self.lock = threading.Lock()
         self.closed = False
+        self.broken = False
         self._stack = ExitStack()
         self.mr: MiniRacer = self._stack.enter_context(mini_racer(_event_loop()))
         self.mr.set_hard_memory_limit(memory_mb * 1024 * 1024)
@@ -131,9 +132,38 @@ class _Isolate:
             ) from None
         except JSEvalException as exc:  # JSParseException included
             info = parse_js_error(str(exc), whole_script_is_user=True)
-            raise CompileError(info.message, info.line, info.column) from None
+            line, column = info.line, info.column
+            lines = code.split("\n")
+            if line is not None and line > len(lines):  # "end of input": past our suffix
+                line, column = len(lines), len(lines[-1]) + 1
+            raise CompileError(info.message, line, column) from None
         if not self.mr.eval(_HAS_HANDLER):
             raise CompileError("no `handler` function is defined (`function handler(input)`)")
+
+    def call(self, call_source: str, timeout_ms: int, memory_mb: int) -> Any:
+        """Evaluate one wrapper call; map JS failures to transform errors.
+
+        After a time-out or an out-of-memory ``broken`` is set: the caller
+        must throw this isolate away.
+        """
+        try:
+            text = self.mr.eval(call_source, timeout_sec=timeout_ms / 1000)
+        except JSTimeoutException:
+            self.broken = True
+            raise _timeout_error(timeout_ms) from None
+        except JSOOMException:
+            self.broken = True
+            raise _memory_error(memory_mb) from None
+        except JSEvalException as exc:
+            if self.mr.was_hard_memory_limit_reached():
+                self.broken = True
+                raise _memory_error(memory_mb) from None
+            info = parse_js_error(str(exc))
+            if _OUTPUT_MARK in info.message:
+                detail = info.message.split(_OUTPUT_MARK, 1)[1]
+                raise OutputError("", detail) from None
+            raise HandlerError(info.message, info.line, info.column) from None
+        return _decode_result(text)
 
     def close(self) -> None:
         if not self.closed:
@@ -271,33 +301,33 @@ class JsRuntime:
         ``HandlerMemoryExceeded`` or ``OutputError`` (result not JSON-able).
         """
         src = _DEFAULT_CODE if code is None else code
-        call = "__streamsink_run(" + orjson.dumps(input_json).decode() + ")"
+        call = _call_source(input_json)
         for _ in range(3):
             iso = self._get(sink_key, src)
             with iso.lock:
                 if iso.closed:  # evicted between _get and lock: fetch again
                     continue
                 try:
-                    text = iso.mr.eval(call, timeout_sec=self.timeout_ms / 1000)
-                except JSTimeoutException:
-                    self._discard(sink_key, src, iso)
-                    raise _timeout_error(self.timeout_ms) from None
-                except JSOOMException:
-                    self._discard(sink_key, src, iso)
-                    raise _memory_error(self.memory_mb) from None
-                except JSParseException as exc:  # pragma: no cover - wrapper is fixed text
-                    raise HandlerError(parse_js_error(str(exc)).message) from None
-                except JSEvalException as exc:
-                    if iso.mr.was_hard_memory_limit_reached():
+                    return iso.call(call, self.timeout_ms, self.memory_mb)
+                finally:
+                    if iso.broken:
                         self._discard(sink_key, src, iso)
-                        raise _memory_error(self.memory_mb) from None
-                    info = parse_js_error(str(exc))
-                    if _OUTPUT_MARK in info.message:
-                        detail = info.message.split(_OUTPUT_MARK, 1)[1]
-                        raise OutputError("", f"not JSON-serialisable: {detail}") from None
-                    raise HandlerError(info.message, info.line, info.column) from None
-            return _decode_result(text)
         raise HandlerError("handler isolate was evicted repeatedly; try again")  # pragma: no cover
+
+    def run_once(self, code: str | None, input_json: str) -> Any:
+        """Like ``run_json`` in a fresh isolate that is thrown away afterwards
+        (simulation: no state kept between runs, nothing cached)."""
+        src = _DEFAULT_CODE if code is None else code
+        iso = _Isolate(src, timeout_ms=self.timeout_ms, memory_mb=self.memory_mb)
+        try:
+            return iso.call(_call_source(input_json), self.timeout_ms, self.memory_mb)
+        finally:
+            iso.close()
+
+
+def _call_source(input_json: str) -> str:
+    # The input travels as a JS string literal and is JSON.parse'd inside V8.
+    return "__streamsink_run(" + orjson.dumps(input_json).decode() + ")"
 
 
 def _decode_result(text: Any) -> Any:
@@ -306,9 +336,12 @@ def _decode_result(text: Any) -> Any:
     try:
         wrapped = orjson.loads(text)
     except orjson.JSONDecodeError:
+        # Integers beyond 64 bits or lone surrogates: the stdlib accepts both;
+        # re-encode to replace surrogates (no invalid UTF-8 may reach the encoders).
         import json
 
-        wrapped = json.loads(text)  # integers beyond 64 bits
+        clean = json.dumps(json.loads(text), ensure_ascii=False).encode("utf-8", "replace")
+        wrapped = json.loads(clean)
     return wrapped.get("r", _UNDEFINED) if isinstance(wrapped, dict) else _UNDEFINED
 
 

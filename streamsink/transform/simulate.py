@@ -1,0 +1,36 @@
+"""Dry run of a handler (``POST /stream/transformations/simulate``): no delivery,
+no cache, no state kept between runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from streamsink.otlp.encode_json import batch_json
+from streamsink.transform.handler_input import build_input_json
+from streamsink.transform.pipeline import output_to_batch
+from streamsink.transform.runtime import JsRuntime, default_runtime
+
+SIMULATE_STREAM_ID = "strm_simulate"
+
+
+def simulate(
+    code: str | None,
+    events: Sequence[Mapping[str, Any]],
+    stream_id: str = SIMULATE_STREAM_ID,
+    runtime: JsRuntime | None = None,
+    now_ns: int | None = None,
+) -> dict[str, Any]:
+    """Compile and run ``code`` (``None``: the default handler) on ``events``.
+
+    Returns ``{"output": <handler result>, "otlp": <OTLP/JSON body>}``, plus
+    ``"warnings"`` when the result has fields streamsink ignores. Raises
+    ``CompileError`` (with line/column) or another ``TransformError``.
+    """
+    rt = runtime or default_runtime()
+    output = rt.run_once(code, build_input_json(events))
+    batch, _, warnings = output_to_batch(output, stream_id=stream_id, now_ns=now_ns)
+    result: dict[str, Any] = {"output": output, "otlp": batch_json(batch)}
+    if warnings:
+        result["warnings"] = warnings
+    return result
