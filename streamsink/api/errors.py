@@ -1,0 +1,83 @@
+"""Exception handlers: every error answer is ``{code, detail}`` with its status,
+except request validation (FastAPI's 422 ``{detail: [{loc, msg, type}]}``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from streamsink.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "authentication_failed",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation",
+    429: "rate_limited",
+    503: "service_unavailable",
+}
+
+
+def error_body(code: str, detail: str) -> dict[str, str]:
+    return {"code": code, "detail": detail}
+
+
+def error_response(status: int, code: str, detail: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(error_body(code, detail), status_code=status, headers=headers)
+
+
+def validation_error(loc: tuple[str | int, ...], msg: str, type_: str = "value_error") -> Any:
+    """A RequestValidationError rendered like FastAPI's own 422."""
+    return RequestValidationError([{"loc": loc, "msg": msg, "type": type_}])
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status_code, exc.code, exc.detail)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    response = error_response(exc.status_code, code, detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+    log.error("redis unavailable during %s %s: %s", request.method, request.url.path, exc)
+    return error_response(503, "service_unavailable", "the data store is unavailable")
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """Last resort (also for errors raised in middleware, outside the router)."""
+    if isinstance(exc, ApiError):
+        return await _api_error(request, exc)
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return await _redis_down(request, exc)
+    log.exception("unexpected error in %s %s", request.method, request.url.path)
+    return error_response(500, "internal", "internal server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(redis.ConnectionError, _redis_down)
+    app.add_exception_handler(redis.TimeoutError, _redis_down)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,140 @@
+"""``Idempotency-Key`` on POST: the first answer is replayed for the TTL.
+
+The replay key is a SHA-256 over the bearer token, method, path (with query) and
+the client's key, so two tokens never share answers. The first request claims
+the key with ``SET NX`` (a short-lived "pending" marker) before it runs; a
+concurrent duplicate waits for the first one's answer (409 ``conflict`` if it
+takes too long) and never runs the handler itself, so nothing is written twice.
+Answers with status < 500 are stored (except 401/429); on a 5xx or an exception
+the claim is dropped, so a retry runs again. Replays carry ``Idempotent-Replayed: true``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+
+import orjson
+import redis
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from streamsink.api.deps import token_matches
+from streamsink.settings import Settings
+
+KEY_PREFIX = "ss:idem:"
+PENDING_TTL_SECS = 120
+WAIT_SECS = 10.0
+_POLL_SECS = 0.05
+_NOT_STORED = {401, 429}
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def replay_key(token: str, method: str, path: str, key: str) -> str:
+    digest = hashlib.sha256("\n".join((token, method, path, key)).encode()).hexdigest()
+    return KEY_PREFIX + digest
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope.get("headers", []):
+        if k.lower() == name:
+            return v.decode("latin-1")
+    return None
+
+
+class IdempotencyMiddleware:
+    """ASGI middleware applied to authenticated ``POST /api/...`` with the header."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, client: redis.Redis) -> None:
+        self.app = app
+        self.settings = settings
+        self.client = client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        key = (_header(scope, b"idempotency-key") or "").strip()
+        auth = _header(scope, b"authorization") or ""
+        scheme, _, token = auth.partition(" ")
+        token = token.strip()
+        if (
+            not key
+            or scheme.lower() != "bearer"
+            or not token_matches(token, self.settings.tokens())
+        ):
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        if scope.get("query_string"):
+            path += "?" + scope["query_string"].decode("latin-1")
+        rkey = replay_key(token, "POST", path, key)
+        nonce = "pending:" + secrets.token_hex(8)
+        deadline = time.monotonic() + WAIT_SECS
+        while True:
+            claimed = await run_in_threadpool(
+                self.client.set, rkey, nonce, nx=True, ex=PENDING_TTL_SECS
+            )
+            if claimed:
+                return await self._run_and_store(rkey, nonce, scope, receive, send)
+            stored = await run_in_threadpool(self.client.get, rkey)
+            if isinstance(stored, str):  # a client with decode_responses=True
+                stored = stored.encode()
+            if stored is not None and not stored.startswith(b"pending:"):
+                return await _replay(stored, send)
+            if time.monotonic() > deadline:
+                body = orjson.dumps(
+                    {
+                        "code": "conflict",
+                        "detail": "a request with this idempotency key is still in progress",
+                    }
+                )
+                return await _send(send, 409, b"application/json", body, replayed=False)
+            await asyncio.sleep(_POLL_SECS)
+
+    async def _run_and_store(
+        self, rkey: str, nonce: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        status = 500
+        content_type = b"application/json"
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal status, content_type
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for k, v in message.get("headers", []):
+                    if k.lower() == b"content-type":
+                        content_type = v
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        except BaseException:
+            await run_in_threadpool(self.client.eval, _RELEASE, 1, rkey, nonce)
+            raise
+        if status >= 500 or status in _NOT_STORED:
+            await run_in_threadpool(self.client.eval, _RELEASE, 1, rkey, nonce)
+            return
+        record = b"%d\n%s\n" % (status, content_type) + b"".join(chunks)
+        await run_in_threadpool(
+            self.client.set, rkey, record, ex=self.settings.idempotency_ttl_secs
+        )
+
+
+async def _replay(stored: bytes, send: Send) -> None:
+    status, content_type, body = stored.split(b"\n", 2)
+    await _send(send, int(status), content_type, body, replayed=True)
+
+
+async def _send(send: Send, status: int, content_type: bytes, body: bytes, replayed: bool) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if replayed:
+        headers.append((b"idempotent-replayed", b"true"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

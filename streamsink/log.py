@@ -1,0 +1,139 @@
+"""The per-stream event log: a Redis Stream at ``ss:log:{stream_id}``.
+
+Each entry has fields ``t`` (event type), ``p`` (payload text) and ``ts`` (ingest
+time, epoch ms). Entry ids (``<ms>-<seq>``) are the log's positions: a sink's
+cursor is the id of the last entry it has delivered ("0-0" = before the first).
+Appends of one request go in a single MULTI so they are all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from redis.client import Pipeline
+
+START = "0-0"
+
+
+def log_key(stream_id: str) -> str:
+    return f"ss:log:{stream_id}"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    id: str
+    event_type: str
+    payload: str
+    ts: int  # ingest time, epoch ms
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entry(entry_id: Any, fields: dict[Any, Any]) -> LogEntry:
+    f = {_s(k): v for k, v in fields.items()}
+    eid = _s(entry_id)
+    ts = f.get("ts")
+    return LogEntry(
+        id=eid,
+        event_type=_s(f.get("t", b"")),
+        payload=_s(f.get("p", b"")),
+        ts=int(_s(ts)) if ts is not None else entry_ms(eid),
+    )
+
+
+def entry_ms(entry_id: str) -> int:
+    """The millisecond part of an entry id."""
+    return int(entry_id.split("-", 1)[0])
+
+
+def next_id(entry_id: str) -> str:
+    """The smallest id strictly after ``entry_id`` (exclusive XRANGE start, any Redis)."""
+    ms, _, seq = entry_id.partition("-")
+    return f"{int(ms)}-{int(seq or 0) + 1}"
+
+
+def prev_id(entry_id: str) -> str | None:
+    """The largest id strictly before ``entry_id``, or None before "0-0"."""
+    ms, _, seq = entry_id.partition("-")
+    m, s = int(ms), int(seq or 0)
+    if s > 0:
+        return f"{m}-{s - 1}"
+    if m > 0:
+        return f"{m - 1}-18446744073709551615"
+    return None
+
+
+def is_entry_id(value: str) -> bool:
+    ms, sep, seq = value.partition("-")
+    return bool(sep) and ms.isdigit() and seq.isdigit() and len(value) <= 41
+
+
+def stage_append(
+    pipe: Pipeline, stream_id: str, events: Sequence[tuple[str, str]], ts: int | None = None
+) -> None:
+    """Queue one XADD per (event_type, payload) on a pipeline already in MULTI."""
+    ts_text = str(ts if ts is not None else int(time.time() * 1000))
+    key = log_key(stream_id)
+    for event_type, payload in events:
+        pipe.xadd(key, {"t": event_type, "p": payload, "ts": ts_text})
+
+
+def append(client: redis.Redis, stream_id: str, events: Sequence[tuple[str, str]]) -> list[str]:
+    """Append (event_type, payload) pairs atomically; their entry ids, in order."""
+    if not events:
+        return []
+    pipe = client.pipeline(transaction=True)
+    stage_append(pipe, stream_id, events)
+    return [_s(eid) for eid in pipe.execute()]
+
+
+def last_id(client: redis.Redis | Pipeline, stream_id: str) -> str:
+    """Id of the newest entry, "0-0" when the log is empty or missing."""
+    newest = client.xrevrange(log_key(stream_id), "+", "-", count=1)
+    return _s(newest[0][0]) if newest else START
+
+
+def read_after(
+    client: redis.Redis, stream_id: str, cursor: str, count: int
+) -> list[tuple[str, str, str]]:
+    """Up to ``count`` (entry id, event type, payload) strictly after ``cursor``."""
+    return [
+        (e.id, e.event_type, e.payload) for e in entries_after(client, stream_id, cursor, count)
+    ]
+
+
+def entries_after(client: redis.Redis, stream_id: str, cursor: str, count: int) -> list[LogEntry]:
+    """Like ``read_after`` with full entries (ingest time included)."""
+    raw = client.xrange(log_key(stream_id), next_id(cursor), "+", count=count)
+    return [_entry(eid, fields) for eid, fields in raw]
+
+
+def latest(
+    client: redis.Redis,
+    stream_id: str,
+    limit: int,
+    *,
+    before: str | None = None,
+    after_ms: int | None = None,
+) -> list[LogEntry]:
+    """The newest ``limit`` entries, newest first; strictly before the id ``before``
+    when given, and only those ingested at or after ``after_ms`` when given."""
+    hi = "+"
+    if before is not None:
+        prev = prev_id(before)
+        if prev is None:
+            return []
+        hi = prev
+    lo = f"{after_ms}-0" if after_ms is not None else "-"
+    raw = client.xrevrange(log_key(stream_id), hi, lo, count=limit)
+    return [_entry(eid, fields) for eid, fields in raw]
+
+
+def length(client: redis.Redis, stream_id: str) -> int:
+    return int(client.xlen(log_key(stream_id)))

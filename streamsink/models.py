@@ -1,0 +1,330 @@
+"""Pydantic wire models of the REST API (camelCase on the wire, snake_case in Python).
+
+Shapes follow the official svix SDK (``svix.models.stream_*``, ``sink_*``,
+``otel_tracing_config_*``...). Input models ignore unknown fields, as Svix does.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from streamsink.resource_ids import validate_name, validate_stream_uid, validate_uid
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+# --- field types ---------------------------------------------------------------
+
+Uid = Annotated[str, AfterValidator(validate_uid)]
+StreamUid = Annotated[str, AfterValidator(validate_stream_uid)]
+EventTypeName = Annotated[str, AfterValidator(validate_name)]
+Metadata = dict[str, str]
+SinkStatusIn = Literal["enabled", "disabled"]
+SinkStatus = Literal["enabled", "disabled", "paused", "retrying"]
+SinkType = Literal["otelTracing"]
+
+MAX_URL_LEN = 65536
+_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_BAD_VALUE_RE = re.compile(r"[\r\n\x00]")
+MAX_HEADERS = 64
+MAX_HEADER_VALUE_LEN = 8192
+#: Headers the delivery client owns; a user value would break the request.
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "content-encoding",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "trailer",
+    }
+)
+_SENSITIVE_EXACT = frozenset(
+    {"authorization", "api-key", "x-api-key", "proxy-authorization", "cookie", "set-cookie"}
+)
+_SENSITIVE_PARTS = ("token", "secret", "password", "api-key", "apikey")
+REDACTED = "************"
+
+
+def is_sensitive_header(name: str) -> bool:
+    low = name.lower()
+    return low in _SENSITIVE_EXACT or any(part in low for part in _SENSITIVE_PARTS)
+
+
+def redact_headers(headers: dict[str, str]) -> EndpointHeadersOut:
+    """Svix-style view of stored headers: sensitive values replaced and listed."""
+    shown: dict[str, str] = {}
+    sensitive: list[str] = []
+    for name, value in headers.items():
+        if is_sensitive_header(name):
+            shown[name] = REDACTED
+            sensitive.append(name)
+        else:
+            shown[name] = value
+    return EndpointHeadersOut(headers=shown, sensitive=sensitive)
+
+
+def check_header(name: str, value: str | None) -> None:
+    """Raise ``ValueError`` naming the header when its name or value is not sendable."""
+    if not _TOKEN_RE.match(name) or len(name) > 256:
+        raise ValueError(f"header name {name!r} is not a valid HTTP token (RFC 7230)")
+    if name.lower() in RESERVED_HEADERS:
+        raise ValueError(f"header {name!r} is set by the delivery client and cannot be overridden")
+    if value is not None:
+        if _BAD_VALUE_RE.search(value):
+            raise ValueError(f"header {name!r}: value must not contain CR, LF or NUL")
+        if len(value) > MAX_HEADER_VALUE_LEN:
+            raise ValueError(f"header {name!r}: value longer than {MAX_HEADER_VALUE_LEN}")
+
+
+def _check_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
+    if headers is None:
+        return None
+    if len(headers) > MAX_HEADERS:
+        raise ValueError(f"at most {MAX_HEADERS} headers")
+    for name, value in headers.items():
+        check_header(name, value)
+    return headers
+
+
+def _check_header_patch(headers: dict[str, str | None]) -> dict[str, str | None]:
+    if len(headers) > MAX_HEADERS:
+        raise ValueError(f"at most {MAX_HEADERS} headers")
+    for name, value in headers.items():
+        check_header(name, value)
+    return headers
+
+
+def _check_url(url: str) -> str:
+    if len(url) > MAX_URL_LEN:
+        raise ValueError(f"url longer than {MAX_URL_LEN} characters")
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a bad port
+    except ValueError as exc:
+        raise ValueError(f"invalid url: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("url must be an absolute http:// or https:// URL")
+    if any(c.isspace() for c in url):
+        raise ValueError("url must not contain whitespace")
+    return url
+
+
+SinkUrl = Annotated[str, AfterValidator(_check_url)]
+Headers = Annotated[dict[str, str] | None, AfterValidator(_check_headers)]
+
+
+# --- streams -------------------------------------------------------------------
+
+
+class StreamIn(WireModel):
+    name: str = Field(max_length=256)
+    uid: StreamUid | None = None
+    metadata: Metadata | None = None
+
+
+class StreamPatch(WireModel):
+    """``name`` or (as the SDK's ``StreamPatch`` calls it) ``description`` renames."""
+
+    name: str | None = Field(default=None, max_length=256)
+    description: str | None = Field(default=None, max_length=256)
+    uid: StreamUid | None = None
+    metadata: Metadata | None = None
+
+
+class StreamOut(WireModel):
+    id: str
+    uid: str | None = None
+    name: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    metadata: Metadata
+
+
+# --- event types ---------------------------------------------------------------
+
+
+class StreamEventTypeIn(WireModel):
+    name: EventTypeName
+    description: str | None = None
+    feature_flags: list[EventTypeName] | None = None
+    deprecated: bool = False
+    archived: bool = False
+
+
+class StreamEventTypePatch(WireModel):
+    description: str | None = None
+    feature_flags: list[EventTypeName] | None = None
+    deprecated: bool | None = None
+    archived: bool | None = None
+
+
+class StreamEventTypeOut(WireModel):
+    name: str
+    description: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    deprecated: bool
+    archived: bool
+    feature_flags: list[str] | None = None
+
+
+# --- sinks ---------------------------------------------------------------------
+
+
+class OtelTracingConfigIn(WireModel):
+    url: SinkUrl
+    headers: Headers = None
+
+
+class OtelTracingConfigPatch(WireModel):
+    url: SinkUrl | None = None
+    headers: Headers = None
+
+
+class EndpointHeadersOut(WireModel):
+    headers: dict[str, str]
+    sensitive: list[str]
+
+
+class OtelTracingConfigOut(WireModel):
+    url: str
+    headers: EndpointHeadersOut
+
+
+class StreamSinkIn(WireModel):
+    type: SinkType = Field(description="sink type; only `otelTracing` is supported")
+    config: OtelTracingConfigIn
+    uid: Uid | None = None
+    status: SinkStatusIn | None = None
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    max_wait_secs: int = Field(default=0, ge=0, le=300)
+    event_types: list[EventTypeName] | None = None
+    channels: list[str] | None = None
+    metadata: Metadata | None = None
+
+
+class StreamSinkPatch(WireModel):
+    """Only the fields present are changed; ``uid``/``eventTypes``/``channels`` null clear."""
+
+    type: SinkType | None = None
+    config: OtelTracingConfigPatch | None = None
+    uid: Uid | None = None
+    status: SinkStatusIn | None = None
+    batch_size: int | None = Field(default=None, ge=1, le=1000)
+    max_wait_secs: int | None = Field(default=None, ge=0, le=300)
+    event_types: list[EventTypeName] | None = None
+    channels: list[str] | None = None
+    metadata: Metadata | None = None
+
+
+class StreamSinkOut(WireModel):
+    id: str
+    uid: str | None = None
+    type: str
+    config: OtelTracingConfigOut
+    status: SinkStatus
+    batch_size: int
+    max_wait_secs: int
+    event_types: list[str] | None = None
+    channels: list[str] | None = None
+    metadata: Metadata
+    current_iterator: str
+    failure_reason: str | None = None
+    next_retry_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class HttpSinkHeadersPatchIn(WireModel):
+    """Header name -> value; a null value deletes the header."""
+
+    headers: Annotated[dict[str, str | None], AfterValidator(_check_header_patch)]
+
+
+class SinkTransformIn(WireModel):
+    """``code: null`` removes the transformation (the default handler runs)."""
+
+    code: str | None = Field(default=None, min_length=10, max_length=51200)
+
+
+class SinkTransformationOut(WireModel):
+    code: str | None = None
+    enabled: bool
+
+
+class EmptyResponse(WireModel):
+    pass
+
+
+# --- events --------------------------------------------------------------------
+
+
+class EventIn(WireModel):
+    event_type: EventTypeName
+    payload: str | dict[str, Any] | list[Any] = Field(
+        description="a string (as in Svix); a JSON object or array is stored as its JSON text"
+    )
+
+
+class CreateStreamEventsIn(WireModel):
+    events: list[EventIn] = Field(min_length=1)
+    stream: StreamIn | None = None
+
+
+class EventOut(WireModel):
+    event_type: str
+    payload: str
+    timestamp: datetime
+
+
+class EventStreamOut(WireModel):
+    data: list[EventOut]
+    iterator: str
+    done: bool
+
+
+# --- lists ---------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class ListResponse(WireModel, Generic[T]):
+    data: list[T]
+    iterator: str | None
+    prev_iterator: str | None = None
+    done: bool
+
+
+class ListResponseStreamOut(ListResponse[StreamOut]):
+    pass
+
+
+class ListResponseStreamEventTypeOut(ListResponse[StreamEventTypeOut]):
+    pass
+
+
+class ListResponseStreamSinkOut(ListResponse[StreamSinkOut]):
+    pass
+
+
+class HttpErrorOut(WireModel):
+    code: str
+    detail: str
+
+
+class HealthOut(WireModel):
+    status: Literal["ok", "unavailable"]
+    detail: str | None = None
