@@ -96,7 +96,11 @@ def loads(text: str | None, default: Any) -> Any:
 
 
 def transaction(client: redis.Redis, func: Callable[[Pipeline], R], *watch: str) -> R:
-    """Run ``func`` under WATCH ``watch`` (re-run on a concurrent change); its result."""
+    """Run ``func`` under WATCH ``watch`` (re-run on a concurrent change); its result.
+
+    ``func`` reads in immediate mode (so ``watch`` must not be empty), then calls
+    ``pipe.multi()`` and queues its writes."""
+    assert watch, "a transaction needs at least one watched key"
     return client.transaction(func, *watch, value_from_callable=True)
 
 

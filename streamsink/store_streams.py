@@ -142,10 +142,12 @@ def create_stream(
 ) -> StreamRecord:
     """Create a stream; 409 Conflict when ``uid`` is taken."""
 
-    def run(pipe: Pipeline) -> StreamRecord:
-        return stage_new_stream(pipe, name=name, uid=uid, metadata=metadata)
+    stream_id = new_stream_id()
 
-    watch = [stream_uid_key(uid)] if uid else []
+    def run(pipe: Pipeline) -> StreamRecord:
+        return stage_new_stream(pipe, name=name, uid=uid, metadata=metadata, stream_id=stream_id)
+
+    watch = [stream_key(stream_id)] + ([stream_uid_key(uid)] if uid else [])
     return transaction(client, run, *watch)
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 import redis
+from fastapi.testclient import TestClient
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from fastapi.testclient import TestClient
 
 from streamsink.api.app import create_app
 from streamsink.settings import Settings
@@ -75,9 +75,7 @@ def test_health_is_open_and_pings_redis(client: TestClient) -> None:
 
 
 def test_health_503_when_redis_is_down(settings: Settings, tmp_path: Any) -> None:
-    dead = redis.Redis(
-        unix_socket_path=str(tmp_path / "nothing.sock"), retry=Retry(NoBackoff(), 0)
-    )
+    dead = redis.Redis(unix_socket_path=str(tmp_path / "nothing.sock"), retry=Retry(NoBackoff(), 0))
     with TestClient(create_app(settings, dead)) as c:
         r = c.get("/health")
         assert r.status_code == 503
