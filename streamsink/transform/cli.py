@@ -17,7 +17,7 @@ from streamsink.errors import CompileError, HandlerError, TransformError
 from streamsink.transform.simulate import SIMULATE_STREAM_ID, simulate
 
 
-def _load_events(path: str) -> list[dict[str, Any]]:
+def _load_events(path: str | Path) -> list[dict[str, Any]]:
     data = orjson.loads(Path(path).read_bytes())
     if isinstance(data, dict):
         data = data.get("events")
@@ -30,12 +30,13 @@ def format_error(exc: TransformError, handler_path: str, code: str) -> str:
     """``path:line:column: kind: message`` plus the source line and a caret."""
     line = getattr(exc, "line", None)
     column = getattr(exc, "column", None)
-    message = getattr(exc, "message", None) or str(exc)
+    located = isinstance(exc, (CompileError, HandlerError))
+    message = exc.message if located else str(exc)  # type: ignore[attr-defined]
     where = handler_path
     if line is not None:
         where += f":{line}" + (f":{column}" if column is not None else "")
     out = f"{where}: {exc.kind}: {message}"
-    if isinstance(exc, (CompileError, HandlerError)) and line is not None:
+    if located and line is not None:
         lines = code.splitlines()
         if 1 <= line <= len(lines):
             src = lines[line - 1]
@@ -46,8 +47,8 @@ def format_error(exc: TransformError, handler_path: str, code: str) -> str:
 
 
 def run_transform(
-    handler_path: str,
-    events_path: str,
+    handler_path: str | Path,
+    events_path: str | Path,
     *,
     stream_id: str = SIMULATE_STREAM_ID,
     stdout: TextIO | None = None,
@@ -56,6 +57,7 @@ def run_transform(
     """Run the handler file on the events file; 0 on success, 1 on any error."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
+    handler_path, events_path = str(handler_path), str(events_path)
     try:
         code = Path(handler_path).read_text("utf-8")
         events = _load_events(events_path)

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamsink.errors import OutputError
 from streamsink.otlp.ids import IdDeriver, TraceLookup, assign_traces
 from streamsink.otlp.spans import SpanBatch
 from streamsink.otlp.split import Body, Encoding, encode_bodies
@@ -82,4 +81,4 @@ def transform(
     return TransformResult(output, batch, bodies, span_traces, warnings)
 
 
-__all__ = ["OutputError", "TransformResult", "output_to_batch", "transform"]
+__all__ = ["TransformResult", "output_to_batch", "transform"]

@@ -133,8 +133,8 @@ class _Isolate:
         except JSEvalException as exc:  # JSParseException included
             info = parse_js_error(str(exc), whole_script_is_user=True)
             line, column = info.line, info.column
-            lines = code.split("\n")
-            if line is not None and line > len(lines):  # "end of input": past our suffix
+            lines = code.rstrip().split("\n")
+            if line is not None and line > len(lines):  # "end of input": past the code
                 line, column = len(lines), len(lines[-1]) + 1
             raise CompileError(info.message, line, column) from None
         if not self.mr.eval(_HAS_HANDLER):

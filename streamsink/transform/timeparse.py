@@ -24,7 +24,8 @@ import re
 _ISO = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})"
     r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
-    r"(Z|z|[+-]\d{2}(?::?\d{2})?)?)?"
+    r"(Z|z|[+-]\d{2}(?::?\d{2})?)?)?",
+    re.ASCII,
 )
 _MAX_NS = 2**63 - 1
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -48,8 +49,31 @@ def _is_leap(y: int) -> bool:
     return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
 
 
+_minute_cache: dict[str, int] = {}  # "YYYY-MM-DDThh:mm" -> Unix seconds, validated
+_MINUTE_CACHE_MAX = 4096
+
+
 def parse_iso8601_ns(text: str) -> int:
-    """Parse an ISO 8601 string to Unix nanoseconds (see module doc)."""
+    """Parse an ISO 8601 string to Unix nanoseconds (see module doc).
+
+    Fast path: ``...hh:mm:ss[.f]Z`` whose date-hour-minute prefix was seen
+    before (batches share minutes); anything else takes the full parser.
+    """
+    if len(text) >= 19 and text[16] == ":" and text[-1] in "Zz":
+        base = _minute_cache.get(text[:16])
+        if base is not None:
+            sec, sep, frac = text[17:19], text[19:20], text[20:-1]
+            if sep in ("Z", "z"):
+                ok_tail = not frac
+            else:
+                ok_tail = sep in (".", ",") and frac.isdigit() and frac.isascii()
+            if ok_tail and sec.isdigit() and sec.isascii() and int(sec) < 60:
+                nanos = int((frac + "000000000")[:9]) if frac else 0
+                return _checked((base + int(sec)) * 1_000_000_000 + nanos, text)
+    return _parse_full(text)
+
+
+def _parse_full(text: str) -> int:
     m = _ISO.fullmatch(text)
     if m is None:
         raise TimeParseError(f"not an ISO 8601 time: {show_value(text)}")
@@ -74,8 +98,12 @@ def parse_iso8601_ns(text: str) -> int:
         if oh > 23 or om > 59:
             raise TimeParseError(f"UTC offset out of range in {show_value(text)}")
         offset = (oh * 3600 + om * 60) * (-1 if tz[0] == "-" else 1)
-    secs = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
-    return _checked((secs - offset) * 1_000_000_000 + nanos, text)
+    minute_secs = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60
+    if m[4] and not offset:
+        if len(_minute_cache) >= _MINUTE_CACHE_MAX:
+            _minute_cache.clear()
+        _minute_cache[text[:16]] = minute_secs
+    return _checked((minute_secs + second - offset) * 1_000_000_000 + nanos, text)
 
 
 def parse_time_ns(value: object) -> int:

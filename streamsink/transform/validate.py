@@ -129,11 +129,12 @@ def _key(v: object, path: str) -> str | None:
     raise OutputError(path, f"expected a string key, got {js_type(v)}")
 
 
-def _time(v: object, path: str) -> int:
+def _time(v: object, path: str, i: int | None = None) -> int:
+    """Parse a time; the error path is ``path``, or ``spans[i].path`` when ``i`` is given."""
     try:
         return parse_time_ns(v)
     except TimeParseError as exc:
-        raise OutputError(path, str(exc)) from None
+        raise OutputError(path if i is None else f"spans[{i}].{path}", str(exc)) from None
 
 
 def _id(
@@ -242,46 +243,95 @@ def _links(v: object, path: str, ids: IdDeriver) -> list[SpanLink]:
     return out
 
 
+_SLOW: Any = object()
+_KIND_FAST = {
+    **SPAN_KINDS,
+    **{k.lower(): v for k, v in SPAN_KINDS.items()},
+    **{k.capitalize(): v for k, v in SPAN_KINDS.items()},
+}
+
+
+def _quick_key(s: dict[str, Any], key_field: str, id_field: str) -> Any:
+    """The span's string key (or None) when only ``key_field`` is used, else ``_SLOW``."""
+    if s.get(id_field) is not None:
+        return _SLOW
+    k = s.get(key_field)
+    if k is None:
+        return None
+    if type(k) is str:
+        return k or None
+    return _SLOW
+
+
 def _span(s: object, i: int, ids: IdDeriver, now_ns: int, out: Validated) -> Span:
-    p = f"spans[{i}]"
+    # Hot path: path strings are only built when something is wrong.
     if type(s) is not dict:
-        raise OutputError(p, f"expected an object, got {js_type(s)}")
-    if len(out.warnings) < MAX_WARNINGS:
-        for k in s.keys() - _SPAN_KEYS:
-            out.warnings.append(f"{p}.{k}: unknown field, ignored")
-    st, et = s.get("startTime"), s.get("endTime")
-    start = None if st is None else _time(st, f"{p}.startTime")
-    end = None if et is None else _time(et, f"{p}.endTime")
+        raise OutputError(f"spans[{i}]", f"expected an object, got {js_type(s)}")
+    get = s.get
+    if not s.keys() <= _SPAN_KEYS and len(out.warnings) < MAX_WARNINGS:
+        for k in sorted(s.keys() - _SPAN_KEYS):
+            out.warnings.append(f"spans[{i}].{k}: unknown field, ignored")
+    st, et = get("startTime"), get("endTime")
+    start = None if st is None else _time(st, "startTime", i)
+    end = None if et is None else _time(et, "endTime", i)
     if start is None:
         start = now_ns if end is None else min(now_ns, end)
     if end is None:
         end = max(now_ns, start)
     elif end < start:
         raise OutputError(
-            f"{p}.endTime", f"before startTime ({format_ns(end)} < {format_ns(start)})"
+            f"spans[{i}].endTime", f"before startTime ({format_ns(end)} < {format_ns(start)})"
         )
-    trace, _ = _id(s, "traceId", ("traceIdKey",), TRACE_ID_BYTES, p, ids)
-    span, addressable = _id(s, "spanId", ("spanIdKey",), SPAN_ID_BYTES, p, ids)
+    key = _quick_key(s, "traceIdKey", "traceId")
+    if key is _SLOW:
+        trace, _ = _id(s, "traceId", ("traceIdKey",), TRACE_ID_BYTES, f"spans[{i}]", ids)
+    else:
+        trace = b"" if key is None else ids.trace_id(key)
+    key = _quick_key(s, "spanIdKey", "spanId")
+    if key is _SLOW:
+        span, addressable = _id(s, "spanId", ("spanIdKey",), SPAN_ID_BYTES, f"spans[{i}]", ids)
+    else:
+        span, addressable = (b"", False) if key is None else (ids.span_id(key), True)
     if addressable:
         out.addressable.append(i)
     else:
         span = random_id(SPAN_ID_BYTES)
-    parent, _ = _id(s, "parentSpanId", ("parentSpanIdKey", "parentIdKey"), SPAN_ID_BYTES, p, ids)
-    events = s.get("events")
-    links = s.get("links")
-    status = s.get("status")
+    key = _quick_key(s, "parentSpanIdKey", "parentSpanId")
+    if key is _SLOW or get("parentIdKey") is not None:
+        parent, _ = _id(
+            s, "parentSpanId", ("parentSpanIdKey", "parentIdKey"), SPAN_ID_BYTES, f"spans[{i}]", ids
+        )
+    else:
+        parent = b"" if key is None else ids.span_id(key)
+    name = get("name")
+    if type(name) is not str or not name:
+        _str(name, f"spans[{i}].name", required=True)
+    k = get("kind")
+    kind = (
+        SPAN_KIND_INTERNAL
+        if k is None
+        else (_KIND_FAST.get(k) if type(k) is str else None) or _kind(k, f"spans[{i}].kind")
+    )
+    a = get("attributes")
+    if a is None:
+        attrs: Attributes = {}
+    elif type(a) is dict:
+        attrs = flatten_attributes(a)
+    else:
+        attrs = _attrs(a, f"spans[{i}].attributes")
+    events, links, status = get("events"), get("links"), get("status")
     return Span(
         trace,
         span,
         parent,
-        _str(s.get("name"), f"{p}.name", required=True),
-        _kind(s.get("kind"), f"{p}.kind"),
+        name,  # type: ignore[arg-type]
+        kind,
         start,
         end,
-        _attrs(s.get("attributes"), f"{p}.attributes"),
-        [] if events is None else _events(events, f"{p}.events", start),
-        [] if links is None else _links(links, f"{p}.links", ids),
-        None if status is None else _status(status, f"{p}.status"),
+        attrs,
+        [] if events is None else _events(events, f"spans[{i}].events", start),
+        [] if links is None else _links(links, f"spans[{i}].links", ids),
+        None if status is None else _status(status, f"spans[{i}].status"),
     )
 
 

@@ -91,3 +91,34 @@ def test_format_ns_round_trips() -> None:
     for ns in (0, 1, BASE + 123_456_789, 2**63 - 1, 951782400 * 10**9):
         assert parse_iso8601_ns(format_ns(ns)) == ns
     assert format_ns(BASE + 1) == "2025-08-19T15:24:53.000000001Z"
+
+
+def test_fast_path_for_cached_minutes_agrees_with_full_parser() -> None:
+    rng = random.Random(11)
+    for _ in range(3000):
+        secs = rng.randrange(0, 4_000_000_000)
+        digits = rng.randrange(0, 12)
+        frac = "".join(rng.choice("0123456789") for _ in range(digits))
+        base = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        text = f"{base}.{frac}Z" if frac else f"{base}Z"
+        expected = secs * 10**9 + int((frac + "0" * 9)[:9] or 0)
+        assert parse_iso8601_ns(text) == expected  # full parser, fills the cache
+        assert parse_iso8601_ns(text) == expected  # fast path
+        assert parse_iso8601_ns(text.lower()) == expected
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "2025-08-19T15:24:60Z",
+        "2025-08-19T15:24:5xZ",
+        "2025-08-19T15:24:53.Z",
+        "2025-08-19T15:24:53.1a2Z",
+        "2025-08-19T15:24:53.\u0661Z",
+        "2025-08-19T15:24:\u00b253Z",
+    ],
+)
+def test_fast_path_rejects_bad_tails(bad: str) -> None:
+    parse_iso8601_ns("2025-08-19T15:24:00Z")  # prefix cached
+    with pytest.raises(TimeParseError):
+        parse_iso8601_ns(bad)
