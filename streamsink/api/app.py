@@ -34,9 +34,12 @@ bearer_scheme = HTTPBearer(auto_error=False, description="Bearer <token>")
 
 
 def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
-    """The API app. ``app.state.kick_stream`` (``Callable[[str], None] | None``) is
-    called with a stream id after events are appended or a sink changes, so the
-    delivery engine can wake up; it is None until the engine sets it."""
+    """The API app.
+
+    Hooks that wake the delivery engine (replace or set to None in ``app.state``):
+    ``on_append(redis, stream_id, event_types)`` after events are stored, and
+    ``on_sink_change(redis, stream_id, sink_id)`` after an enabled sink is edited.
+    Their failures are logged, never returned: the reaper re-kicks sinks anyway."""
     app = FastAPI(
         title="streamsink",
         version=__version__,
@@ -45,7 +48,8 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
     )
     app.state.settings = settings
     app.state.redis = redis_client
-    app.state.kick_stream = None
+    app.state.on_append = events.default_on_append
+    app.state.on_sink_change = events.default_on_sink_change
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(bearer_scheme), Depends(require_token)])

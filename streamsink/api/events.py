@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
+import redis
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 from redis.client import Pipeline
@@ -21,12 +22,14 @@ from streamsink.api.errors import validation_error
 from streamsink.api.streams import ERRORS, StreamIdPath, ms_to_dt
 from streamsink.models import (
     CreateStreamEventsIn,
+    EmptyResponse,
     EventOut,
     EventStreamOut,
     HttpErrorOut,
 )
 from streamsink.resource_ids import UID_MAX_LEN, UID_PATTERN
 from streamsink.store import transaction
+from streamsink.store_sinks import SinkRecord
 
 log = logging.getLogger(__name__)
 
@@ -58,23 +61,46 @@ router = APIRouter(tags=["Stream Events"], route_class=OrjsonRoute)
 EVENT_ERRORS = {**ERRORS, 413: {"model": HttpErrorOut, "description": "Payload Too Large"}}
 
 
-def kick(request: Request, stream_id: str) -> None:
-    """Tell the delivery engine (``app.state.kick_stream``, when wired) that
-    ``stream_id`` has work. Never fails the request."""
-    hook = getattr(request.app.state, "kick_stream", None)
-    if hook is None:
-        return
-    try:
-        hook(stream_id)
-    except Exception:
-        log.exception("kick_stream(%s) failed", stream_id)
+def default_on_append(client: redis.Redis, stream_id: str, event_types: set[str]) -> None:
+    """Kick every idle enabled sink of the stream that selects one of ``event_types``."""
+    from streamsink import scheduling
+
+    scheduling.kick_matching(client, stream_id, event_types)
+
+
+def default_on_sink_change(client: redis.Redis, stream_id: str, sink_id: str) -> None:
+    """Kick an enabled sink whose configuration changed (it may now have work)."""
+    from streamsink import scheduling
+
+    scheduling.kick(client, stream_id, sink_id)
+
+
+def after_append(request: Request, stream_id: str, event_types: set[str]) -> None:
+    """Wake the delivery engine (``app.state.on_append``). Never fails the request:
+    the events are durable and the reaper re-kicks sinks with pending events."""
+    hook = getattr(request.app.state, "on_append", None)
+    if hook is not None:
+        try:
+            hook(request.app.state.redis, stream_id, event_types)
+        except Exception:
+            log.exception("on_append(%s) failed", stream_id)
+
+
+def after_sink_change(request: Request, sink: SinkRecord) -> None:
+    """``app.state.on_sink_change`` for an enabled sink (never fails the request)."""
+    hook = getattr(request.app.state, "on_sink_change", None)
+    if hook is not None and sink.status == "enabled":
+        try:
+            hook(request.app.state.redis, sink.stream_id, sink.id)
+        except Exception:
+            log.exception("on_sink_change(%s) failed", sink.id)
 
 
 @router.post(
     "/stream/{stream_id}/events",
     status_code=202,
     operation_id="v1.streaming.events.create",
-    response_model=dict[str, Any],
+    response_model=EmptyResponse,
     responses=EVENT_ERRORS,
 )
 def create_events(
@@ -110,7 +136,7 @@ def create_events(
         return sid
 
     sid = transaction(client, run, *watch)
-    kick(request, sid)
+    after_append(request, sid, {event_type for event_type, _ in events})
     return {}
 
 

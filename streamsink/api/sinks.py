@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from streamsink import store_sink_edits as edits
 from streamsink import store_sinks, store_streams
 from streamsink.api.deps import RedisDep, SettingsDep
-from streamsink.api.events import kick
+from streamsink.api.events import after_sink_change
 from streamsink.api.pagination import ListParams, list_params, list_response, window_for
 from streamsink.api.streams import ERRORS, StreamIdPath, ms_to_dt
 from streamsink.errors import ApiError, CompileError
@@ -111,12 +111,9 @@ def list_sinks(
     response_model=StreamSinkOut,
     responses=SINK_ERRORS,
 )
-def create_sink(
-    stream_id: StreamIdPath, body: StreamSinkIn, client: RedisDep, request: Request
-) -> StreamSinkOut:
+def create_sink(stream_id: StreamIdPath, body: StreamSinkIn, client: RedisDep) -> StreamSinkOut:
     """Create a sink; it receives the events appended from now on."""
     record = edits.create_sink(client, _stream_id(client, stream_id), _values(body))
-    kick(request, record.stream_id)
     return render_sink(record)
 
 
@@ -151,7 +148,8 @@ def upsert_sink(
     sid = _stream_id(client, stream_id)
     record, created = edits.upsert_sink(client, sid, sink_id, _values(body))
     response.status_code = 201 if created else 200
-    kick(request, sid)
+    if not created:
+        after_sink_change(request, record)
     return render_sink(record)
 
 
@@ -188,7 +186,7 @@ def patch_sink(
             changes["headers"] = body.config.headers
     sid = _stream_id(client, stream_id)
     record = edits.patch_sink(client, sid, sink_id, changes)
-    kick(request, sid)
+    after_sink_change(request, record)
     return render_sink(record)
 
 
@@ -274,8 +272,8 @@ def patch_transformation(
     store_sinks.require_stream_sink(client, sid, sink_id)
     if body.code is not None:
         compile_check(body.code, settings.js_timeout_ms, settings.js_memory_mb)
-    edits.set_sink_code(client, sid, sink_id, body.code)
-    kick(request, sid)
+    record = edits.set_sink_code(client, sid, sink_id, body.code)
+    after_sink_change(request, record)
     return {}
 
 

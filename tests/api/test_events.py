@@ -260,3 +260,26 @@ def test_log_module_primitives(redis_client: redis.Redis) -> None:
     assert event_log.next_id("5-18") == "5-19" and event_log.prev_id("5-0") == (
         "4-18446744073709551615"
     )
+
+
+def test_append_and_sink_edits_wake_the_engine(
+    client: TestClient, stream: dict[str, Any], sink: dict[str, Any], redis_client: redis.Redis
+) -> None:
+    from streamsink import scheduling
+
+    client.post(E, json=events_body(2))
+    assert redis_client.exists(scheduling.kick_key(sink["id"]))  # default hook: kick_matching
+
+    calls: list[tuple[Any, ...]] = []
+    client.app.state.on_append = lambda *args: calls.append(("append", *args[1:]))
+    client.app.state.on_sink_change = lambda *args: calls.append(("sink", *args[1:]))
+    client.post(E, json=events_body(1, event_type="a.b"))
+    client.patch("/api/v1/stream/orders/sink/main", json={"batchSize": 3})
+    client.patch("/api/v1/stream/orders/sink/main", json={"status": "disabled"})  # no kick
+    assert calls == [("append", stream["id"], {"a.b"}), ("sink", stream["id"], sink["id"])]
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("engine down")
+
+    client.app.state.on_append = broken
+    assert client.post(E, json=events_body(1)).status_code == 202
