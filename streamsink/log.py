@@ -52,10 +52,14 @@ def entry_ms(entry_id: str) -> int:
     return int(entry_id.split("-", 1)[0])
 
 
+_U64 = 2**64 - 1
+
+
 def next_id(entry_id: str) -> str:
     """The smallest id strictly after ``entry_id`` (exclusive XRANGE start, any Redis)."""
     ms, _, seq = entry_id.partition("-")
-    return f"{int(ms)}-{int(seq or 0) + 1}"
+    m, s = int(ms), int(seq or 0)
+    return f"{m}-{s + 1}" if s < _U64 else f"{m + 1}-0"
 
 
 def prev_id(entry_id: str) -> str | None:
@@ -65,13 +69,16 @@ def prev_id(entry_id: str) -> str | None:
     if s > 0:
         return f"{m}-{s - 1}"
     if m > 0:
-        return f"{m - 1}-18446744073709551615"
+        return f"{m - 1}-{_U64}"
     return None
 
 
 def is_entry_id(value: str) -> bool:
+    """True for a Redis Stream id ``<ms>-<seq>`` (both unsigned 64-bit)."""
     ms, sep, seq = value.partition("-")
-    return bool(sep) and ms.isdigit() and seq.isdigit() and len(value) <= 41
+    if not (sep and ms.isdigit() and seq.isdigit() and ms.isascii() and seq.isascii()):
+        return False
+    return int(ms) < _U64 and int(seq) <= _U64
 
 
 def stage_append(

@@ -3,13 +3,15 @@ except request validation (FastAPI's 422 ``{detail: [{loc, msg, type}]}``)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import redis
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from streamsink.errors import ApiError
@@ -45,6 +47,24 @@ def validation_error(loc: tuple[str | int, ...], msg: str, type_: str = "value_e
     return RequestValidationError([{"loc": loc, "msg": msg, "type": type_}])
 
 
+def _json_safe(content: Any) -> bytes:
+    """JSON bytes that never fail: lone surrogates are escaped, and when an echoed
+    ``input`` holds NaN/Infinity the inputs are dropped."""
+    try:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False).encode()
+    except ValueError:
+        for error in content.get("detail", []):
+            error.pop("input", None)
+        return json.dumps(content, ensure_ascii=True, default=str).encode()
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    """FastAPI's 422 shape, rendered safely whatever the request contained."""
+    assert isinstance(exc, RequestValidationError)
+    body = _json_safe({"detail": jsonable_encoder(exc.errors())})
+    return Response(body, status_code=422, media_type="application/json")
+
+
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return error_response(exc.status_code, exc.code, exc.detail)
@@ -76,6 +96,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(redis.ConnectionError, _redis_down)

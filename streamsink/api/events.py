@@ -4,6 +4,7 @@ log, atomically), ``GET /stream/{id}/events/latest`` and the SDK's
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -118,13 +119,7 @@ def create_events(
         raise validation_error(
             ("body", "events"), f"List should have at most {limit} items", "too_long"
         )
-    events = [
-        (
-            e.event_type,
-            e.payload if isinstance(e.payload, str) else orjson.dumps(e.payload).decode(),
-        )
-        for e in body.events
-    ]
+    events = [(e.event_type, _payload_text(e.payload)) for e in body.events]
     create = body.stream.model_dump() if body.stream is not None else None
     watch = store_streams.stream_watch_keys(client, stream_id, create)
 
@@ -141,7 +136,13 @@ def create_events(
 
 
 def _payload_text(payload: str | dict[str, Any] | list[Any]) -> str:
-    return payload if isinstance(payload, str) else orjson.dumps(payload).decode()
+    """A payload object as compact JSON text (stdlib fallback past orjson's depth limit)."""
+    if isinstance(payload, str):
+        return payload
+    try:
+        return orjson.dumps(payload).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
 def _entry_id(value: str | None, name: str) -> str | None:

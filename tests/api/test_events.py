@@ -283,3 +283,36 @@ def test_append_and_sink_edits_wake_the_engine(
 
     client.app.state.on_append = broken
     assert client.post(E, json=events_body(1)).status_code == 202
+
+
+def test_deeply_nested_payload_object_is_stored(
+    client: TestClient, stream: dict[str, Any], redis_client: redis.Redis
+) -> None:
+    deep: dict[str, Any] = {}
+    cur = deep
+    for _ in range(400):  # deeper than orjson serialises
+        cur["a"] = {}
+        cur = cur["a"]
+    r = client.post(E, json={"events": [{"eventType": "x", "payload": deep}]})
+    assert r.status_code == 202
+    assert orjson.loads(_log(redis_client, stream["id"])[0][b"p"]) == deep
+
+
+@pytest.mark.parametrize(
+    ("raw", "loc"),
+    [
+        (b'{"name": "\\ud800"}', "name"),  # lone surrogate (stdlib JSON accepts it)
+        (b'{"name": "x", "metadata": {"a": NaN}}', "metadata"),
+    ],
+)
+def test_unrenderable_inputs_still_get_a_422(client: TestClient, raw: bytes, loc: str) -> None:
+    r = client.post("/api/v1/stream", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"][:2] == ["body", loc]
+
+
+@pytest.mark.parametrize("iterator", ["99999999999999999999999-1", "1-99999999999999999999999"])
+def test_out_of_range_event_ids_are_422(
+    client: TestClient, stream: dict[str, Any], iterator: str
+) -> None:
+    assert client.get(f"{E}/latest", params={"iterator": iterator}).status_code == 422
