@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import redis
 import uvicorn
@@ -52,8 +53,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def svix(redis_client: redis.Redis) -> Iterator[Svix]:
-    app = create_app(Settings(auth_token=TOKEN), redis_client)
+def server_url(redis_client: redis.Redis) -> Iterator[str]:
+    """A real uvicorn server on 127.0.0.1 (free port) in a background thread."""
+    settings = Settings(auth_token=TOKEN, max_body_bytes=1024 * 1024)
+    app = create_app(settings, redis_client)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
@@ -64,10 +67,26 @@ def svix(redis_client: redis.Redis) -> Iterator[Svix]:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
     try:
-        yield Svix(TOKEN, SvixOptions(server_url=f"http://127.0.0.1:{port}", retry_schedule=[]))
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def svix(server_url: str) -> Svix:
+    return Svix(TOKEN, SvixOptions(server_url=server_url, retry_schedule=[]))
+
+
+def test_oversized_body_on_a_real_server(server_url: str, svix: Svix) -> None:
+    svix.streaming.stream.create(StreamIn(name="big", uid="big"))
+    headers = {"Authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
+    body = b'{"events": [{"eventType": "a", "payload": "' + b"x" * (2 * 1024 * 1024) + b'"}]}'
+    with httpx.Client(base_url=server_url, headers=headers) as http:
+        r = http.post("/api/v1/stream/big/events", content=body)
+        assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+        r = http.get("/health")
+        assert r.status_code == 200 and r.json() == {"status": "ok"}
 
 
 def test_streams(svix: Svix) -> None:
