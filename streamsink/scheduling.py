@@ -151,3 +151,30 @@ def is_idle(connection: redis.Redis, sink_id: str) -> bool:
     pipe.exists(lease_key(sink_id))
     kicked, leased = pipe.execute()
     return not kicked and not leased
+
+
+def kick_matching(connection: redis.Redis, stream_id: str, event_types: set[str]) -> int:
+    """After an append: kick every enabled sink of the stream whose filter lets
+    one of ``event_types`` through. Returns how many jobs were enqueued."""
+    from streamsink.store_sinks import list_stream_sinks
+
+    sinks = [
+        s
+        for s in list_stream_sinks(connection, stream_id)
+        if s.status == "enabled" and any(s.matches(t) for t in event_types)
+    ]
+    if not sinks:
+        return 0
+    pipe = connection.pipeline(transaction=False)
+    for sink in sinks:
+        pipe.set(kick_key(sink.id), 1, nx=True, ex=KICK_TTL)
+    claimed = pipe.execute()
+    queue = delivery_queue(connection)
+    count = 0
+    with connection.pipeline() as enqueue_pipe:
+        for sink, ok in zip(sinks, claimed, strict=True):
+            if ok:
+                queue.enqueue(JOB_PATH, stream_id, sink.id, pipeline=enqueue_pipe, **_job_options())
+                count += 1
+        enqueue_pipe.execute()
+    return count

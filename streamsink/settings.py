@@ -32,6 +32,31 @@ class Settings(BaseSettings):
     max_events_per_request: int = Field(default=1000, ge=1)
     idempotency_ttl_secs: int = Field(default=12 * 3600, ge=1)
 
+    # Delivery
+    delivery_threads: int = Field(
+        default=16, ge=1, le=256, description="sinks delivered at once per worker process"
+    )
+    delivery_connect_timeout: float = Field(default=5.0, gt=0)
+    delivery_read_timeout: float = Field(default=15.0, gt=0)
+    delivery_max_retry_after: float = Field(default=3600.0, gt=0)
+    max_request_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="split OTLP requests above this size"
+    )
+    retry_schedule: str = Field(
+        default="0,5s,5m,30m,2h,5h,10h,10h", description="waits after each failed attempt"
+    )
+    trace_memory_secs: int = Field(
+        default=3600, ge=0, description="how long spanIdKey -> traceId is remembered"
+    )
+    log_retention_secs: int = Field(
+        default=14 * 86400, ge=0, description="events are trimmed only past this age"
+    )
+
+    # Local OTLP receiver (POST /v1/traces)
+    local_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    local_max_traces: int = Field(default=1000, ge=1)
+    local_max_spans: int = Field(default=10_000, ge=1)
+
     def tokens(self) -> list[str]:
         """The accepted bearer tokens (empty when none configured)."""
         if not self.auth_token:

@@ -12,7 +12,7 @@ from fastapi.security import HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from streamsink import __version__
-from streamsink.api import event_types, events, sinks, streams
+from streamsink.api import event_types, events, local, simulate, sink_delivery, sinks, streams
 from streamsink.api.deps import require_token
 from streamsink.api.errors import install_error_handlers
 from streamsink.idempotency import IdempotencyMiddleware
@@ -54,10 +54,14 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(bearer_scheme), Depends(require_token)])
     api.include_router(event_types.router)  # before streams: /stream/event-type is not a stream
+    api.include_router(simulate.router)  # before streams: /stream/transformations is not one
     api.include_router(streams.router)
     api.include_router(sinks.router)
+    api.include_router(sink_delivery.router)
     api.include_router(events.router)
     app.include_router(api)
+    app.include_router(local.router, dependencies=[Depends(bearer_scheme)])
+    app.include_router(local.receiver_router)
 
     @app.get(
         "/health",

@@ -1,0 +1,63 @@
+"""``POST /stream/transformations/simulate``: run a handler on events, deliver nothing."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from pydantic import Field
+
+from streamsink.api.streams import ERRORS
+from streamsink.errors import BadRequest, CompileError, TransformError
+from streamsink.models import EventIn, WireModel
+from streamsink.transform.simulate import simulate
+
+router = APIRouter(tags=["Stream Sink"])
+
+
+class SimulateIn(WireModel):
+    type: Literal["otelTracing"] = "otelTracing"
+    code: str | None = Field(
+        default=None, max_length=51200, description="handler code; null runs the default handler"
+    )
+    events: list[EventIn] = Field(min_length=1, max_length=1000)
+
+
+class SimulateOut(WireModel):
+    output: Any = Field(description="what the handler returned")
+    otlp: dict[str, Any] = Field(description="the OTLP/HTTP JSON body that would be sent")
+    warnings: list[str] = Field(default_factory=list)
+
+
+@router.post(
+    "/stream/transformations/simulate",
+    operation_id="v1.streaming.transformations.simulate",
+    response_model=SimulateOut,
+    responses=ERRORS,
+)
+async def simulate_route(body: SimulateIn) -> dict[str, Any]:
+    """Dry run: compile ``code``, run it on ``events``, validate and encode the
+    result. A handler error is a 400 naming what is wrong (line and column,
+    span index and field)."""
+    events = [
+        {
+            "eventType": e.event_type,
+            "payload": e.payload
+            if isinstance(e.payload, str)
+            else orjson.dumps(e.payload).decode(),
+        }
+        for e in body.events
+    ]
+    try:
+        result = await run_in_threadpool(simulate, body.code, events)
+    except CompileError as exc:
+        raise BadRequest(str(exc), code="invalid_transformation") from exc
+    except TransformError as exc:
+        raise BadRequest(str(exc), code=exc.kind) from exc
+    return {
+        "output": result["output"],
+        "otlp": result["otlp"],
+        "warnings": result.get("warnings", []),
+    }

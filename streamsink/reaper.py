@@ -1,0 +1,62 @@
+"""The reaper: re-kicks stranded sinks and trims event logs.
+
+Runs from every worker's housekeeping thread; a short Redis lock lets one
+process do a round at a time. A sink is stranded when it has work (see
+``delivery.has_work``: pending events, or a retry or wait that is due) but no
+job queued or running and no live lease — after a SIGKILL, a lost job, or an
+RQ scheduler whose lock holder died.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from streamsink import log as event_log
+from streamsink import scheduling, store_sinks
+from streamsink.delivery import has_work
+from streamsink.engine import Engine
+from streamsink.store import STREAMS_KEY, to_str
+
+log = logging.getLogger(__name__)
+
+REAP_LOCK = "ss:reaper"
+REAP_EVERY_MS = 4000
+TRIM_LOCK = "ss:trimmer"
+TRIM_EVERY_S = 60
+
+
+def reap(engine: Engine) -> int:
+    """One round, if no other process did one lately. Returns sinks kicked."""
+    r = engine.redis
+    if not r.set(REAP_LOCK, 1, nx=True, px=REAP_EVERY_MS):
+        return 0
+    kicked = 0
+    trim = bool(r.set(TRIM_LOCK, 1, nx=True, ex=TRIM_EVERY_S))
+    for raw in r.zrange(STREAMS_KEY, 0, -1):
+        stream_id = to_str(raw) or ""
+        sinks = store_sinks.list_stream_sinks(r, stream_id)
+        for sink in sinks:
+            idle_with_work = scheduling.is_idle(r, sink.id) and has_work(r, sink)
+            if idle_with_work and scheduling.kick(r, stream_id, sink.id):
+                kicked += 1
+                log.info("re-kicked sink %s", sink.id)
+        if trim:
+            trim_log(engine, stream_id, [s.cursor for s in sinks])
+    return kicked
+
+
+def trim_log(engine: Engine, stream_id: str, cursors: list[str]) -> None:
+    """Drop entries every sink has passed *and* older than the retention."""
+    cutoff_ms = int(time.time() * 1000) - engine.settings.log_retention_secs * 1000
+    min_id = f"{max(cutoff_ms, 0)}-0"
+    for cursor in cursors:
+        # Keep the slowest sink's next entry and everything after it.
+        if _id_key(event_log.next_id(cursor)) < _id_key(min_id):
+            min_id = event_log.next_id(cursor)
+    engine.redis.xtrim(event_log.log_key(stream_id), minid=min_id, approximate=True)
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)

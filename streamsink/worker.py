@@ -1,0 +1,110 @@
+"""``streamsink worker``: an RQ worker that never forks per job.
+
+The RQ job (``streamsink.delivery.deliver_job``) only hands the sink to this
+process's delivery pool, so V8 contexts and HTTP connection pools live as long
+as the process, and one slow sink (hung receiver, looping handler) holds one
+pool thread, not the worker. When every pool thread is busy the job blocks,
+so the worker stops taking jobs: back-pressure, not an unbounded backlog.
+
+Beside RQ's loop, a housekeeping thread moves due scheduled jobs to the queue
+(RQ's scheduler, run in a thread rather than a forked process), renews the
+leases this process holds, and runs the reaper that re-kicks stranded sinks.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from rq import SimpleWorker
+from rq.scheduler import RQScheduler
+
+from streamsink import engine as engine_mod
+from streamsink.redisconn import connect
+from streamsink.scheduling import QUEUE_NAME, delivery_queue
+from streamsink.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryPool:
+    """A bounded thread pool: ``submit`` blocks while all threads are busy."""
+
+    def __init__(self, size: int):
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="deliver")
+        self._slots = threading.BoundedSemaphore(size)
+
+    def submit(self, fn, *args) -> None:  # type: ignore[no-untyped-def]
+        self._slots.acquire()
+        try:
+            future = self._executor.submit(fn, *args)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _f: self._slots.release())
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=False)
+
+
+class Housekeeping(threading.Thread):
+    """Scheduler tick (1 s), lease renewal and the reaper, until stopped."""
+
+    def __init__(self, engine: engine_mod.Engine):
+        super().__init__(name="housekeeping", daemon=True)
+        self.engine = engine
+        self.stopping = threading.Event()
+        self.scheduler = RQScheduler([QUEUE_NAME], connection=engine.redis, interval=1)
+
+    def run(self) -> None:
+        from streamsink.reaper import reap
+
+        tick = 0
+        while not self.stopping.wait(1.0):
+            tick += 1
+            try:
+                self._schedule()
+                if tick % 3 == 0:
+                    self.engine.leases.renew_all()
+                if tick % 5 == 0:
+                    reap(self.engine)
+            except Exception:  # noqa: BLE001 - keep the thread alive through Redis blips
+                log.exception("housekeeping tick failed")
+
+    def _schedule(self) -> None:
+        # Acquires the per-queue lock, or refreshes it when already ours.
+        self.scheduler.acquire_locks()
+        if self.scheduler.acquired_locks:
+            self.scheduler.enqueue_scheduled_jobs()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        try:
+            self.scheduler.release_locks()
+        except Exception:  # noqa: BLE001
+            log.debug("could not release scheduler locks", exc_info=True)
+
+
+def run_worker(settings: Settings, *, burst: bool = False) -> int:
+    assert settings.redis_url
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per POST is noise
+    connection = connect(settings.redis_url)
+    engine = engine_mod.Engine(connection, settings)
+    pool = DeliveryPool(settings.delivery_threads)
+    engine_mod.install(engine, pool.submit)
+    housekeeping = Housekeeping(engine)
+    housekeeping.start()
+    worker = SimpleWorker(
+        [delivery_queue(connection)],
+        connection=connection,
+        name=f"streamsink-{socket.gethostname()}-{threading.get_native_id()}",
+    )
+    try:
+        worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+    finally:
+        housekeeping.stop()
+        pool.shutdown()
+        engine.close()
+    return 0
