@@ -7,7 +7,9 @@ on the next call. One call per batch: JSON text in, JSON text out, parsed and
 serialised inside V8.
 
 The isolate has no network, file or process access (mini-racer exposes none);
-the few extras it installs (timers, WebAssembly, shared memory) are removed.
+the few extras it installs (timers, WebAssembly, shared memory) are removed, and
+so are ArrayBuffer, DataView and the typed arrays: their memory lives outside
+the V8 heap, where the per-isolate memory limit cannot see it.
 """
 
 from __future__ import annotations
@@ -43,8 +45,12 @@ __all__ = ["JsRuntime", "check_code", "default_code", "default_runtime"]
 _PRELUDE = """
 (function () {
   var g = globalThis;
-  ["WebAssembly", "SharedArrayBuffer", "Atomics", "fetch", "require", "process",
-   "XMLHttpRequest", "importScripts"].forEach(function (n) { try { delete g[n]; } catch (e) {} });
+  ["WebAssembly", "Atomics", "fetch", "require", "process", "XMLHttpRequest", "importScripts",
+   // Binary buffers live outside the V8 heap, so the memory limit would not cover them.
+   "ArrayBuffer", "SharedArrayBuffer", "DataView", "Int8Array", "Uint8Array",
+   "Uint8ClampedArray", "Int16Array", "Uint16Array", "Int32Array", "Uint32Array",
+   "Float16Array", "Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array",
+  ].forEach(function (n) { try { delete g[n]; } catch (e) {} });
   // mini-racer installs these with `var` (not deletable): disable them.
   g.setTimeout = undefined; g.clearTimeout = undefined; g.__timer_manager = undefined;
   var noop = function () {};
