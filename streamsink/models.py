@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from streamsink.netguard import DestinationPolicy, DestinationRefused
 from streamsink.resource_ids import validate_name, validate_stream_uid, validate_uid
 
 
@@ -119,6 +120,10 @@ def _check_url(url: str) -> str:
         raise ValueError("url must be an absolute http:// or https:// URL")
     if any(c.isspace() for c in url):
         raise ValueError("url must not contain whitespace")
+    try:
+        DestinationPolicy().check_url(url)  # link-local / metadata: refused whatever the settings
+    except DestinationRefused as exc:
+        raise ValueError(f"url not allowed: {exc}") from None
     return url
 
 

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
         default=14 * 86400, ge=0, description="events are trimmed only past this age"
     )
 
+    block_private_destinations: bool = Field(
+        default=False, description="refuse sinks on private and loopback addresses too"
+    )
+
     # Local OTLP receiver (POST /v1/traces)
     local_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     local_max_traces: int = Field(default=1000, ge=1)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from streamsink import store_sink_edits as edits
 from streamsink import store_sinks, store_streams
 from streamsink.api.deps import RedisDep, SettingsDep
+from streamsink.api.errors import validation_error
 from streamsink.api.events import after_sink_change
 from streamsink.api.pagination import ListParams, list_params, list_response, window_for
 from streamsink.api.streams import ERRORS, StreamIdPath, ms_to_dt
@@ -28,7 +29,9 @@ from streamsink.models import (
     StreamSinkPatch,
     redact_headers,
 )
+from streamsink.netguard import DestinationPolicy, DestinationRefused
 from streamsink.resource_ids import UID_MAX_LEN, UID_PATTERN
+from streamsink.settings import Settings
 from streamsink.store_sinks import SinkRecord
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,18 @@ def _stream_id(client: Any, stream_id: str) -> str:
     return store_streams.require_stream(client, stream_id).id
 
 
+def check_destination(settings: Settings, url: str) -> None:
+    """422 when ``STREAMSINK_BLOCK_PRIVATE_DESTINATIONS`` refuses the URL's address."""
+    if not settings.block_private_destinations:
+        return  # the always-refused addresses are checked by the model
+    try:
+        DestinationPolicy(block_private=True).check_url(url)
+    except DestinationRefused as exc:
+        raise validation_error(
+            ("body", "config", "url"), f"url not allowed: {exc}", "value_error"
+        ) from None
+
+
 def _values(body: StreamSinkIn) -> dict[str, Any]:
     """Every configuration field of a create/replace body (defaults included)."""
     return {
@@ -111,8 +126,11 @@ def list_sinks(
     response_model=StreamSinkOut,
     responses=SINK_ERRORS,
 )
-def create_sink(stream_id: StreamIdPath, body: StreamSinkIn, client: RedisDep) -> StreamSinkOut:
+def create_sink(
+    stream_id: StreamIdPath, body: StreamSinkIn, client: RedisDep, settings: SettingsDep
+) -> StreamSinkOut:
     """Create a sink; it receives the events appended from now on."""
+    check_destination(settings, body.config.url)
     record = edits.create_sink(client, _stream_id(client, stream_id), _values(body))
     return render_sink(record)
 
@@ -140,11 +158,13 @@ def upsert_sink(
     sink_id: SinkIdPath,
     body: StreamSinkIn,
     client: RedisDep,
+    settings: SettingsDep,
     request: Request,
     response: Response,
 ) -> StreamSinkOut:
     """Create (201, with the path as uid) or replace (200) a sink; a replaced sink
     keeps its position, transformation, and (unless given) status and uid."""
+    check_destination(settings, body.config.url)
     sid = _stream_id(client, stream_id)
     record, created = edits.upsert_sink(client, sid, sink_id, _values(body))
     response.status_code = 201 if created else 200
@@ -164,6 +184,7 @@ def patch_sink(
     sink_id: SinkIdPath,
     body: StreamSinkPatch,
     client: RedisDep,
+    settings: SettingsDep,
     request: Request,
 ) -> StreamSinkOut:
     """Change the fields given. ``uid``/``eventTypes``/``channels`` null clear them;
@@ -181,6 +202,7 @@ def patch_sink(
         changes["channels"] = body.channels
     if body.config is not None:
         if body.config.url is not None:
+            check_destination(settings, body.config.url)
             changes["url"] = body.config.url
         if body.config.headers is not None:
             changes["headers"] = body.config.headers

@@ -26,6 +26,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from streamsink import __version__
+from streamsink.netguard import DestinationPolicy, DestinationRefused, GuardedTransport
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
@@ -204,20 +205,24 @@ class DeliveryClient:
         max_keepalive: int = 20,
         keepalive_expiry: float = 30.0,
         max_retry_after: float = 3600.0,
+        policy: DestinationPolicy | None = None,
         client: httpx.Client | None = None,
     ) -> None:
         self.total_timeout = total_timeout
         self.max_retry_after = max_retry_after
         self._owns_client = client is None
+        limits = httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_keepalive,
+            keepalive_expiry=keepalive_expiry,
+        )
         self._client = client or httpx.Client(
             timeout=httpx.Timeout(
                 connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
             ),
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_keepalive,
-                keepalive_expiry=keepalive_expiry,
-            ),
+            limits=limits,
+            transport=GuardedTransport(policy, limits) if policy is not None else None,
+            trust_env=False,
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT, "Accept": f"{PROTOBUF}, {JSON};q=0.9, */*;q=0.1"},
         )
@@ -275,6 +280,8 @@ class DeliveryClient:
                 headers=self.build_headers(headers, content_type, encoding),
             )
             response = self._client.send(request, stream=True)
+        except DestinationRefused as exc:
+            return done(Outcome.PERMANENT, error=f"destination refused: {exc}")
         except httpx.TimeoutException as exc:
             return done(Outcome.RETRYABLE, error=f"timed out ({type(exc).__name__}) {exc}")
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
