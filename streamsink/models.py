@@ -328,8 +328,3 @@ class ListResponseStreamSinkOut(ListResponse[StreamSinkOut]):
 class HttpErrorOut(WireModel):
     code: str
     detail: str
-
-
-class HealthOut(WireModel):
-    status: Literal["ok", "unavailable"]
-    detail: str | None = None

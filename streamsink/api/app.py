@@ -6,17 +6,24 @@ import logging
 
 import orjson
 import redis
-from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.security import HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from streamsink import __version__
-from streamsink.api import event_types, events, local, simulate, sink_delivery, sinks, streams
+from streamsink.api import (
+    event_types,
+    events,
+    local,
+    ops,
+    simulate,
+    sink_delivery,
+    sinks,
+    streams,
+)
 from streamsink.api.deps import require_token
 from streamsink.api.errors import install_error_handlers
 from streamsink.idempotency import IdempotencyMiddleware
-from streamsink.models import HealthOut
 from streamsink.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,20 +70,7 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
     app.include_router(local.router, dependencies=[Depends(bearer_scheme)])
     app.include_router(local.receiver_router)
 
-    @app.get(
-        "/health",
-        tags=["Health"],
-        operation_id="health",
-        response_model=HealthOut,
-        responses={503: {"model": HealthOut}},
-    )
-    def health(request: Request) -> JSONResponse:
-        """Unauthenticated: 200 when Redis answers a PING, else 503."""
-        try:
-            request.app.state.redis.ping()
-        except redis.RedisError as exc:
-            return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
-        return JSONResponse({"status": "ok"})
+    app.include_router(ops.router)
 
     app.add_middleware(IdempotencyMiddleware, settings=settings, client=redis_client)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from redis.client import Pipeline
 
 from streamsink import log as event_log
-from streamsink import store_sinks, store_streams
+from streamsink import metrics, store_sinks, store_streams
 from streamsink.api.deps import RedisDep, SettingsDep
 from streamsink.api.errors import validation_error
 from streamsink.api.streams import ERRORS, StreamIdPath, ms_to_dt
@@ -128,6 +128,7 @@ def create_events(
         if created is None:
             pipe.multi()
         event_log.stage_append(pipe, sid, events)
+        metrics.inc(pipe, "events_ingested", len(events))
         return sid
 
     sid = transaction(client, run, *watch)

@@ -71,7 +71,10 @@ def test_no_configured_token_rejects_everything(redis_client: redis.Redis) -> No
 def test_health_is_open_and_pings_redis(client: TestClient) -> None:
     r = client.get("/health", headers={"Authorization": ""})
     assert r.status_code == 200
-    assert r.json() == {"status": "ok"}
+    body = r.json()
+    assert body["redis"] is True and body["queueDepth"] == 0
+    # No worker runs in these tests: the API is up, delivery is not.
+    assert body["status"] == "degraded" and body["workers"] == []
 
 
 def test_health_503_when_redis_is_down(settings: Settings, tmp_path: Any) -> None:
