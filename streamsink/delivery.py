@@ -6,7 +6,8 @@ wake-up, never sleeping) until the batch is full or its oldest event is
 ``maxWaitSecs`` old, transforms, POSTs, and on success moves the cursor with a
 compare-and-set, so a cursor moved meanwhile (skip, another lease holder after
 an expiry) is never overwritten. It keeps going while batches are ready, for
-at most ``TIME_SLICE`` seconds, then yields the thread to other sinks.
+at most ``TIME_SLICE`` seconds (or until the worker stops), then yields the
+thread to other sinks.
 """
 
 from __future__ import annotations
@@ -95,9 +96,11 @@ def process_sink(engine: Engine, stream_id: str, sink_id: str) -> None:
     if not lease.acquire():
         return  # another process delivers; it re-checks for work when it ends
     engine.leases.add(lease)
+    crashed = False
     try:
         _loop(engine, lease, stream_id, sink_id)
     except Exception:  # noqa: BLE001 - Redis blips etc.: the reaper re-kicks
+        crashed = True
         log.exception("delivery for sink %s failed", sink_id)
     finally:
         engine.leases.discard(lease)
@@ -105,7 +108,8 @@ def process_sink(engine: Engine, stream_id: str, sink_id: str) -> None:
             lease.release()
             scheduling.clear_kick(r, sink_id)
             sink = store_sinks.get_sink(r, sink_id, with_code=False)
-            if sink is not None and has_work(r, sink):
+            # After a crash the reaper's next round retries, not a hot loop.
+            if not crashed and sink is not None and has_work(r, sink):
                 scheduling.kick(r, stream_id, sink_id)
         except redis.RedisError:
             log.warning("could not re-check sink %s; the reaper will", sink_id)
@@ -114,7 +118,7 @@ def process_sink(engine: Engine, stream_id: str, sink_id: str) -> None:
 def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str) -> None:
     r = engine.redis
     deadline = time.monotonic() + TIME_SLICE
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not engine.stopping.is_set():
         scheduling.refresh_kick(r, sink_id)
         sink = store_sinks.get_sink(r, sink_id)
         if sink is None or sink.stream_id != stream_id or sink.status not in ACTIVE:
@@ -158,8 +162,15 @@ def _deliver(engine: Engine, sink: SinkRecord, pending: Pending) -> bool:
             max_bytes=engine.settings.max_request_bytes,
             trace_lookup=engine.traces.lookup(sink.stream_id),
         )
-    except TransformError as exc:
-        reason = f"transformation failed on events {first}..{last}: {exc}"
+    except redis.RedisError:
+        raise  # not the batch's fault: the job ends, the sink is re-checked
+    except Exception as exc:  # noqa: BLE001 - TransformError, or a pipeline bug
+        # Anything else the batch makes the pipeline raise is its failure too:
+        # disabling the sink with the reason beats re-running it forever.
+        detail = str(exc) if isinstance(exc, TransformError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, TransformError):
+            log.exception("transforming events %s..%s of sink %s failed", first, last, sink.id)
+        reason = f"transformation failed on events {first}..{last}: {detail}"
         _record(
             r,
             sink,
@@ -276,13 +287,18 @@ def _send_bodies(engine: Engine, sink: SinkRecord, result) -> BatchResult:  # ty
             def encode(part, batch=batch):  # type: ignore[no-untyped-def]
                 return encode_bodies(replace(batch, spans=list(part)))[0].data
 
-            sub = deliver_spans(engine.client, sink.url, spans, encode, headers=sink.headers)
-            total.attempts.extend(sub.attempts)
-            total.delivered += sub.delivered
-            total.rejected_spans += sub.rejected_spans
-            if not sub.ok:
-                total.outcome, total.failure = sub.outcome, sub.failure
-                return total
+            # This body got 413: send its halves (splitting further on 413),
+            # not the whole body once more.
+            total.attempts.append(res)
+            mid = len(spans) // 2
+            for half in (spans[:mid], spans[mid:]):
+                sub = deliver_spans(engine.client, sink.url, half, encode, headers=sink.headers)
+                total.attempts.extend(sub.attempts)
+                total.delivered += sub.delivered
+                total.rejected_spans += sub.rejected_spans
+                if not sub.ok:
+                    total.outcome, total.failure = sub.outcome, sub.failure
+                    return total
             continue
         total.attempts.append(res)
         if not res.ok:

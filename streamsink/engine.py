@@ -22,7 +22,9 @@ from streamsink.transform.runtime import JsRuntime
 
 
 class LeaseRegistry:
-    """The leases this process holds, renewed together."""
+    """The leases this process holds, renewed together with their sinks' kick
+    flags (so neither expires while a batch takes long, and both expire soon
+    after a crash)."""
 
     def __init__(self) -> None:
         self._leases: set[Lease] = set()
@@ -40,7 +42,7 @@ class LeaseRegistry:
         with self._lock:
             held = list(self._leases)
         for lease in held:
-            lease.renew()
+            lease.keep_alive()
 
 
 class Engine:
@@ -52,6 +54,10 @@ class Engine:
             memory_mb=settings.js_memory_mb,
             cache_size=settings.js_context_cache,
         )
+        # Start V8 here, in one thread: the first isolates created concurrently
+        # by delivery threads abort the process ("Check failed:
+        # !IsConfigurablePoolInitialized()" in V8's allocator set-up).
+        self.runtime.run_once(None, '{"events": []}')
         self.client = DeliveryClient(
             connect_timeout=settings.delivery_connect_timeout,
             read_timeout=settings.delivery_read_timeout,
@@ -62,6 +68,8 @@ class Engine:
         )
         self.traces = TraceMemory(connection, settings.trace_memory_secs)
         self.leases = LeaseRegistry()
+        #: Set when the process shuts down: deliveries end after their batch.
+        self.stopping = threading.Event()
 
     def close(self) -> None:
         self.client.close()

@@ -4,7 +4,8 @@ Per sink, three Redis keys coordinate every API and worker process:
 
 - ``ss:kick:{sink}``  set (NX) when a delivery job is queued or running for the
   sink, so appends enqueue at most one job per idle sink. It expires
-  (``KICK_TTL``) so a lost job never strands a sink; a running job refreshes it.
+  (``KICK_TTL``) so a lost job never strands a sink; a running job refreshes it
+  (each batch, and with its lease from the worker's housekeeping thread).
 - ``ss:lease:{sink}`` the token of the one process delivering for the sink (one
   batch in flight: FIFO). Renewed while held, released by token (Lua), expires
   (``LEASE_TTL``) after a crash.
@@ -27,7 +28,9 @@ import redis
 from rq import Queue
 
 QUEUE_NAME = "deliver"
-KICK_TTL = 30
+# After a SIGKILL both expire, then the reaper (every 5 s) re-kicks: delivery
+# resumes within ~20 s.
+KICK_TTL = 15
 LEASE_TTL_MS = 15_000
 JOB_PATH = "streamsink.delivery.deliver_job"
 
@@ -86,7 +89,10 @@ def wake_at(connection: redis.Redis, stream_id: str, sink_id: str, due_ms: int) 
         return False
     ttl = max(1, (due_ms - now_ms()) // 1000 + 120)
     connection.set(key, due_ms, ex=ttl)
-    when = datetime.fromtimestamp(due_ms / 1000, tz=UTC)
+    # RQ's scheduler keeps whole seconds (the fraction is cut off): round up, or
+    # the job runs up to 1 s early, finds this wake-up still pending and ends,
+    # leaving the sink to the reaper.
+    when = datetime.fromtimestamp(-(-due_ms // 1000), tz=UTC)
     delivery_queue(connection).enqueue_at(
         when,
         JOB_PATH,
@@ -121,6 +127,14 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+_KEEP_ALIVE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('pexpire', KEYS[1], ARGV[2])
+  redis.call('set', KEYS[2], 1, 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
 
 
 class Lease:
@@ -139,6 +153,13 @@ class Lease:
     def renew(self) -> bool:
         """Extend the lease; False if it was lost (expired and taken)."""
         return bool(self.connection.eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
+
+    def keep_alive(self) -> bool:
+        """Renew the lease and, while it is ours, the sink's kick flag, in one
+        step: a flag set after the holder released and cleared it would make
+        appends skip the kick of an idle sink."""
+        keys = (self.key, kick_key(self.sink_id))
+        return bool(self.connection.eval(_KEEP_ALIVE, 2, *keys, self.token, self.ttl_ms, KICK_TTL))
 
     def release(self) -> None:
         self.connection.eval(_RELEASE, 1, self.key, self.token)

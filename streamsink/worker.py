@@ -49,8 +49,14 @@ class DeliveryPool:
         self._executor.shutdown(wait=True, cancel_futures=False)
 
 
+TICK = 0.5  # seconds between scheduler checks: RQ keeps whole seconds, so a
+# wake-up runs at most ~1.5 s after its moment
+RENEW_EVERY = 6  # ticks (3 s; leases last 15 s)
+REAP_EVERY = 10  # ticks (5 s)
+
+
 class Housekeeping(threading.Thread):
-    """Scheduler tick (1 s), lease renewal and the reaper, until stopped."""
+    """Scheduler tick, lease renewal and the reaper, until stopped."""
 
     def __init__(self, engine: engine_mod.Engine):
         super().__init__(name="housekeeping", daemon=True)
@@ -62,13 +68,13 @@ class Housekeeping(threading.Thread):
         from streamsink.reaper import reap
 
         tick = 0
-        while not self.stopping.wait(1.0):
+        while not self.stopping.wait(TICK):
             tick += 1
             try:
                 self._schedule()
-                if tick % 3 == 0:
+                if tick % RENEW_EVERY == 0:
                     self.engine.leases.renew_all()
-                if tick % 5 == 0:
+                if tick % REAP_EVERY == 0:
                     reap(self.engine)
             except Exception:  # noqa: BLE001 - keep the thread alive through Redis blips
                 log.exception("housekeeping tick failed")
@@ -104,6 +110,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     try:
         worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
     finally:
+        engine.stopping.set()  # batches in flight finish; sinks go to other workers
         housekeeping.stop()
         pool.shutdown()
         engine.close()

@@ -1,0 +1,115 @@
+"""skip, force-retry and the attempt log on a running engine."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from tests.helpers.receiver_server import Answer
+
+from .conftest import Api, Receiver, Workers, wait_until
+
+POISON_HANDLER = """
+function handler(input) {
+  return {
+    spans: input.events.map(function (e) {
+      if (e.payload.poison) { throw new Error("cannot map event " + e.payload.seq); }
+      return { name: "ok", attributes: { seq: e.payload.seq } };
+    })
+  };
+}
+"""
+
+
+def test_skip_moves_past_a_poison_event_and_resumes(
+    api: Api, receiver: Receiver, workers: Workers
+) -> None:
+    workers.start()
+    stream = api.stream()
+    sink = api.sink(stream, receiver.traces_url, code=POISON_HANDLER, batchSize=1)
+    events = [("e", f'{{"seq": {i}, "poison": {"true" if i == 2 else "false"}}}') for i in range(5)]
+    api.post(stream, events)
+    ids = api.log_ids(stream)
+
+    disabled = api.wait_status(stream, sink["id"], "disabled", timeout=10)
+    assert "cannot map event 2" in disabled["failureReason"], disabled["failureReason"]
+    assert disabled["currentIterator"] == ids[1]  # 0 and 1 went out
+    assert receiver.accepted_seqs() == [0, 1]
+    failed = api.attempts(stream, sink["id"])["data"][0]
+    assert failed["outcome"] == "failed" and failed["firstEventId"] == ids[2]
+
+    skipped = api.skip(stream, sink["id"], failed["lastEventId"])
+    assert skipped["status"] == "enabled" and skipped["currentIterator"] == ids[2]
+    receiver.wait_accepted(4, timeout=10)
+    assert receiver.accepted_seqs() == [0, 1, 3, 4]
+    wait_until(lambda: api.get_sink(stream, sink["id"])["currentIterator"] == ids[4], 5, "cursor")
+
+    # Skipping backwards replays: the cursor is the user's to move.
+    api.skip(stream, sink["id"], ids[2])
+    receiver.wait_accepted(6, timeout=10)
+    assert receiver.accepted_seqs() == [0, 1, 3, 4, 3, 4]
+
+
+def test_force_retry_retries_a_retrying_sink_now(
+    api: Api, receiver_factory, workers: Workers
+) -> None:
+    receiver: Receiver = receiver_factory(default=Answer(503, "down"))
+    workers.start(retry_schedule="0,1s,60s,60s")
+    stream = api.stream()
+    sink = api.sink(stream, receiver.traces_url)
+    api.post_seqs(stream, range(3))
+
+    # 503, then after ~1 s 503 again: now the next retry is a minute away.
+    assert receiver.wait_for(2, timeout=10)
+    retrying = wait_until(
+        lambda: (
+            (s := api.get_sink(stream, sink["id"]))["status"] == "retrying"
+            and s["nextRetryAt"]
+            and datetime.fromisoformat(s["nextRetryAt"]).timestamp() > time.time() + 30
+            and s
+        ),
+        5,
+        "a retry a minute away",
+    )
+    assert "HTTP 503" in retrying["failureReason"]
+
+    receiver.default = Answer(200)
+    forced_at = time.monotonic()
+    api.force_retry(stream, sink["id"])
+    receiver.wait_accepted(3, timeout=10)
+    assert receiver.settle()[-1].at - forced_at < 3.0
+    assert receiver.accepted_seqs() == [0, 1, 2]
+    enabled = api.wait_status(stream, sink["id"], "enabled", timeout=5)
+    assert enabled["nextRetryAt"] is None and enabled["failureReason"] is None
+
+    page = api.attempts(stream, sink["id"])
+    rows = page["data"]
+    assert [(a["outcome"], a["statusCode"]) for a in rows] == [
+        ("success", 200),
+        ("retrying", 503),
+        ("retrying", 503),
+    ]
+    stamps = [a["timestamp"] for a in rows]
+    assert stamps == sorted(stamps, reverse=True)  # newest first
+    assert rows[0]["spansSent"] == 3 and rows[1]["responseExcerpt"] == "down"
+    assert page["done"] is True
+    # Paginated: one at a time, newest first.
+    one = api.attempts(stream, sink["id"], limit=1)
+    two = api.attempts(stream, sink["id"], limit=1, iterator=one["iterator"])
+    assert [one["data"][0]["id"], two["data"][0]["id"]] == [rows[0]["id"], rows[1]["id"]]
+
+
+def test_partial_success_is_recorded(api: Api, receiver_factory, workers: Workers) -> None:
+    partial = {"partialSuccess": {"rejectedSpans": "1", "errorMessage": "span 1: bad attribute"}}
+    receiver: Receiver = receiver_factory([Answer(200, partial, content_type="application/json")])
+    workers.start()
+    stream = api.stream()
+    sink = api.sink(stream, receiver.traces_url)
+    api.post_seqs(stream, range(3))
+    receiver.wait_accepted(3, timeout=10)
+    attempt = wait_until(lambda: api.attempts(stream, sink["id"])["data"], 5, "an attempt")[0]
+    assert attempt["outcome"] == "success" and attempt["rejectedSpans"] == 1
+    assert attempt["spansSent"] == 3 and "bad attribute" in attempt["responseExcerpt"]
+    state = api.get_sink(stream, sink["id"])
+    assert state["status"] == "enabled"
+    assert state["currentIterator"] == api.log_ids(stream)[-1]  # rejected spans: not retried
