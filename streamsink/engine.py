@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from streamsink.netguard import DestinationPolicy
 from streamsink.otlp.client import DeliveryClient
 from streamsink.retry import RetrySchedule
 from streamsink.scheduling import Lease
@@ -62,6 +63,7 @@ class Engine:
             connect_timeout=settings.delivery_connect_timeout,
             read_timeout=settings.delivery_read_timeout,
             max_retry_after=settings.delivery_max_retry_after,
+            policy=DestinationPolicy(block_private=settings.block_private_destinations),
         )
         self.retry = RetrySchedule.parse(
             settings.retry_schedule, max_retry_after=settings.delivery_max_retry_after

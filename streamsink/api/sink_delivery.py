@@ -13,7 +13,7 @@ from streamsink.api.deps import RedisDep
 from streamsink.api.errors import validation_error
 from streamsink.api.sinks import SINK_ERRORS, SinkIdPath, render_sink
 from streamsink.api.streams import StreamIdPath
-from streamsink.delivery import retry_count_key
+from streamsink.batch import retry_count_key
 from streamsink.errors import Conflict
 from streamsink.models import StreamSinkOut, WireModel
 
