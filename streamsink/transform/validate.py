@@ -23,6 +23,7 @@ Accepted shape (Svix's fields plus streamsink's additions)::
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,17 +201,23 @@ def _status(v: object, path: str) -> Status | None:
     return Status(c, _str(d.get("message"), f"{path}.message"))
 
 
-def _events(v: object, path: str, start: int) -> list[SpanEvent]:
+def _objects(v: object, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(path[j], object)`` for an optional array of objects (null items refused)."""
     if v is None:
-        return []
+        return
     if type(v) is not list:
         raise OutputError(path, f"expected an array, got {js_type(v)}")
-    out = []
     for j, e in enumerate(v):
         p = f"{path}[{j}]"
         d = _obj(e, p)
         if d is None:
             raise OutputError(p, "expected an object, got null")
+        yield p, d
+
+
+def _events(v: object, path: str, start: int) -> list[SpanEvent]:
+    out = []
+    for p, d in _objects(v, path):
         t = d.get("time")
         out.append(
             SpanEvent(
@@ -223,16 +230,8 @@ def _events(v: object, path: str, start: int) -> list[SpanEvent]:
 
 
 def _links(v: object, path: str, ids: IdDeriver) -> list[SpanLink]:
-    if v is None:
-        return []
-    if type(v) is not list:
-        raise OutputError(path, f"expected an array, got {js_type(v)}")
     out = []
-    for j, e in enumerate(v):
-        p = f"{path}[{j}]"
-        d = _obj(e, p)
-        if d is None:
-            raise OutputError(p, "expected an object, got null")
+    for p, d in _objects(v, path):
         trace, _ = _id(d, "traceId", ("traceIdKey",), TRACE_ID_BYTES, p, ids)
         span, _ = _id(d, "spanId", ("spanIdKey",), SPAN_ID_BYTES, p, ids)
         if not trace:
