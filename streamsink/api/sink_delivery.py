@@ -54,6 +54,16 @@ def _sink(client: Any, stream_id: str, sink_id: str) -> store_sinks.SinkRecord:
     return store_sinks.require_stream_sink(client, stream.id, sink_id)
 
 
+def _restart(client: Any, sink: store_sinks.SinkRecord, **changes: Any) -> StreamSinkOut:
+    """Apply ``changes``, forget the retry count and any scheduled wake-up, and
+    kick the sink so delivery starts now."""
+    store_sinks.update_sink_state(client, sink.id, **changes)
+    client.delete(retry_count_key(sink.id))
+    scheduling.clear_wait(client, sink.id)
+    scheduling.kick(client, sink.stream_id, sink.id)
+    return render_sink(store_sinks.require_stream_sink(client, sink.stream_id, sink.id))
+
+
 @router.get(
     BASE + "/attempt",
     operation_id="v1.streaming.sink.list-attempts",
@@ -89,11 +99,7 @@ def force_retry(stream_id: StreamIdPath, sink_id: SinkIdPath, client: RedisDep) 
     if sink.status == "disabled" and not sink.failure_reason:
         raise Conflict("the sink was disabled by a user: set its status to enabled instead")
     status = "retrying" if sink.status in ("retrying", "disabled") else sink.status
-    store_sinks.update_sink_state(client, sink.id, status=status, next_retry_at=None)
-    client.delete(retry_count_key(sink.id))
-    scheduling.clear_wait(client, sink.id)
-    scheduling.kick(client, sink.stream_id, sink.id)
-    return render_sink(store_sinks.require_stream_sink(client, sink.stream_id, sink.id))
+    return _restart(client, sink, status=status, next_retry_at=None)
 
 
 @router.post(
@@ -117,8 +123,4 @@ def skip(
     changes: dict[str, Any] = {"cursor": body.iterator, "next_retry_at": None}
     if sink.status == "retrying" or (sink.status == "disabled" and sink.failure_reason):
         changes.update(status="enabled", failure_reason=None)
-    store_sinks.update_sink_state(client, sink.id, **changes)
-    client.delete(retry_count_key(sink.id))
-    scheduling.clear_wait(client, sink.id)
-    scheduling.kick(client, sink.stream_id, sink.id)
-    return render_sink(store_sinks.require_stream_sink(client, sink.stream_id, sink.id))
+    return _restart(client, sink, **changes)
