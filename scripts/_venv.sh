@@ -12,7 +12,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
   fi
   extras="${1:-}"
   stamp=".venv/.installed${extras:+-$extras}"
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  fresh() { [ -f "$1" ] && [ ! pyproject.toml -nt "$1" ]; }
+  # An install with the test extras also holds everything the plain one needs.
+  if ! fresh "$stamp" && ! { [ -z "$extras" ] && fresh .venv/.installed-test; }; then
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     .venv/bin/python -m pip install -q -e ".${extras:+[$extras]}"
     touch "$stamp"

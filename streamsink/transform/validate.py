@@ -47,6 +47,7 @@ from streamsink.otlp.spans import (
     SpanLink,
     Status,
 )
+from streamsink.transform.depth import MAX_DEPTH, too_deep
 from streamsink.transform.timeparse import TimeParseError, format_ns, parse_time_ns, show_value
 
 DEFAULT_SERVICE_NAME = "unknown_service"
@@ -337,6 +338,14 @@ def _span(s: object, i: int, ids: IdDeriver, now_ns: int, out: Validated) -> Spa
 def validate_output(result: object, ids: IdDeriver, now_ns: int) -> Validated:
     """Check a handler result and build typed spans (trace inheritance is left
     to ``otlp.ids.assign_traces``). Raises ``OutputError`` naming the path."""
+    try:
+        return _validate_output(result, ids, now_ns)
+    except RecursionError:  # attributes nested ~1000 levels deep
+        path = too_deep(result) or ""
+        raise OutputError(path, f"nested deeper than {MAX_DEPTH} levels") from None
+
+
+def _validate_output(result: object, ids: IdDeriver, now_ns: int) -> Validated:
     if type(result) is not dict:
         raise OutputError(
             "", f"the handler must return an object {{config, spans}}, got {js_type(result)}"
