@@ -2,8 +2,9 @@
 ID derivation + OTLP encoding, for the default and the webhook-attempt
 handlers at several batch sizes. No Redis, no network.
 
-Prints one JSON object on stdout and a readable table on stderr
-(``scripts/bench``; ``python -m streamsink.bench --help``).
+``run_bench`` is the ``ceiling`` block of ``scripts/bench`` and
+``measure_handler`` its ``ceiling_events_per_s`` (``python -m
+streamsink.bench.ceiling`` prints this part alone).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ BATCH_SIZES = (1, 100, 1000)
 
 
 def _webhook_code() -> str:
-    repo_file = Path(__file__).resolve().parents[1] / "transforms" / "svix-webhook-attempts.js"
+    repo_file = Path(__file__).resolve().parents[2] / "transforms" / "svix-webhook-attempts.js"
     return repo_file.read_text("utf-8")
 
 
@@ -140,6 +141,24 @@ def run_bench(seconds: float, encoding: str) -> dict[str, Any]:
     }
 
 
+def measure_handler(code: str, batch_size: int, seconds: float) -> int:
+    """Events/s of ``transform`` with ``code`` on the load generator's events."""
+    from streamsink.bench.loadgen import event_type, webhook_payload
+
+    events = [
+        {"eventType": event_type(i), "payload": webhook_payload(i, 1)} for i in range(batch_size)
+    ]
+    rt = JsRuntime(timeout_ms=10_000, memory_mb=512, cache_size=4)
+    try:
+        runs, elapsed = _measure(
+            lambda: transform(events, stream_id=STREAM_ID, sink_key="c", code=code, runtime=rt),
+            seconds,
+        )
+    finally:
+        rt.close()
+    return round(runs * batch_size / elapsed)
+
+
 def format_table(report: dict[str, Any]) -> str:
     head = (
         f"{'handler':<18}{'batch':>6}{'events/s':>12}{'ms/batch':>10}"
@@ -156,7 +175,9 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="streamsink.bench.ceiling", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--seconds", type=float, default=1.0, help="time per case (default 1)")
     parser.add_argument("--encoding", choices=["json", "protobuf"], default="json")
     args = parser.parse_args(argv)

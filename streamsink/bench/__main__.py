@@ -1,0 +1,3 @@
+from streamsink.bench.run import main
+
+raise SystemExit(main())
