@@ -38,6 +38,7 @@ from streamsink.errors import (
     HandlerTimeout,
     OutputError,
 )
+from streamsink.transform.depth import MAX_DEPTH
 from streamsink.transform.jserror import USER_SCRIPT, parse_js_error
 
 __all__ = ["JsRuntime", "check_code", "default_code", "default_runtime"]
@@ -102,6 +103,24 @@ def _event_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
+_v8_started = False
+_v8_lock = threading.Lock()
+
+
+def _enter_racer(stack: ExitStack) -> MiniRacer:
+    """A new mini-racer context entered on ``stack``. The first one is created
+    under a lock: V8 aborts the process ("Check failed:
+    !IsConfigurablePoolInitialized()") when two threads create the first
+    isolates at once (e.g. check_code and simulate in the API's thread pool)."""
+    global _v8_started
+    if _v8_started:
+        return stack.enter_context(mini_racer(_event_loop()))
+    with _v8_lock:
+        racer = stack.enter_context(mini_racer(_event_loop()))
+        _v8_started = True
+    return racer
+
+
 def _timeout_error(timeout_ms: int, what: str = "handler") -> HandlerTimeout:
     return HandlerTimeout(f"{what} did not finish within {timeout_ms} ms")
 
@@ -118,7 +137,7 @@ class _Isolate:
         self.closed = False
         self.broken = False
         self._stack = ExitStack()
-        self.mr: MiniRacer = self._stack.enter_context(mini_racer(_event_loop()))
+        self.mr: MiniRacer = _enter_racer(self._stack)
         self.mr.set_hard_memory_limit(memory_mb * 1024 * 1024)
         try:
             self.mr.eval(_PRELUDE)
@@ -344,10 +363,14 @@ def _decode_result(text: Any) -> Any:
     except orjson.JSONDecodeError:
         # Integers beyond 64 bits or lone surrogates: the stdlib accepts both;
         # re-encode to replace surrogates (no invalid UTF-8 may reach the encoders).
+        # Past orjson's 1024 levels the stdlib recurses too deep: an OutputError.
         import json
 
-        clean = json.dumps(json.loads(text), ensure_ascii=False).encode("utf-8", "replace")
-        wrapped = json.loads(clean)
+        try:
+            clean = json.dumps(json.loads(text), ensure_ascii=False).encode("utf-8", "replace")
+            wrapped = json.loads(clean)
+        except RecursionError:
+            raise OutputError("", f"result nested deeper than {MAX_DEPTH} levels") from None
     return wrapped.get("r", _UNDEFINED) if isinstance(wrapped, dict) else _UNDEFINED
 
 

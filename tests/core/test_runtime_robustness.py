@@ -1,0 +1,63 @@
+"""Deeply nested handler output is an OutputError naming the path (never a
+RecursionError), and the first V8 isolates can be created from many threads at
+once (V8 aborts the process when its first isolates race)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from streamsink.errors import OutputError
+from streamsink.transform.simulate import simulate
+
+SPAN = '{name: "n", startTime: "2024-01-01T00:00:00Z", endTime: "2024-01-01T00:00:01Z"'
+
+
+def _deep_handler(levels: int) -> str:
+    return (
+        "function handler(input) { var o = {}, c = o;"
+        f" for (var i = 0; i < {levels}; i++) {{ c.a = {{}}; c = c.a; }}"
+        f" return {{config: {{serviceName: 'x'}}, spans: [{SPAN}, attributes: {{deep: o}}}}]}}; }}"
+    )
+
+
+@pytest.mark.parametrize("levels", [1000, 5000])
+def test_deep_output_is_an_output_error(levels: int) -> None:
+    with pytest.raises(OutputError) as info:
+        simulate(_deep_handler(levels), [{"eventType": "e", "payload": "{}"}])
+    assert "nested deeper than" in str(info.value)
+    if levels == 1000:
+        assert info.value.path.startswith("spans[0].attributes.deep")
+
+
+def test_moderate_nesting_still_flattens() -> None:
+    result = simulate(_deep_handler(50), [{"eventType": "e", "payload": "{}"}])
+    assert result["otlp"]["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["name"] == "n"
+
+
+RACE = """
+import threading
+from streamsink.transform.runtime import JsRuntime
+runtime = JsRuntime(timeout_ms=2000, memory_mb=64, cache_size=64)
+code = "function handler(input) { return input; }"
+errors = []
+def go(i):
+    try:
+        runtime.run_json(f"sink{i}", code, '{"events": []}')
+    except Exception as exc:
+        errors.append(exc)
+threads = [threading.Thread(target=go, args=(i,)) for i in range(16)]
+for t in threads: t.start()
+for t in threads: t.join(30)
+assert not errors, errors
+print("ok")
+"""
+
+
+def test_first_isolates_from_many_threads_do_not_abort() -> None:
+    for _ in range(4):  # a fresh process each time: the race is at V8 start-up
+        done = subprocess.run([sys.executable, "-c", RACE], capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        assert done.stdout.strip() == b"ok"
