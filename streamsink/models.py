@@ -35,7 +35,10 @@ SinkType = Literal["otelTracing"]
 MAX_URL_LEN = 65536
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE_RE = re.compile(r"[\r\n\x00]")
-MAX_HEADERS = 64
+#: Ceilings of the wire models; the configurable limits (``Settings.max_*``)
+#: are checked by the API and are at most these.
+MAX_HEADERS = 1024
+MAX_CODE_LEN = 1024 * 1024
 MAX_HEADER_VALUE_LEN = 8192
 #: Headers the delivery client owns; a user value would break the request.
 RESERVED_HEADERS = frozenset(
@@ -262,7 +265,7 @@ class HttpSinkHeadersPatchIn(WireModel):
 class SinkTransformIn(WireModel):
     """``code: null`` removes the transformation (the default handler runs)."""
 
-    code: str | None = Field(default=None, min_length=10, max_length=51200)
+    code: str | None = Field(default=None, min_length=10, max_length=MAX_CODE_LEN)
 
 
 class SinkTransformationOut(WireModel):

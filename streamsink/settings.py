@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     # API limits
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_events_per_request: int = Field(default=1000, ge=1)
+    max_code_bytes: int = Field(
+        default=51200, ge=10, le=1024 * 1024, description="transformation code size (UTF-8)"
+    )
+    max_headers_per_sink: int = Field(default=64, ge=0, le=1024)
+    max_sinks_per_stream: int = Field(default=100, ge=1)
     idempotency_ttl_secs: int = Field(default=12 * 3600, ge=1)
 
     # Delivery

@@ -16,8 +16,10 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
+import redis
 from rq import SimpleWorker
 from rq.scheduler import RQScheduler
 
@@ -102,16 +104,41 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     engine_mod.install(engine, pool.submit)
     housekeeping = Housekeeping(engine)
     housekeeping.start()
-    worker = SimpleWorker(
-        [delivery_queue(connection)],
-        connection=connection,
-        name=f"streamsink-{socket.gethostname()}-{threading.get_native_id()}",
-    )
     try:
-        worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+        _run_rq(settings, burst)
     finally:
         engine.stopping.set()  # batches in flight finish; sinks go to other workers
         housekeeping.stop()
         pool.shutdown()
         engine.close()
     return 0
+
+
+def _run_rq(settings: Settings, burst: bool) -> None:
+    """RQ's loop, started again when it quits on a Redis error (RQ retries a
+    failed dequeue, but quits on an error elsewhere, e.g. a heartbeat while
+    Redis restarts); ends on SIGTERM/SIGINT or, with ``burst``, when idle.
+
+    RQ gets its own connection: it raises the socket time-out of its client
+    above its blocking pops (minutes), which the engine's commands must not
+    inherit."""
+    assert settings.redis_url
+    base = f"streamsink-{socket.gethostname()}-{threading.get_native_id()}"
+    for attempt in range(1_000_000):
+        connection = connect(settings.redis_url)
+        worker = SimpleWorker(
+            [delivery_queue(connection)],
+            connection=connection,
+            name=base if attempt == 0 else f"{base}-{attempt}",
+        )
+        worker.max_connection_wait_time = 5.0  # reconnect soon after Redis is back
+        try:
+            worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+        except (redis.ConnectionError, redis.TimeoutError, ValueError):
+            log.warning("RQ loop failed (Redis unavailable?)", exc_info=True)
+        finally:
+            connection.close()
+        if burst or worker._shutdown_requested_date is not None:
+            return
+        log.warning("RQ loop ended without a stop request; restarting it in 1 s")
+        time.sleep(1)

@@ -9,9 +9,11 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
 
+from streamsink.api.deps import SettingsDep
+from streamsink.api.limits import check_code_size
 from streamsink.api.streams import ERRORS
 from streamsink.errors import BadRequest, CompileError, TransformError
-from streamsink.models import EventIn, WireModel
+from streamsink.models import MAX_CODE_LEN, EventIn, WireModel
 from streamsink.transform.simulate import simulate
 
 router = APIRouter(tags=["Stream Sink"])
@@ -20,7 +22,9 @@ router = APIRouter(tags=["Stream Sink"])
 class SimulateIn(WireModel):
     type: Literal["otelTracing"] = "otelTracing"
     code: str | None = Field(
-        default=None, max_length=51200, description="handler code; null runs the default handler"
+        default=None,
+        max_length=MAX_CODE_LEN,
+        description="handler code; null runs the default handler",
     )
     events: list[EventIn] = Field(min_length=1, max_length=1000)
 
@@ -37,10 +41,11 @@ class SimulateOut(WireModel):
     response_model=SimulateOut,
     responses=ERRORS,
 )
-async def simulate_route(body: SimulateIn) -> dict[str, Any]:
+async def simulate_route(body: SimulateIn, settings: SettingsDep) -> dict[str, Any]:
     """Dry run: compile ``code``, run it on ``events``, validate and encode the
     result. A handler error is a 400 naming what is wrong (line and column,
     span index and field)."""
+    check_code_size(settings, body.code)
     events = [
         {
             "eventType": e.event_type,

@@ -12,6 +12,7 @@ from streamsink import store_sinks, store_streams
 from streamsink.api.deps import RedisDep, SettingsDep
 from streamsink.api.errors import validation_error
 from streamsink.api.events import after_sink_change
+from streamsink.api.limits import check_code_size, check_header_count, check_room_for_sink
 from streamsink.api.pagination import ListParams, list_params, list_response, window_for
 from streamsink.api.streams import ERRORS, StreamIdPath, ms_to_dt
 from streamsink.errors import ApiError, CompileError
@@ -131,7 +132,10 @@ def create_sink(
 ) -> StreamSinkOut:
     """Create a sink; it receives the events appended from now on."""
     check_destination(settings, body.config.url)
-    record = edits.create_sink(client, _stream_id(client, stream_id), _values(body))
+    check_header_count(settings, body.config.headers, ("body", "config", "headers"))
+    sid = _stream_id(client, stream_id)
+    check_room_for_sink(settings, client, sid)
+    record = edits.create_sink(client, sid, _values(body))
     return render_sink(record)
 
 
@@ -165,7 +169,9 @@ def upsert_sink(
     """Create (201, with the path as uid) or replace (200) a sink; a replaced sink
     keeps its position, transformation, and (unless given) status and uid."""
     check_destination(settings, body.config.url)
+    check_header_count(settings, body.config.headers, ("body", "config", "headers"))
     sid = _stream_id(client, stream_id)
+    check_room_for_sink(settings, client, sid, sink_id)
     record, created = edits.upsert_sink(client, sid, sink_id, _values(body))
     response.status_code = 201 if created else 200
     if not created:
@@ -205,6 +211,7 @@ def patch_sink(
             check_destination(settings, body.config.url)
             changes["url"] = body.config.url
         if body.config.headers is not None:
+            check_header_count(settings, body.config.headers, ("body", "config", "headers"))
             changes["headers"] = body.config.headers
     sid = _stream_id(client, stream_id)
     record = edits.patch_sink(client, sid, sink_id, changes)
@@ -247,10 +254,17 @@ def get_sink_headers(
     responses=ERRORS,
 )
 def patch_sink_headers(
-    stream_id: StreamIdPath, sink_id: SinkIdPath, body: HttpSinkHeadersPatchIn, client: RedisDep
+    stream_id: StreamIdPath,
+    sink_id: SinkIdPath,
+    body: HttpSinkHeadersPatchIn,
+    client: RedisDep,
+    settings: SettingsDep,
 ) -> EndpointHeadersOut:
     """Set headers; a null value deletes one (names match case-insensitively)."""
     sid = _stream_id(client, stream_id)
+    current = store_sinks.require_stream_sink(client, sid, sink_id)
+    merged = edits.merge_headers(current.headers, body.headers)
+    check_header_count(settings, merged, ("body", "headers"))
     record = edits.patch_sink_headers(client, sid, sink_id, body.headers)
     return redact_headers(record.headers)
 
@@ -292,6 +306,7 @@ def patch_transformation(
     ``code: null`` remove it."""
     sid = _stream_id(client, stream_id)
     store_sinks.require_stream_sink(client, sid, sink_id)
+    check_code_size(settings, body.code)
     if body.code is not None:
         compile_check(body.code, settings.js_timeout_ms, settings.js_memory_mb)
     record = edits.set_sink_code(client, sid, sink_id, body.code)
