@@ -174,28 +174,54 @@ def is_idle(connection: redis.Redis, sink_id: str) -> bool:
     return not kicked and not leased
 
 
+# KEYS[1] the stream's sink index; ARGV: sink key prefix, kick key prefix, kick
+# TTL, then the event types. Claims (SET NX) the kick flag of every enabled sink
+# whose filter lets one of the types through; returns the claimed sink ids.
+_KICK_MATCHING = """
+local claimed = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local f = redis.call('HMGET', ARGV[1] .. id, 'id', 'status', 'eventTypes')
+  local status = f[2] or ''
+  if f[1] and (status == 'enabled' or status == '') then
+    local match = true
+    if f[3] and f[3] ~= '' then
+      local wanted = cjson.decode(f[3])
+      if type(wanted) == 'table' and #wanted > 0 then
+        match = false
+        for _, t in ipairs(wanted) do
+          for i = 4, #ARGV do
+            if t == ARGV[i] then match = true end
+          end
+        end
+      end
+    end
+    if match and redis.call('SET', ARGV[2] .. id, 1, 'NX', 'EX', ARGV[3]) then
+      claimed[#claimed + 1] = id
+    end
+  end
+end
+return claimed
+"""
+
+
 def kick_matching(connection: redis.Redis, stream_id: str, event_types: set[str]) -> int:
     """After an append: kick every enabled sink of the stream whose filter lets
-    one of ``event_types`` through. Returns how many jobs were enqueued."""
-    from streamsink.store_sinks import list_stream_sinks
+    one of ``event_types`` through (claiming the kick flags in one script: one
+    round trip when every sink is busy already). Returns how many jobs were
+    enqueued."""
+    from streamsink.store import sink_key, stream_sinks_key
 
-    sinks = [
-        s
-        for s in list_stream_sinks(connection, stream_id)
-        if s.status == "enabled" and any(s.matches(t) for t in event_types)
-    ]
-    if not sinks:
+    script = connection.register_script(_KICK_MATCHING)
+    raw = script(
+        keys=[stream_sinks_key(stream_id)],
+        args=[sink_key(""), kick_key(""), KICK_TTL, *sorted(event_types)],
+    )
+    claimed = [c.decode() if isinstance(c, bytes) else str(c) for c in raw or []]
+    if not claimed:
         return 0
-    pipe = connection.pipeline(transaction=False)
-    for sink in sinks:
-        pipe.set(kick_key(sink.id), 1, nx=True, ex=KICK_TTL)
-    claimed = pipe.execute()
     queue = delivery_queue(connection)
-    count = 0
     with connection.pipeline() as enqueue_pipe:
-        for sink, ok in zip(sinks, claimed, strict=True):
-            if ok:
-                queue.enqueue(JOB_PATH, stream_id, sink.id, pipeline=enqueue_pipe, **_job_options())
-                count += 1
+        for sink_id in claimed:
+            queue.enqueue(JOB_PATH, stream_id, sink_id, pipeline=enqueue_pipe, **_job_options())
         enqueue_pipe.execute()
-    return count
+    return len(claimed)

@@ -21,6 +21,7 @@ from streamsink import metrics, store_sinks, store_streams
 from streamsink.api.deps import RedisDep, SettingsDep
 from streamsink.api.errors import validation_error
 from streamsink.api.streams import ERRORS, StreamIdPath, ms_to_dt
+from streamsink.errors import NotFound
 from streamsink.models import (
     CreateStreamEventsIn,
     EmptyResponse,
@@ -120,7 +121,13 @@ def create_events(
             ("body", "events"), f"List should have at most {limit} items", "too_long"
         )
     events = [(e.event_type, _payload_text(e.payload)) for e in body.events]
-    create = body.stream.model_dump() if body.stream is not None else None
+    if body.stream is None:  # the usual case: one atomic script, one round trip
+        found = store_streams.append_existing(client, stream_id, events)
+        if found is None:
+            raise NotFound(f"stream {stream_id!r} not found")
+        after_append(request, found, {event_type for event_type, _ in events})
+        return {}
+    create = body.stream.model_dump()
     watch = store_streams.stream_watch_keys(client, stream_id, create)
 
     def run(pipe: Pipeline) -> str:

@@ -197,11 +197,12 @@ def test_5xx_is_not_replayed(
 ) -> None:
     from streamsink.api import events as events_api
 
-    real = events_api.transaction
-    monkeypatch.setattr(events_api, "transaction", lambda *a, **k: 1 / 0)
+    store = events_api.store_streams
+    real = store.append_existing
+    monkeypatch.setattr(store, "append_existing", lambda *a, **k: 1 / 0)
     headers = {"Idempotency-Key": "flaky"}
     assert client.post(E, json=events_body(1), headers=headers).status_code == 500
-    monkeypatch.setattr(events_api, "transaction", real)
+    monkeypatch.setattr(store, "append_existing", real)
     r = client.post(E, json=events_body(1), headers=headers)
     assert r.status_code == 202 and "idempotent-replayed" not in r.headers
 
