@@ -4,7 +4,8 @@ Success moves the cursor (compare-and-set against the cursor the batch was
 read at) and clears a retrying state; a retryable answer schedules the next
 try on the retry schedule (``retrying`` + ``nextRetryAt``); a permanent
 answer, a transform error or an exhausted schedule disables the sink with its
-``failureReason``. Every outcome is an attempt record and metrics.
+``failureReason``. Every outcome is an attempt record and metrics; on success
+those, the trace memory and the cursor move go to Redis in one pipeline.
 """
 
 from __future__ import annotations
@@ -94,11 +95,10 @@ def deliver_batch(engine: Engine, sink: SinkRecord, pending: Pending) -> bool:
         metrics.inc(pipe, "batches_delivered", 1, sink=sink.id)
         metrics.inc(pipe, "spans_delivered", spans, sink=sink.id)
         metrics.inc(pipe, "spans_rejected", sent.rejected_spans, sink=sink.id)
-        pipe.execute()
-        engine.traces.remember(sink.stream_id, result.span_traces)
+        engine.traces.stage_remember(pipe, sink.stream_id, result.span_traces)
         recovered = sink.status != "enabled" or sink.failure_reason
-        return store_sinks.update_sink_state(
-            r,
+        store_sinks.stage_sink_state(
+            pipe,
             sink.id,
             cursor=pending.scanned_to,
             if_cursor=sink.cursor,
@@ -108,6 +108,7 @@ def deliver_batch(engine: Engine, sink: SinkRecord, pending: Pending) -> bool:
                 else {}
             ),
         )
+        return store_sinks.state_updated(pipe.execute()[-1])
     pipe.execute()
 
     failure = sent.failure

@@ -7,7 +7,10 @@ wake-up, never sleeping) until the batch is full or its oldest event is
 compare-and-set, so a cursor moved meanwhile (skip, another lease holder after
 an expiry) is never overwritten. It keeps going while batches are ready, for
 at most ``TIME_SLICE`` seconds (or until the worker stops), then yields the
-thread to other sinks.
+thread to other sinks. Each batch costs three Redis round trips: one pipeline
+(kick flag, sink, lease renewal and the events after the cursor the last batch
+ended at), the batch's outcome (``batch``), and a re-read only when the
+cursor moved meanwhile or the sink filters event types.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import redis
 from rq import get_current_job
 
 from streamsink import log as event_log
-from streamsink import scheduling, store_sinks
+from streamsink import scheduling, store, store_sinks
 from streamsink.batch import Pending, deliver_batch
 from streamsink.engine import Engine, current
 from streamsink.store_sinks import SinkRecord
@@ -42,14 +45,21 @@ def deliver_job(stream_id: str, sink_id: str) -> None:
         submit(process_sink, engine, stream_id, sink_id)
 
 
-def read_pending(r: redis.Redis, sink: SinkRecord) -> Pending:
-    """Up to ``batch_size`` matching events after the cursor, skipping others."""
+def read_pending(
+    r: redis.Redis, sink: SinkRecord, first: list[event_log.LogEntry] | None = None
+) -> Pending:
+    """Up to ``batch_size`` matching events after the cursor, skipping others.
+    ``first``: the first read (``batch_size`` entries after the cursor), when the
+    caller already made it."""
     found: list[event_log.LogEntry] = []
     cursor = sink.cursor
     scanned = 0
     while len(found) < sink.batch_size and scanned < MAX_SCAN:
         want = sink.batch_size - len(found) if not sink.event_types else SCAN_CHUNK
-        chunk = event_log.entries_after(r, sink.stream_id, cursor, want)
+        if first is not None and not sink.event_types:
+            chunk, first = first, None
+        else:
+            chunk = event_log.entries_after(r, sink.stream_id, cursor, want)
         if not chunk:
             break
         for entry in chunk:
@@ -104,21 +114,33 @@ def process_sink(engine: Engine, stream_id: str, sink_id: str) -> None:
 def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str) -> None:
     r = engine.redis
     deadline = time.monotonic() + TIME_SLICE
+    guess: tuple[str, int] | None = None  # (cursor, batch size) the next batch likely starts at
     while time.monotonic() < deadline and not engine.stopping.is_set():
-        scheduling.refresh_kick(r, sink_id)
-        sink = store_sinks.get_sink(r, sink_id)
+        # One round trip: kick flag, sink, lease and (a guess of) the next events.
+        pipe = r.pipeline(transaction=False)
+        scheduling.refresh_kick(pipe, sink_id)
+        pipe.hgetall(store.sink_key(sink_id))
+        lease.stage_renew(pipe)
+        if guess is not None:
+            event_log.stage_entries_after(pipe, stream_id, *guess)
+        _, raw, renewed, *prefetched = pipe.execute()
+        sink = store_sinks.sink_from_raw(raw)
         if sink is None or sink.stream_id != stream_id or sink.status not in ACTIVE:
             return
         now = scheduling.now_ms()
         if sink.status == "retrying" and sink.next_retry_at and sink.next_retry_at > now:
             scheduling.wake_at(r, stream_id, sink_id, sink.next_retry_at)
             return
-        pending = read_pending(r, sink)
+        first = None
+        if prefetched and guess == (sink.cursor, sink.batch_size):
+            first = event_log.parse_entries(prefetched[0])
+        pending = read_pending(r, sink, first)
         if not pending.events:
             if pending.scanned_to != sink.cursor:
                 store_sinks.update_sink_state(
                     r, sink_id, cursor=pending.scanned_to, if_cursor=sink.cursor
                 )
+                guess = None
                 continue
             return
         if len(pending.events) < sink.batch_size and sink.max_wait_secs > 0:
@@ -126,7 +148,8 @@ def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str)
             if now < due:
                 scheduling.wake_at(r, stream_id, sink_id, due)
                 return
-        if not lease.renew():
+        if not renewed:
             return
         if not deliver_batch(engine, sink, pending):
             return
+        guess = (pending.scanned_to, sink.batch_size)

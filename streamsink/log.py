@@ -117,8 +117,17 @@ def read_after(
 
 def entries_after(client: redis.Redis, stream_id: str, cursor: str, count: int) -> list[LogEntry]:
     """Like ``read_after`` with full entries (ingest time included)."""
-    raw = client.xrange(log_key(stream_id), next_id(cursor), "+", count=count)
-    return [_entry(eid, fields) for eid, fields in raw]
+    return parse_entries(client.xrange(log_key(stream_id), next_id(cursor), "+", count=count))
+
+
+def stage_entries_after(pipe: Pipeline, stream_id: str, cursor: str, count: int) -> None:
+    """``entries_after`` queued on a pipeline; ``parse_entries`` reads its reply."""
+    pipe.xrange(log_key(stream_id), next_id(cursor), "+", count=count)
+
+
+def parse_entries(raw: Any) -> list[LogEntry]:
+    """Entries from a raw XRANGE reply."""
+    return [_entry(eid, fields) for eid, fields in raw or ()]
 
 
 def latest(

@@ -25,6 +25,7 @@ import time
 from datetime import UTC, datetime
 
 import redis
+from redis.client import Pipeline
 from rq import Queue
 
 QUEUE_NAME = "deliver"
@@ -72,7 +73,7 @@ def kick(connection: redis.Redis, stream_id: str, sink_id: str) -> bool:
     return True
 
 
-def refresh_kick(connection: redis.Redis, sink_id: str) -> None:
+def refresh_kick(connection: redis.Redis | Pipeline, sink_id: str) -> None:
     connection.set(kick_key(sink_id), 1, ex=KICK_TTL)
 
 
@@ -153,6 +154,10 @@ class Lease:
     def renew(self) -> bool:
         """Extend the lease; False if it was lost (expired and taken)."""
         return bool(self.connection.eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
+
+    def stage_renew(self, pipe: Pipeline) -> None:
+        """``renew`` queued on a pipeline; its reply is truthy while the lease is ours."""
+        pipe.eval(_RENEW, 1, self.key, self.token, self.ttl_ms)
 
     def keep_alive(self) -> bool:
         """Renew the lease and, while it is ours, the sink's kick flag, in one

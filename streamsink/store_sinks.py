@@ -233,6 +233,25 @@ return 1
 _UNSET: Any = object()
 
 
+def _state_args(
+    status: str, failure_reason: str | None, next_retry_at: int | None, cursor: str
+) -> list[str]:
+    args: list[str] = []
+    if status is not _UNSET:
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}")
+        args += ["status", status]
+    if failure_reason is not _UNSET:
+        args += ["failureReason", failure_reason or ""]
+    if next_retry_at is not _UNSET:
+        args += ["nextRetryAt", str(int(next_retry_at)) if next_retry_at is not None else ""]
+    if cursor is not _UNSET:
+        if not event_log.is_entry_id(cursor):
+            raise ValueError(f"cursor {cursor!r} is not a stream entry id")
+        args += ["cursor", cursor]
+    return args
+
+
 def update_sink_state(
     client: redis.Redis,
     sink_id: str,
@@ -247,18 +266,30 @@ def update_sink_state(
     ``failure_reason``/``next_retry_at``, epoch ms). With ``if_cursor`` the update
     applies only while the stored cursor equals it (compare-and-set). False when
     the sink no longer exists or the cursor did not match."""
-    args: list[str] = []
-    if status is not _UNSET:
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}")
-        args += ["status", status]
-    if failure_reason is not _UNSET:
-        args += ["failureReason", failure_reason or ""]
-    if next_retry_at is not _UNSET:
-        args += ["nextRetryAt", str(int(next_retry_at)) if next_retry_at is not None else ""]
-    if cursor is not _UNSET:
-        if not event_log.is_entry_id(cursor):
-            raise ValueError(f"cursor {cursor!r} is not a stream entry id")
-        args += ["cursor", cursor]
-    result = client.eval(_UPDATE_STATE, 1, sink_key(sink_id), if_cursor or "", *args)
-    return int(result) == 1
+    args = _state_args(status, failure_reason, next_retry_at, cursor)
+    return state_updated(client.eval(_UPDATE_STATE, 1, sink_key(sink_id), if_cursor or "", *args))
+
+
+def stage_sink_state(
+    pipe: Pipeline,
+    sink_id: str,
+    *,
+    status: str = _UNSET,
+    failure_reason: str | None = _UNSET,
+    next_retry_at: int | None = _UNSET,
+    cursor: str = _UNSET,
+    if_cursor: str | None = None,
+) -> None:
+    """``update_sink_state`` queued on a pipeline; ``state_updated`` reads its reply."""
+    args = _state_args(status, failure_reason, next_retry_at, cursor)
+    pipe.eval(_UPDATE_STATE, 1, sink_key(sink_id), if_cursor or "", *args)
+
+
+def state_updated(reply: Any) -> bool:
+    """The reply of an ``update_sink_state`` as True (applied) or False."""
+    return int(reply) == 1
+
+
+def sink_from_raw(raw: dict[Any, Any]) -> SinkRecord | None:
+    """A sink from its raw HGETALL reply (None when the hash is missing)."""
+    return SinkRecord.from_hash(decode_hash(raw)) if raw else None

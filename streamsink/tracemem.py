@@ -4,6 +4,7 @@ their parent's trace (DESIGN section 5).
 Entries live in hourly hash buckets ``ss:traces:{stream_id}:{hour}`` that expire
 after ``ttl`` (+1 h); one HSET per batch writes them, a lookup reads the buckets
 that can still hold an entry younger than ``ttl``.
+The worker stages the write on its per-batch pipeline (``stage_remember``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 
 import redis
+from redis.client import Pipeline
 
 BUCKET_SECS = 3600
 
@@ -31,14 +33,20 @@ class TraceMemory:
         return list(range(current, oldest - 1, -1))
 
     def remember(self, stream_id: str, span_traces: Mapping[str, str]) -> None:
+        pipe = self.connection.pipeline(transaction=False)
+        self.stage_remember(pipe, stream_id, span_traces)
+        if len(pipe):
+            pipe.execute()
+
+    def stage_remember(
+        self, pipe: Pipeline, stream_id: str, span_traces: Mapping[str, str]
+    ) -> None:
+        """``remember`` queued on the caller's pipeline (one round trip per batch)."""
         if not span_traces or self.ttl_secs <= 0:
             return
-        now = time.time()
-        key = _bucket_key(stream_id, int(now) // BUCKET_SECS)
-        pipe = self.connection.pipeline(transaction=False)
+        key = _bucket_key(stream_id, int(time.time()) // BUCKET_SECS)
         pipe.hset(key, mapping=dict(span_traces))
         pipe.expire(key, self.ttl_secs + BUCKET_SECS)
-        pipe.execute()
 
     def lookup(self, stream_id: str) -> Callable[[str], str | None]:
         """A ``trace_lookup(span_id_hex) -> trace_id_hex | None`` for one stream."""
