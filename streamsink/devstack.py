@@ -56,6 +56,7 @@ class Stack:
         env: dict[str, str] | None = None,
         api_args: list[str] | None = None,
         quiet: bool = True,
+        appendfsync: str = "always",
     ):
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="ss-stack-")
         self.data_dir = Path(data_dir or self._tmp.name)  # type: ignore[union-attr]
@@ -72,6 +73,7 @@ class Stack:
         }
         self.api_args = api_args or []
         self.quiet = quiet
+        self.appendfsync = appendfsync
         self.redis: EmbeddedRedis | None = None
         self.api: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
@@ -134,7 +136,9 @@ class Stack:
         return subprocess.Popen(cmd, env=env, stdout=out, stderr=out)
 
     def start_redis(self) -> None:
-        self.redis = EmbeddedRedis(self.data_dir, socket_path=self.socket_path)
+        self.redis = EmbeddedRedis(
+            self.data_dir, socket_path=self.socket_path, appendfsync=self.appendfsync
+        )
 
     def kill_redis(self) -> None:
         """SIGKILL the redis-server (its AOF keeps what was acknowledged)."""

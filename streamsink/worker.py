@@ -126,19 +126,20 @@ def _run_rq(settings: Settings, burst: bool) -> None:
     base = f"streamsink-{socket.gethostname()}-{threading.get_native_id()}"
     for attempt in range(1_000_000):
         connection = connect(settings.redis_url)
-        worker = SimpleWorker(
-            [delivery_queue(connection)],
-            connection=connection,
-            name=base if attempt == 0 else f"{base}-{attempt}",
-        )
-        worker.max_connection_wait_time = 5.0  # reconnect soon after Redis is back
-        try:
+        worker = None
+        try:  # RQ talks to Redis from its constructor on
+            worker = SimpleWorker(
+                [delivery_queue(connection)],
+                connection=connection,
+                name=base if attempt == 0 else f"{base}-{attempt}",
+            )
+            worker.max_connection_wait_time = 5.0  # reconnect soon after Redis is back
             worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
         except (redis.ConnectionError, redis.TimeoutError, ValueError):
             log.warning("RQ loop failed (Redis unavailable?)", exc_info=True)
         finally:
             connection.close()
-        if burst or worker._shutdown_requested_date is not None:
+        if burst or (worker is not None and worker._shutdown_requested_date is not None):
             return
         log.warning("RQ loop ended without a stop request; restarting it in 1 s")
         time.sleep(1)
