@@ -79,7 +79,9 @@ class CompileError(TransformError):
     kind = "compile_error"
 
     def __init__(self, message: str, line: int | None = None, column: int | None = None):
-        where = f" (line {line}, column {column})" if line is not None else ""
+        where = ""
+        if line is not None:
+            where = f" (line {line})" if column is None else f" (line {line}, column {column})"
         super().__init__(f"{message}{where}")
         self.message = message
         self.line = line

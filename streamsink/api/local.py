@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from streamsink.api.deps import RedisDep, SettingsDep, require_token
 from streamsink.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
+from streamsink.models import HttpErrorOut
 from streamsink.receiver import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_DECODED_BYTES,
@@ -100,7 +101,19 @@ def _otlp_error(status: int, message: str, protobuf: bool) -> Response:
     )
 
 
-@receiver_router.post("/v1/traces", summary="OTLP/HTTP trace receiver")
+#: OTLP answers errors with a ``google.rpc.Status`` body (``{code, message}`` in JSON).
+_OTLP_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": what}
+    for status, what in (
+        (400, "Undecodable request (google.rpc.Status)"),
+        (413, "Body too large (google.rpc.Status)"),
+        (415, "Unsupported Content-Type (google.rpc.Status)"),
+        (503, "Storage unavailable (google.rpc.Status)"),
+    )
+}
+
+
+@receiver_router.post("/v1/traces", summary="OTLP/HTTP trace receiver", responses=_OTLP_ERRORS)
 async def receive_traces(request: Request, client: RedisDep, settings: SettingsDep) -> Response:
     content_type = request.headers.get("content-type")
     protobuf = media_type(content_type) == PROTOBUF
@@ -227,7 +240,14 @@ def list_traces(
     return _json({"data": traces, "done": store.trace_count() <= limit})
 
 
-@router.get("/traces/{trace_id}", summary="One received trace, spans as a tree")
+@router.get(
+    "/traces/{trace_id}",
+    summary="One received trace, spans as a tree",
+    responses={
+        400: {"model": HttpErrorOut, "description": "Not a trace id"},
+        404: {"model": HttpErrorOut, "description": "Not Found"},
+    },
+)
 def get_trace(trace_id: str, client: RedisDep, settings: SettingsDep) -> Response:
     trace_id = trace_id.strip().lower()
     if not _TRACE_ID.match(trace_id):

@@ -13,7 +13,7 @@ from streamsink.api.deps import SettingsDep
 from streamsink.api.limits import check_code_size
 from streamsink.api.streams import ERRORS
 from streamsink.errors import BadRequest, CompileError, TransformError
-from streamsink.models import MAX_CODE_LEN, EventIn, WireModel
+from streamsink.models import MAX_CODE_LEN, EventIn, HttpErrorOut, WireModel
 from streamsink.transform.simulate import simulate
 
 router = APIRouter(tags=["Stream Sink"])
@@ -39,7 +39,7 @@ class SimulateOut(WireModel):
     "/stream/transformations/simulate",
     operation_id="v1.streaming.transformations.simulate",
     response_model=SimulateOut,
-    responses=ERRORS,
+    responses={**ERRORS, 400: {"model": HttpErrorOut, "description": "Handler failed"}},
 )
 async def simulate_route(body: SimulateIn, settings: SettingsDep) -> dict[str, Any]:
     """Dry run: compile ``code``, run it on ``events``, validate and encode the

@@ -4,6 +4,7 @@ end or throw on one poison event."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -86,13 +87,20 @@ def slow_receivers(delay: float, drip: float, events: int = 100) -> Result:
         producer.run()
         fast_took = wait_delivered(fast, producer.acked, 30)
         fast_done = time.monotonic() - posted
-        attempts = client.get(f"/stream/{stream}/sink/{slow_sink}/attempt").json()["data"]
+
+        def timed_out() -> list[dict[str, Any]]:
+            path = f"/stream/{stream}/sink/{slow_sink}/attempt"
+            data = client.get(path).json()["data"]
+            return [a for a in data if "timed out" in (a["error"] or "")]
+
+        with contextlib.suppress(TimeoutError):
+            wait_until(timed_out, 20, 0.2, "a timed-out attempt")
+        timeouts = timed_out()
         slow_state = client.get(f"/stream/{stream}/sink/{slow_sink}").json()
-    for r in (slow, dripping, fast):
-        r.stop()
+        for r in (slow, dripping, fast):
+            r.stop()  # ends the deliveries in flight: the worker stops at once
     result.count(producer.acked, fast.snapshot())
     result.seconds = time.monotonic() - started
-    timeouts = [a for a in attempts if a["error"] and "timed out" in a["error"].lower()]
     result.details = {
         "slow_delay_s": delay,
         "fast_sink_done_s": round(fast_done, 1),
