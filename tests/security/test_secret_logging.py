@@ -1,0 +1,56 @@
+"""Sensitive header values never reach the logs: a real worker delivers to a
+sink with an Authorization header through retries and a permanent failure,
+at DEBUG level, and its whole log is searched for the secret."""
+
+from __future__ import annotations
+
+from tests.engine.conftest import (  # noqa: F401 - fixtures
+    Api,
+    Workers,
+    api,
+    receiver_factory,
+    workers,
+)
+from tests.helpers.receiver_server import Answer
+
+SECRET = "s3cr3t-token-4711"
+
+
+def test_authorization_value_never_logged(api: Api, receiver_factory, workers: Workers) -> None:  # noqa: F811
+    receiver = receiver_factory([Answer(503), Answer(200)], default=Answer(400, "bad"))
+    proc = _debug_worker(workers)
+    stream = api.stream()
+    headers = {"Authorization": f"Bearer {SECRET}", "X-Api-Key": SECRET}
+    sink = api.sink(
+        stream, receiver.traces_url, config={"url": receiver.traces_url, "headers": headers}
+    )
+    api.post_seqs(stream, range(3))
+    receiver.wait_accepted(3, timeout=20)
+    api.post_seqs(stream, range(3, 6))
+    api.wait_status(stream, sink["id"], "disabled", timeout=20)
+    assert receiver.requests[0].headers["authorization"] == f"Bearer {SECRET}"  # it was sent
+    proc.terminate()
+    proc.wait(15)
+    logs = workers.logs()
+    assert "sink" in logs.lower()  # the log is not empty: deliveries were logged
+    assert SECRET not in logs
+    attempts = api.attempts(stream, sink["id"])
+    assert SECRET not in str(attempts) and SECRET not in str(api.get_sink(stream, sink["id"]))
+
+
+def _debug_worker(pool: Workers):  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    from tests.engine.conftest import ROOT, WORKER_ENV
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMSINK_")}
+    env |= WORKER_ENV | {"STREAMSINK_REDIS_URL": pool.redis_url, "NO_PROXY": "127.0.0.1"}
+    log = open(pool.log_dir / "worker-debug.log", "wb")  # noqa: SIM115
+    cmd = [sys.executable, "-m", "streamsink", "--log-level", "DEBUG", "worker"]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    pool.procs.append(proc)
+    pool.wait_ready(proc)
+    return proc
