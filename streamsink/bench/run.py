@@ -147,10 +147,12 @@ class Bench:
             self.sink(sid, "/e2e/v1/traces", self.code)
         pids = [p.pid for p in self.stack.workers]
         api_pid = self.stack.api.pid if self.stack.api else 0
-        cpu0 = [proc_cpu_s(p) for p in [api_pid, *pids]]
+        redis_pid = int(getattr(getattr(self.stack.redis, "_server", None), "pid", 0) or 0)
+        pids = [api_pid, redis_pid, *pids]
+        cpu0 = [proc_cpu_s(p) for p in pids]
         sent = self.load(streams, self.args.events, 0, self.args.max_seconds)
         self.wait_delivered("/e2e/v1/traces", sent["accepted"])
-        cpu1 = [proc_cpu_s(p) for p in [api_pid, *pids]]
+        cpu1 = [proc_cpu_s(p) for p in pids]
         stats = self.settle("/e2e/v1/traces", sent)
         span_s = max(1e-6, (stats["last_us"] - sent["first_send_us"]) / 1e6)
         return {
@@ -159,7 +161,8 @@ class Bench:
             "e2e_ingest_events_per_s": round(sent["events_per_s"]),
             "e2e_cpu_s": {
                 "api": round(cpu1[0] - cpu0[0], 1),
-                "workers": round(sum(cpu1[1:]) - sum(cpu0[1:]), 1),
+                "redis": round(cpu1[1] - cpu0[1], 1),
+                "workers": round(sum(cpu1[2:]) - sum(cpu0[2:]), 1),
             },
         }
 
@@ -259,7 +262,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--handler", default="svix-webhook-attempts.js", help="a file in transforms/")
     p.add_argument("--rate", type=float, default=5000, help="events/s in the latency phase")
     p.add_argument("--duration", type=float, default=10, help="seconds of the latency phase")
-    p.add_argument("--streams", type=int, default=4, help="streams (one sink each) in e2e")
+    p.add_argument("--streams", type=int, default=8, help="streams (one sink each) in e2e")
     p.add_argument("--concurrency", type=int, default=8, help="load generator connections")
     p.add_argument("--memory-sinks", type=int, default=100)
     p.add_argument("--ceiling-seconds", type=float, default=1.0, help="time per ceiling case")
