@@ -36,8 +36,11 @@ def _s(value: Any) -> str:
 
 
 def _entry(entry_id: Any, fields: dict[Any, Any]) -> LogEntry:
-    f = {_s(k): v for k, v in fields.items()}
     eid = _s(entry_id)
+    t, p, ts = fields.get(b"t"), fields.get(b"p"), fields.get(b"ts")
+    if t is not None and p is not None and ts is not None:  # the usual bytes reply: no copy
+        return LogEntry(id=eid, event_type=t.decode(), payload=p.decode(), ts=int(ts))
+    f = {_s(k): v for k, v in fields.items()}
     ts = f.get("ts")
     return LogEntry(
         id=eid,
