@@ -52,7 +52,8 @@ threads = [threading.Thread(target=go, args=(i,)) for i in range(16)]
 for t in threads: t.start()
 for t in threads: t.join(30)
 assert not errors, errors
-print("ok")
+runtime.close()
+print("ok", flush=True)
 """
 
 
