@@ -62,6 +62,7 @@ class Engine:
         self.client = DeliveryClient(
             connect_timeout=settings.delivery_connect_timeout,
             read_timeout=settings.delivery_read_timeout,
+            total_timeout=settings.delivery_total_timeout,
             max_retry_after=settings.delivery_max_retry_after,
             policy=DestinationPolicy(block_private=settings.block_private_destinations),
         )

@@ -8,7 +8,7 @@ self-hosted tool sends to its neighbours) unless ``block_private`` is set
 
 Checked twice: on the URL when a sink is saved (scheme, literal addresses,
 metadata host names), and on every resolved address when connecting
-(``GuardedBackend``), so a name that later resolves to a refused address (DNS
+(``otlp.transport``), so a name that later resolves to a refused address (DNS
 rebinding) is refused too: the check and the connection use the same address.
 """
 
@@ -16,12 +16,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import typing
 from dataclasses import dataclass
 from urllib.parse import urlsplit
-
-import httpcore
-import httpx
 
 from streamsink.errors import StreamsinkError
 
@@ -122,51 +118,3 @@ class DestinationPolicy:
         if not allowed:
             raise DestinationRefused(f"{host} resolves only to refused addresses: {reasons[0]}")
         return allowed
-
-
-class GuardedBackend(httpcore.SyncBackend):
-    """httpcore's socket backend, connecting only to addresses the policy allows."""
-
-    def __init__(self, policy: DestinationPolicy):
-        self.policy = policy
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[typing.Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        try:
-            addresses = self.policy.resolve(host, port)
-        except OSError as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return super().connect_tcp(address, port, timeout, local_address, socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-
-class GuardedTransport(httpx.HTTPTransport):
-    """``httpx.HTTPTransport`` whose pool connects through ``GuardedBackend``."""
-
-    def __init__(self, policy: DestinationPolicy, limits: httpx.Limits, **kwargs: typing.Any):
-        super().__init__(limits=limits, **kwargs)
-        old = self._pool
-        assert isinstance(old, httpcore.ConnectionPool)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=old._ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=old._http1,
-            http2=old._http2,
-            retries=old._retries,
-            network_backend=GuardedBackend(policy),
-        )
-        old.close()

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     )
     delivery_connect_timeout: float = Field(default=5.0, gt=0)
     delivery_read_timeout: float = Field(default=15.0, gt=0)
+    delivery_total_timeout: float = Field(
+        default=30.0, gt=0, description="whole request deadline (slow drips end here)"
+    )
     delivery_max_retry_after: float = Field(default=3600.0, gt=0)
     max_request_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="split OTLP requests above this size"

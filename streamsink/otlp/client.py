@@ -26,7 +26,8 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from streamsink import __version__
-from streamsink.netguard import DestinationPolicy, DestinationRefused, GuardedTransport
+from streamsink.netguard import DestinationPolicy, DestinationRefused
+from streamsink.otlp.transport import DeliveryTransport, request_deadline
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
@@ -221,7 +222,7 @@ class DeliveryClient:
                 connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
             ),
             limits=limits,
-            transport=GuardedTransport(policy, limits) if policy is not None else None,
+            transport=DeliveryTransport(policy, limits),
             trust_env=False,
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT, "Accept": f"{PROTOBUF}, {JSON};q=0.9, */*;q=0.1"},
@@ -272,6 +273,18 @@ class DeliveryClient:
             ms = round((time.monotonic() - started) * 1000, 3)
             return DeliveryResult(outcome, duration_ms=ms, request_bytes=len(wire), **kw)
 
+        with request_deadline(self.total_timeout):
+            return self._exchange(url, wire, headers, content_type, encoding, done)
+
+    def _exchange(
+        self,
+        url: str,
+        wire: bytes,
+        headers: Mapping[str, str] | None,
+        content_type: str,
+        encoding: str | None,
+        done: Callable[..., DeliveryResult],
+    ) -> DeliveryResult:
         try:
             request = self._client.build_request(
                 "POST",
@@ -292,7 +305,7 @@ class DeliveryClient:
             return done(Outcome.PERMANENT, error=f"invalid request: {exc}")
 
         try:
-            data = self._read_bounded(response, started)
+            data = self._read_bounded(response)
         finally:
             response.close()
         status = response.status_code
@@ -321,15 +334,15 @@ class DeliveryClient:
             partial_success=partial,
         )
 
-    def _read_bounded(self, response: httpx.Response, started: float) -> bytes:
-        """At most ``MAX_RESPONSE_READ`` bytes, within ``total_timeout`` (slow drips stop)."""
+    def _read_bounded(self, response: httpx.Response) -> bytes:
+        """At most ``MAX_RESPONSE_READ`` bytes (a slow drip ends at the request deadline)."""
         chunks: list[bytes] = []
         size = 0
         try:
             for chunk in response.iter_bytes():
                 chunks.append(chunk)
                 size += len(chunk)
-                if size >= MAX_RESPONSE_READ or time.monotonic() - started > self.total_timeout:
+                if size >= MAX_RESPONSE_READ:
                     break
         except (httpx.HTTPError, ValueError):
             pass  # the status line is what counts; a broken body only shortens the excerpt

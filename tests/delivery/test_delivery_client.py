@@ -256,3 +256,43 @@ def test_supplied_httpx_client_is_used_and_not_closed(sink: ReceiverServer) -> N
 
 def test_default_client_is_per_process() -> None:
     assert default_client() is default_client()
+
+
+def test_dripping_status_line_ends_at_the_request_deadline() -> None:
+    """A receiver that drips its status line and headers a byte at a time, each
+    byte well within the read timeout, is cut off at the request deadline."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 200:
+                if stop.wait(0.05):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1/traces"
+    try:
+        with DeliveryClient(read_timeout=1.0, total_timeout=0.6) as client:
+            started = time.monotonic()
+            result = client.send(url, BODY)
+        assert time.monotonic() - started < 1.5
+        assert result.outcome is Outcome.RETRYABLE
+        assert "ReadTimeout" in (result.error or "")
+        assert 0.5 <= result.duration_ms / 1000 < 1.0  # the deadline, not the read timeout
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()

@@ -1,0 +1,129 @@
+"""The delivery client's one transport seam: httpx over httpcore's socket
+backend, with two additions.
+
+- Destination policy: a host is resolved here and only addresses the
+  ``DestinationPolicy`` allows are connected to (the check and the connection
+  use the same address: no DNS rebinding).
+- Request deadline: inside ``request_deadline(seconds)``, every socket read
+  and write waits at most until the deadline, so a receiver that drips its
+  status line, headers or body a byte at a time (each read beating the read
+  timeout) still ends in a ``ReadTimeout`` at the deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import typing
+from collections.abc import Iterator
+from contextvars import ContextVar
+
+import httpcore
+import httpx
+
+from streamsink.netguard import DestinationPolicy
+
+_deadline: ContextVar[float | None] = ContextVar("streamsink_request_deadline", default=None)
+
+
+@contextlib.contextmanager
+def request_deadline(seconds: float) -> Iterator[None]:
+    """Bound all socket I/O of this thread's request(s) to ``seconds`` from now."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _bounded(timeout: float | None, exc: type[Exception]) -> float | None:
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise exc("request deadline exceeded")
+    return left if timeout is None else min(timeout, left)
+
+
+class DeadlineStream(httpcore.NetworkStream):
+    """A network stream whose reads and writes respect the request deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream):
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: typing.Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, bounded))
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._inner.get_extra_info(info)
+
+
+class DeliveryBackend(httpcore.SyncBackend):
+    """httpcore's socket backend + destination policy + request deadline."""
+
+    def __init__(self, policy: DestinationPolicy | None = None):
+        self.policy = policy
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _bounded(timeout, httpcore.ConnectTimeout)
+        if self.policy is None:
+            inner = super().connect_tcp(host, port, timeout, local_address, socket_options)
+            return DeadlineStream(inner)
+        try:
+            addresses = self.policy.resolve(host, port)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                inner = super().connect_tcp(address, port, timeout, local_address, socket_options)
+                return DeadlineStream(inner)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+
+class DeliveryTransport(httpx.HTTPTransport):
+    """``httpx.HTTPTransport`` whose pool connects through ``DeliveryBackend``."""
+
+    def __init__(
+        self, policy: DestinationPolicy | None, limits: httpx.Limits, **kwargs: typing.Any
+    ):
+        super().__init__(limits=limits, **kwargs)
+        old = self._pool
+        assert isinstance(old, httpcore.ConnectionPool)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=old._ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=old._http1,
+            http2=old._http2,
+            retries=old._retries,
+            network_backend=DeliveryBackend(policy),
+        )
+        old.close()
