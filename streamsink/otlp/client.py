@@ -16,24 +16,24 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import httpx
-import orjson
-from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from streamsink import __version__
 from streamsink.netguard import DestinationPolicy, DestinationRefused
-from streamsink.otlp.transport import DeliveryTransport, request_deadline
+from streamsink.otlp.answer import (
+    JSON,
+    PROTOBUF,
+    PartialSuccess,
+    parse_partial_success,
+    parse_retry_after,
+    safe_excerpt,
+)
+from streamsink.otlp.transport import DeliveryTransport, Prepared, request_deadline
 
-JSON = "application/json"
-PROTOBUF = "application/x-protobuf"
 USER_AGENT = f"streamsink/{__version__}"
 RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
-EXCERPT_CHARS = 500
 MAX_RESPONSE_READ = 64 * 1024
 # Set by us whatever the sink's headers say: they describe the body we send.
 _OWN_HEADERS = ("content-type", "content-encoding", "content-length")
@@ -47,14 +47,6 @@ class Outcome(enum.StrEnum):
     RETRYABLE = "retryable"
     TOO_LARGE = "too_large"
     PERMANENT = "permanent"
-
-
-@dataclass(frozen=True, slots=True)
-class PartialSuccess:
-    """OTLP ``partialSuccess``: spans the receiver rejected (0 = a warning only)."""
-
-    rejected_spans: int
-    error_message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,75 +102,6 @@ class BatchResult:
         return self.outcome is Outcome.SUCCESS
 
 
-def safe_excerpt(data: bytes, limit: int = EXCERPT_CHARS) -> str:
-    """Printable text from arbitrary bytes, at most ``limit`` characters."""
-    text = data[: limit * 4].decode("utf-8", errors="replace")
-    text = "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text[:limit])
-    return text.strip()
-
-
-def parse_retry_after(
-    value: str | None, *, cap: float = 3600.0, now: datetime | None = None
-) -> float | None:
-    """Seconds from ``Retry-After`` (delay-seconds or an HTTP date), in [0, cap]."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), cap)
-
-
-def parse_partial_success(body: bytes, content_type: str | None) -> PartialSuccess | None:
-    """``partialSuccess`` from a JSON or protobuf ExportTraceServiceResponse, if any."""
-    if not body:
-        return None
-    media = (content_type or "").split(";")[0].strip().lower()
-    looks_json = media.endswith("json") or body.lstrip().startswith(b"{")
-    if media in (PROTOBUF, "application/protobuf", "application/octet-stream") or (
-        not media and not looks_json
-    ):
-        try:
-            msg = ExportTraceServiceResponse.FromString(body)
-        except (DecodeError, ValueError):
-            return None
-        if not msg.HasField("partial_success"):
-            return None
-        ps = msg.partial_success
-        rejected, message = ps.rejected_spans, ps.error_message
-    elif looks_json:
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        ps = (
-            doc.get("partialSuccess", doc.get("partial_success")) if isinstance(doc, dict) else None
-        )
-        if not isinstance(ps, dict):
-            return None
-        raw = ps.get("rejectedSpans", ps.get("rejected_spans", 0))
-        try:
-            rejected = int(raw or 0)
-        except (TypeError, ValueError):
-            rejected = 0
-        message = str(ps.get("errorMessage", ps.get("error_message")) or "")
-    else:
-        return None
-    if not rejected and not message:
-        return None
-    return PartialSuccess(max(rejected, 0), message)
-
-
 def classify_status(status: int) -> Outcome:
     if 200 <= status < 300:
         return Outcome.SUCCESS
@@ -217,12 +140,16 @@ class DeliveryClient:
             max_keepalive_connections=max_keepalive,
             keepalive_expiry=keepalive_expiry,
         )
+        # Our own transport: POSTs take its fast path with requests prepared once
+        # per (url, headers) by httpx; a caller's client always goes through httpx.
+        self._transport = DeliveryTransport(policy, limits) if client is None else None
+        self._prepared: dict[tuple[Any, ...], Prepared] = {}
         self._client = client or httpx.Client(
             timeout=httpx.Timeout(
                 connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
             ),
             limits=limits,
-            transport=DeliveryTransport(policy, limits),
+            transport=self._transport,
             trust_env=False,
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT, "Accept": f"{PROTOBUF}, {JSON};q=0.9, */*;q=0.1"},
@@ -286,13 +213,22 @@ class DeliveryClient:
         done: Callable[..., DeliveryResult],
     ) -> DeliveryResult:
         try:
-            request = self._client.build_request(
-                "POST",
-                url,
-                content=wire,
-                headers=self.build_headers(headers, content_type, encoding),
-            )
-            response = self._client.send(request, stream=True)
+            fast = self._prepare(url, headers, content_type, encoding)
+            if fast is not None and self._transport is not None:
+                status, answer, data = self._transport.post(fast, wire, MAX_RESPONSE_READ)
+            else:
+                request = self._client.build_request(
+                    "POST",
+                    url,
+                    content=wire,
+                    headers=self.build_headers(headers, content_type, encoding),
+                )
+                response = self._client.send(request, stream=True)
+                try:
+                    data = self._read_bounded(response)
+                finally:
+                    response.close()
+                status, answer = response.status_code, response.headers
         except DestinationRefused as exc:
             return done(Outcome.PERMANENT, error=f"destination refused: {exc}")
         except httpx.TimeoutException as exc:
@@ -304,27 +240,20 @@ class DeliveryClient:
         except (ValueError, TypeError, UnicodeError) as exc:  # bad URL or header values
             return done(Outcome.PERMANENT, error=f"invalid request: {exc}")
 
-        try:
-            data = self._read_bounded(response)
-        finally:
-            response.close()
-        status = response.status_code
         outcome = classify_status(status)
         excerpt = safe_excerpt(data)
         error, partial, retry_after = None, None, None
         if outcome is Outcome.SUCCESS:
-            partial = parse_partial_success(data, response.headers.get("content-type"))
+            partial = parse_partial_success(data, answer.get("content-type"))
             if partial is not None and partial.rejected_spans:
                 error = f"{partial.rejected_spans} spans rejected: {partial.error_message}"
         elif 300 <= status < 400:
-            where = response.headers.get("location") or "?"
+            where = answer.get("location") or "?"
             error = f"redirect to {where} not followed: point the sink at the final URL"
         elif outcome is Outcome.TOO_LARGE:
             error = f"request of {len(wire)} bytes too large for the sink"
         if outcome is Outcome.RETRYABLE:
-            retry_after = parse_retry_after(
-                response.headers.get("retry-after"), cap=self.max_retry_after
-            )
+            retry_after = parse_retry_after(answer.get("retry-after"), cap=self.max_retry_after)
         return done(
             outcome,
             status_code=status,
@@ -333,6 +262,35 @@ class DeliveryClient:
             retry_after=retry_after,
             partial_success=partial,
         )
+
+    def _prepare(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None,
+        content_type: str,
+        encoding: str | None,
+    ) -> Prepared | None:
+        """The fast path's request for these arguments (None: use httpx.Client)."""
+        if self._transport is None or self._client.is_closed:
+            return None
+        try:
+            key = (url, content_type, encoding, *(headers.items() if headers else ()))
+            prepared = self._prepared.get(key)
+        except TypeError:  # unhashable header values: httpx will say what is wrong
+            return None
+        if prepared is None:
+            try:
+                request = self._client.build_request(
+                    "POST", url, headers=self.build_headers(headers, content_type, encoding)
+                )
+            except Exception:
+                return None  # httpx.Client.send gives the same error, classified
+            if request.url.scheme not in ("http", "https") or not request.url.host:
+                return None
+            if len(self._prepared) >= 1024:
+                self._prepared.clear()
+            prepared = self._prepared[key] = Prepared.of(request)
+        return prepared
 
     def _read_bounded(self, response: httpx.Response) -> bytes:
         """At most ``MAX_RESPONSE_READ`` bytes (a slow drip ends at the request deadline)."""

@@ -8,6 +8,10 @@ backend, with two additions.
   and write waits at most until the deadline, so a receiver that drips its
   status line, headers or body a byte at a time (each read beating the read
   timeout) still ends in a ``ReadTimeout`` at the deadline.
+
+``DeliveryTransport.post`` is the hot path: a ``Prepared`` request (URL, headers
+and timeouts built once by httpx per sink) goes straight to the same pool, with
+httpx's exception mapping, skipping httpx's per-request client layers.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ import time
 import typing
 from collections.abc import Iterator
 from contextvars import ContextVar
+from typing import NamedTuple
 
 import httpcore
 import httpx
+from httpx._transports.default import ResponseStream, map_httpcore_exceptions
 
 from streamsink.netguard import DestinationPolicy
 
@@ -127,3 +133,57 @@ class DeliveryTransport(httpx.HTTPTransport):
             network_backend=DeliveryBackend(policy),
         )
         old.close()
+
+    def post(self, prepared: Prepared, body: bytes, limit: int) -> tuple[int, httpx.Headers, bytes]:
+        """POST ``body``: (status, headers, at most ``limit`` bytes of the decoded body).
+        Raises httpx's exceptions, like ``httpx.Client.send``."""
+        headers = prepared.headers
+        if body:
+            headers = [*headers, (b"Content-Length", str(len(body)).encode())]
+        request = httpcore.Request(
+            b"POST", prepared.url, headers=headers, content=body, extensions=prepared.extensions
+        )
+        with map_httpcore_exceptions():
+            response = self._pool.handle_request(request)
+        try:
+            answer = httpx.Headers(response.headers)
+            return response.status, answer, _read_bounded(response, answer, limit)
+        finally:
+            response.close()
+
+
+class Prepared(NamedTuple):
+    """A POST's URL, headers (all but Content-Length) and timeouts, as httpx built them."""
+
+    url: httpcore.URL
+    headers: list[tuple[bytes, bytes]]
+    extensions: dict[str, typing.Any]
+
+    @classmethod
+    def of(cls, request: httpx.Request) -> Prepared:
+        u = request.url
+        url = httpcore.URL(scheme=u.raw_scheme, host=u.raw_host, port=u.port, target=u.raw_path)
+        headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"content-length"]
+        return cls(url, headers, dict(request.extensions))
+
+
+def _read_bounded(response: httpcore.Response, headers: httpx.Headers, limit: int) -> bytes:
+    """At most ``limit`` bytes, content-decoded as httpx would; a broken body
+    only shortens what was read (a slow drip ends at the request deadline)."""
+    assert isinstance(response.stream, typing.Iterable)
+    chunks: typing.Iterable[bytes] = response.stream
+    if headers.get("content-encoding", "identity").strip().lower() != "identity":
+        wrapped = httpx.Response(response.status, headers=headers, stream=ResponseStream(chunks))
+        chunks = wrapped.iter_bytes()
+    out: list[bytes] = []
+    size = 0
+    try:
+        with map_httpcore_exceptions():
+            for chunk in chunks:
+                out.append(chunk)
+                size += len(chunk)
+                if size >= limit:
+                    break
+    except (httpx.HTTPError, ValueError):
+        pass
+    return b"".join(out)[:limit]
