@@ -15,7 +15,15 @@ def _settings(args: argparse.Namespace) -> Settings:
     """Environment settings, overridden by the flags that were given."""
     overrides: dict[str, Any] = {
         key: value
-        for key in ("host", "port", "data_dir", "redis_url", "workers", "auth_token")
+        for key in (
+            "host",
+            "port",
+            "data_dir",
+            "redis_url",
+            "workers",
+            "auth_token",
+            "api_processes",
+        )
         if (value := getattr(args, key, None)) is not None
     }
     return Settings(**overrides)
@@ -28,6 +36,7 @@ def _add_common(p: argparse.ArgumentParser, *, server: bool) -> None:
         p.add_argument("--host", help="bind address (default 127.0.0.1)")
         p.add_argument("--port", type=int, help="port (default 8071)")
         p.add_argument("--auth-token", help="bearer token(s), comma-separated")
+        p.add_argument("--api-processes", type=int, help="API processes sharing the port")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,22 +28,36 @@ def _exit_on_sigterm() -> None:
 
 
 def _run_api(settings: Settings) -> None:
+    """uvicorn on the app; with ``api_processes`` > 1, that many processes share
+    the port (the app keeps no state of its own: everything is in Redis)."""
     import uvicorn
 
     from streamsink.api.app import create_app
 
     assert settings.redis_url
+    options = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "access_log": False,
+        "proxy_headers": False,
+        "server_header": False,
+    }
+    if settings.api_processes > 1:
+        # Worker processes build their app from the environment.
+        os.environ.update(
+            STREAMSINK_REDIS_URL=settings.redis_url,
+            STREAMSINK_AUTH_TOKEN=settings.auth_token or "",
+        )
+        uvicorn.run(
+            "streamsink.api.app:create_app_from_env",
+            factory=True,
+            workers=settings.api_processes,
+            **options,  # type: ignore[arg-type]
+        )
+        return
     app = create_app(settings, connect(settings.redis_url))
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
-    )
-    uvicorn.Server(config).run()
+    uvicorn.Server(uvicorn.Config(app, **options)).run()  # type: ignore[arg-type]
 
 
 def _banner(settings: Settings, token_from_file: bool) -> None:

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8071, ge=0, le=65535)
     workers: int = Field(default=1, ge=0, le=64, description="workers started by `serve`")
+    api_processes: int = Field(
+        default=1, ge=1, le=64, description="uvicorn processes sharing the API port"
+    )
 
     # Transform engine
     js_timeout_ms: int = Field(default=2000, ge=10, description="per-call handler time limit")

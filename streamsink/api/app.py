@@ -77,6 +77,16 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
     return app
 
 
+def create_app_from_env() -> FastAPI:
+    """The app from ``STREAMSINK_*`` settings (uvicorn's factory for API processes)."""
+    from streamsink.redisconn import connect
+
+    settings = Settings()
+    if not settings.redis_url:
+        raise RuntimeError("STREAMSINK_REDIS_URL is required")
+    return create_app(settings, connect(settings.redis_url))
+
+
 class BodyLimitMiddleware:
     """413 ``payload_too_large`` for bodies over ``max_bytes``: checks Content-Length,
     then reads at most ``max_bytes + 1`` bytes and hands the buffered body on."""

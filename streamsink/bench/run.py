@@ -203,7 +203,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rx = subprocess.Popen(_py("streamsink.bench.receiver", str(port)))
     try:
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/count/").status_code == 200, 20)
-        with Stack(workers=args.workers) as stack:
+        api_env = {"STREAMSINK_API_PROCESSES": str(args.api_processes)}
+        with Stack(workers=args.workers, env=api_env) as stack:
             stack.wait_workers_registered()
             bench = Bench(args, stack, port)
             figures: dict[str, Any] = {}
@@ -259,6 +260,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-post", type=int, default=100, help="events per POST")
     p.add_argument("--batch-size", type=int, default=100, help="sink batchSize")
     p.add_argument("--workers", type=int, default=2, help="worker processes")
+    p.add_argument("--api-processes", type=int, default=2, help="API processes (one port)")
     p.add_argument("--handler", default="svix-webhook-attempts.js", help="a file in transforms/")
     p.add_argument("--rate", type=float, default=5000, help="events/s in the latency phase")
     p.add_argument("--duration", type=float, default=10, help="seconds of the latency phase")
