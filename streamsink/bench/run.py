@@ -40,10 +40,16 @@ def _py(module: str, *args: str) -> list[str]:
 
 
 def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its live children (API processes)."""
+    total = 0.0
     with contextlib.suppress(OSError):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / 100.0
-    return 0.0
+        total = (int(fields[11]) + int(fields[12])) / 100.0
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += proc_cpu_s(int(child))
+    return total
 
 
 def proc_rss_mb(pid: int) -> float:
