@@ -87,6 +87,18 @@ def check_destination(settings: Settings, url: str) -> None:
         ) from None
 
 
+def _checked_stream(
+    settings: Settings, client: Any, stream_id: str, body: StreamSinkIn, sink_id: str | None = None
+) -> str:
+    """The stream's id, once the sink body passes the settings' limits (destination,
+    headers per sink, sinks per stream; ``sink_id``: the sink a PUT replaces)."""
+    check_destination(settings, body.config.url)
+    check_header_count(settings, body.config.headers, ("body", "config", "headers"))
+    sid = _stream_id(client, stream_id)
+    check_room_for_sink(settings, client, sid, sink_id)
+    return sid
+
+
 def _values(body: StreamSinkIn) -> dict[str, Any]:
     """Every configuration field of a create/replace body (defaults included)."""
     return {
@@ -131,10 +143,7 @@ def create_sink(
     stream_id: StreamIdPath, body: StreamSinkIn, client: RedisDep, settings: SettingsDep
 ) -> StreamSinkOut:
     """Create a sink; it receives the events appended from now on."""
-    check_destination(settings, body.config.url)
-    check_header_count(settings, body.config.headers, ("body", "config", "headers"))
-    sid = _stream_id(client, stream_id)
-    check_room_for_sink(settings, client, sid)
+    sid = _checked_stream(settings, client, stream_id, body)
     record = edits.create_sink(client, sid, _values(body))
     return render_sink(record)
 
@@ -168,10 +177,7 @@ def upsert_sink(
 ) -> StreamSinkOut:
     """Create (201, with the path as uid) or replace (200) a sink; a replaced sink
     keeps its position, transformation, and (unless given) status and uid."""
-    check_destination(settings, body.config.url)
-    check_header_count(settings, body.config.headers, ("body", "config", "headers"))
-    sid = _stream_id(client, stream_id)
-    check_room_for_sink(settings, client, sid, sink_id)
+    sid = _checked_stream(settings, client, stream_id, body, sink_id)
     record, created = edits.upsert_sink(client, sid, sink_id, _values(body))
     response.status_code = 201 if created else 200
     if not created:
