@@ -104,6 +104,43 @@ def connect(url: str, *, socket_timeout: float | None = SOCKET_TIMEOUT) -> redis
     )
 
 
+_PORTABLE = (
+    "host", "port", "path", "db", "username", "password", "client_name",
+    "socket_timeout", "socket_connect_timeout", "health_check_interval",
+    "encoding", "encoding_errors", "decode_responses", "protocol",
+    "ssl_keyfile", "ssl_certfile", "ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_data",
+    "ssl_check_hostname", "ssl_min_version", "ssl_ciphers",
+)  # fmt: skip
+
+
+def async_twin(client: object) -> redis.asyncio.Redis | None:
+    """An asyncio client to the same server, database and credentials as the
+    redis-py ``client`` (its time-outs and retry policy too), for the API's
+    async hot path. None when ``client`` is not a plain redis-py client over
+    TCP, TLS or a unix socket (fakeredis in unit tests): callers fall back to
+    the sync client."""
+    import redis.asyncio
+    import redis.asyncio.connection as aconn
+    from redis.asyncio.retry import Retry as AsyncRetry
+
+    pool = getattr(client, "connection_pool", None)
+    kinds = {
+        redis.connection.Connection: aconn.Connection,
+        redis.connection.SSLConnection: aconn.SSLConnection,
+        redis.connection.UnixDomainSocketConnection: aconn.UnixDomainSocketConnection,
+    }
+    kind = kinds.get(getattr(pool, "connection_class", None))  # type: ignore[arg-type]
+    if pool is None or kind is None:
+        return None
+    kwargs = {k: v for k, v in pool.connection_kwargs.items() if k in _PORTABLE}
+    retry = pool.connection_kwargs.get("retry")
+    if retry is not None:
+        kwargs["retry"] = AsyncRetry(retry._backoff, retry._retries)
+    return redis.asyncio.Redis(
+        connection_pool=redis.asyncio.ConnectionPool(connection_class=kind, **kwargs)
+    )
+
+
 @contextlib.contextmanager
 def redis_url_for(url: str | None, data_dir: Path) -> Iterator[str]:
     """Yield ``url``, or the URL of an embedded server started for the block."""

@@ -182,7 +182,7 @@ def is_idle(connection: redis.Redis, sink_id: str) -> bool:
 # KEYS[1] the stream's sink index; ARGV: sink key prefix, kick key prefix, kick
 # TTL, then the event types. Claims (SET NX) the kick flag of every enabled sink
 # whose filter lets one of the types through; returns the claimed sink ids.
-_KICK_MATCHING = """
+KICK_MATCHING_SCRIPT = """
 local claimed = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local f = redis.call('HMGET', ARGV[1] .. id, 'id', 'status', 'eventTypes')
@@ -209,19 +209,25 @@ return claimed
 """
 
 
-def kick_matching(connection: redis.Redis, stream_id: str, event_types: set[str]) -> int:
-    """After an append: kick every enabled sink of the stream whose filter lets
-    one of ``event_types`` through (claiming the kick flags in one script: one
-    round trip when every sink is busy already). Returns how many jobs were
-    enqueued."""
+def kick_matching_call(stream_id: str, event_types: set[str]) -> tuple[list[str], list[object]]:
+    """Keys and arguments of ``KICK_MATCHING_SCRIPT`` (sync and asyncio clients)."""
     from streamsink.store import sink_key, stream_sinks_key
 
-    script = connection.register_script(_KICK_MATCHING)
-    raw = script(
-        keys=[stream_sinks_key(stream_id)],
-        args=[sink_key(""), kick_key(""), KICK_TTL, *sorted(event_types)],
-    )
-    claimed = [c.decode() if isinstance(c, bytes) else str(c) for c in raw or []]
+    return [stream_sinks_key(stream_id)], [
+        sink_key(""),
+        kick_key(""),
+        KICK_TTL,
+        *sorted(event_types),
+    ]
+
+
+def claimed_ids(raw: object) -> list[str]:
+    """The sink ids ``KICK_MATCHING_SCRIPT`` claimed."""
+    return [c.decode() if isinstance(c, bytes) else str(c) for c in raw or ()]  # type: ignore[attr-defined]
+
+
+def enqueue_claimed(connection: redis.Redis, stream_id: str, claimed: list[str]) -> int:
+    """One delivery job per claimed sink, in one pipeline. Returns how many."""
     if not claimed:
         return 0
     queue = delivery_queue(connection)
@@ -230,3 +236,13 @@ def kick_matching(connection: redis.Redis, stream_id: str, event_types: set[str]
             queue.enqueue(JOB_PATH, stream_id, sink_id, pipeline=enqueue_pipe, **_job_options())
         enqueue_pipe.execute()
     return len(claimed)
+
+
+def kick_matching(connection: redis.Redis, stream_id: str, event_types: set[str]) -> int:
+    """After an append: kick every enabled sink of the stream whose filter lets
+    one of ``event_types`` through (claiming the kick flags in one script: one
+    round trip when every sink is busy already). Returns how many jobs were
+    enqueued."""
+    keys, args = kick_matching_call(stream_id, event_types)
+    raw = connection.register_script(KICK_MATCHING_SCRIPT)(keys=keys, args=args)
+    return enqueue_claimed(connection, stream_id, claimed_ids(raw))

@@ -298,7 +298,7 @@ def stream_watch_keys(
 # KEYS[1] the stream hash (id) or uid key; KEYS[2] the counters hash.
 # ARGV: id_or_uid, "id"|"uid", log key prefix, ts, counter field, count, then
 # (event type, payload) pairs. Returns the stream id, or nil when missing.
-_APPEND = """
+APPEND_SCRIPT = """
 local sid = ARGV[1]
 if ARGV[2] == 'uid' then
   sid = redis.call('GET', KEYS[1])
@@ -315,12 +315,11 @@ return sid
 """
 
 
-def append_existing(
-    client: redis.Redis, id_or_uid: str, events: Sequence[tuple[str, str]], ts: int | None = None
-) -> str | None:
-    """Append (event type, payload) pairs to an existing stream, all or none, in one
-    atomic step (a Lua script: no WATCH round trips); counts them in the
-    ``events_ingested`` metric. The stream's id, or None when it does not exist."""
+def append_call(
+    id_or_uid: str, events: Sequence[tuple[str, str]], ts: int | None = None
+) -> tuple[list[str], list[Any]]:
+    """The keys and arguments of the append script (``APPEND_SCRIPT``) for
+    (event type, payload) pairs, so sync and asyncio clients run the same call."""
     from streamsink import metrics
 
     is_stream_id = id_or_uid.startswith(STREAM_PREFIX)
@@ -335,5 +334,14 @@ def append_existing(
     ]
     for event_type, payload in events:
         args += (event_type, payload)
-    script = client.register_script(_APPEND)
-    return to_str(script(keys=[key, metrics.COUNTERS_KEY], args=args))
+    return [key, metrics.COUNTERS_KEY], args
+
+
+def append_existing(
+    client: redis.Redis, id_or_uid: str, events: Sequence[tuple[str, str]], ts: int | None = None
+) -> str | None:
+    """Append (event type, payload) pairs to an existing stream, all or none, in one
+    atomic step (a Lua script: no WATCH round trips); counts them in the
+    ``events_ingested`` metric. The stream's id, or None when it does not exist."""
+    keys, args = append_call(id_or_uid, events, ts)
+    return to_str(client.register_script(APPEND_SCRIPT)(keys=keys, args=args))

@@ -23,6 +23,7 @@ from streamsink.api import (
 )
 from streamsink.api.deps import require_token
 from streamsink.api.errors import install_error_handlers
+from streamsink.api.ingest import IngestFastPath
 from streamsink.idempotency import IdempotencyMiddleware
 from streamsink.settings import Settings
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
 
     app.include_router(ops.router)
 
+    app.add_middleware(IngestFastPath, settings=settings, client=redis_client)
     app.add_middleware(IdempotencyMiddleware, settings=settings, client=redis_client)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

@@ -198,11 +198,11 @@ def test_5xx_is_not_replayed(
     from streamsink.api import events as events_api
 
     store = events_api.store_streams
-    real = store.append_existing
-    monkeypatch.setattr(store, "append_existing", lambda *a, **k: 1 / 0)
+    real = store.append_call  # both lanes (fast path and route) build their call here
+    monkeypatch.setattr(store, "append_call", lambda *a, **k: 1 / 0)
     headers = {"Idempotency-Key": "flaky"}
     assert client.post(E, json=events_body(1), headers=headers).status_code == 500
-    monkeypatch.setattr(store, "append_existing", real)
+    monkeypatch.setattr(store, "append_call", real)
     r = client.post(E, json=events_body(1), headers=headers)
     assert r.status_code == 202 and "idempotent-replayed" not in r.headers
 
