@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -132,6 +133,7 @@ def async_twin(client: object) -> redis.asyncio.Redis | None:
     kind = kinds.get(getattr(pool, "connection_class", None))  # type: ignore[arg-type]
     if pool is None or kind is None:
         return None
+    kind = _packed_by_hiredis(kind)
     kwargs = {k: v for k, v in pool.connection_kwargs.items() if k in _PORTABLE}
     retry = pool.connection_kwargs.get("retry")
     if retry is not None:
@@ -139,6 +141,30 @@ def async_twin(client: object) -> redis.asyncio.Redis | None:
     return redis.asyncio.Redis(
         connection_pool=redis.asyncio.ConnectionPool(connection_class=kind, **kwargs)
     )
+
+
+def _packed_by_hiredis(kind: type) -> type:
+    """``kind`` packing commands in C (as the sync client does with hiredis):
+    the asyncio connections pack in Python, a cost per argument on the hot path."""
+    try:
+        import hiredis
+    except ImportError:  # pragma: no cover - hiredis is a dependency
+        return kind
+
+    class HiredisPacked(kind):  # type: ignore[valid-type, misc]
+        def pack_command(self, *args: Any) -> list[bytes]:
+            first = args[0]
+            if isinstance(first, str):
+                args = (*first.encode().split(), *args[1:])
+            elif b" " in first:
+                args = (*first.split(), *args[1:])
+            try:
+                return [hiredis.pack_command(args)]
+            except TypeError as exc:
+                raise redis.DataError(str(exc)) from None
+
+    HiredisPacked.__name__ = kind.__name__
+    return HiredisPacked
 
 
 @contextlib.contextmanager
