@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import gzip as gzip_lib
 import os
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -116,7 +117,9 @@ class DeliveryClient:
     """POSTs OTLP bodies over one pooled, keep-alive ``httpx.Client``.
 
     Thread-safe (httpx.Client is). Pass ``client`` to supply your own; it is
-    then not closed by ``close()``.
+    then not closed by ``close()``. ``verify``: httpx's TLS verification
+    (default: certifi's CAs, hostname checked); an ``ssl.SSLContext`` to trust
+    other CAs.
     """
 
     def __init__(
@@ -131,6 +134,7 @@ class DeliveryClient:
         max_retry_after: float = 3600.0,
         policy: DestinationPolicy | None = None,
         client: httpx.Client | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.total_timeout = total_timeout
         self.max_retry_after = max_retry_after
@@ -142,7 +146,9 @@ class DeliveryClient:
         )
         # Our own transport: POSTs take its fast path with requests prepared once
         # per (url, headers) by httpx; a caller's client always goes through httpx.
-        self._transport = DeliveryTransport(policy, limits) if client is None else None
+        self._transport = (
+            DeliveryTransport(policy, limits, verify=verify) if client is None else None
+        )
         self._prepared: dict[tuple[Any, ...], Prepared] = {}
         self._client = client or httpx.Client(
             timeout=httpx.Timeout(

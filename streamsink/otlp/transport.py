@@ -1,26 +1,23 @@
 """The delivery client's one transport seam: httpx over httpcore's socket
-backend, with two additions.
+backend, with two additions, and a raw HTTP/1.1 fast path for POSTs.
 
 - Destination policy: a host is resolved here and only addresses the
   ``DestinationPolicy`` allows are connected to (the check and the connection
   use the same address: no DNS rebinding).
-- Request deadline: inside ``request_deadline(seconds)``, every socket read
-  and write waits at most until the deadline, so a receiver that drips its
-  status line, headers or body a byte at a time (each read beating the read
-  timeout) still ends in a ``ReadTimeout`` at the deadline.
+- Request deadline: inside ``request_deadline(seconds)`` (``otlp.deadline``),
+  every socket read and write waits at most until the deadline, so a receiver
+  that drips its status line, headers or body a byte at a time (each read
+  beating the read timeout) still ends in a ``ReadTimeout`` at the deadline.
 
 ``DeliveryTransport.post`` is the hot path: a ``Prepared`` request (URL, headers
-and timeouts built once by httpx per sink) goes straight to the same pool, with
-httpx's exception mapping, skipping httpx's per-request client layers.
+and timeouts built once by httpx per sink) goes to ``otlp.http1``'s keep-alive
+pool (same policy, TLS context, timeouts, deadline and httpx exceptions), or,
+for a request h11 would refuse, to httpcore's pool, which says why.
 """
 
 from __future__ import annotations
 
-import contextlib
-import time
 import typing
-from collections.abc import Iterator
-from contextvars import ContextVar
 from typing import NamedTuple
 
 import httpcore
@@ -28,28 +25,11 @@ import httpx
 from httpx._transports.default import ResponseStream, map_httpcore_exceptions
 
 from streamsink.netguard import DestinationPolicy
+from streamsink.otlp.deadline import bounded as _bounded
+from streamsink.otlp.deadline import request_deadline
+from streamsink.otlp.http1 import Http1Pool, RawRequest
 
-_deadline: ContextVar[float | None] = ContextVar("streamsink_request_deadline", default=None)
-
-
-@contextlib.contextmanager
-def request_deadline(seconds: float) -> Iterator[None]:
-    """Bound all socket I/O of this thread's request(s) to ``seconds`` from now."""
-    token = _deadline.set(time.monotonic() + seconds)
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
-
-
-def _bounded(timeout: float | None, exc: type[Exception]) -> float | None:
-    deadline = _deadline.get()
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise exc("request deadline exceeded")
-    return left if timeout is None else min(timeout, left)
+__all__ = ["DeliveryBackend", "DeliveryTransport", "Prepared", "request_deadline"]
 
 
 class DeadlineStream(httpcore.NetworkStream):
@@ -133,10 +113,29 @@ class DeliveryTransport(httpx.HTTPTransport):
             network_backend=DeliveryBackend(policy),
         )
         old.close()
+        ssl_context = self._pool._ssl_context
+        if ssl_context is not None:
+            ssl_context.set_alpn_protocols(["http/1.1"])  # as httpcore sets it (no HTTP/2)
+        self._http1 = Http1Pool(
+            policy,
+            ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+        )
 
-    def post(self, prepared: Prepared, body: bytes, limit: int) -> tuple[int, httpx.Headers, bytes]:
+    def close(self) -> None:
+        self._http1.close()
+        super().close()
+
+    def post(
+        self, prepared: Prepared, body: bytes, limit: int
+    ) -> tuple[int, typing.Mapping[str, str], bytes]:
         """POST ``body``: (status, headers, at most ``limit`` bytes of the decoded body).
-        Raises httpx's exceptions, like ``httpx.Client.send``."""
+        Raises httpx's exceptions, like ``httpx.Client.send``. Header names in
+        the answer are looked up in lower case."""
+        if prepared.raw is not None:
+            return self._http1.post(prepared.raw, body, limit)
         headers = prepared.headers
         if body:
             headers = [*headers, (b"Content-Length", str(len(body)).encode())]
@@ -153,18 +152,20 @@ class DeliveryTransport(httpx.HTTPTransport):
 
 
 class Prepared(NamedTuple):
-    """A POST's URL, headers (all but Content-Length) and timeouts, as httpx built them."""
+    """A POST's URL, headers (all but Content-Length) and timeouts, as httpx built
+    them; ``raw``: the same for ``otlp.http1`` (None when h11 refuses them)."""
 
     url: httpcore.URL
     headers: list[tuple[bytes, bytes]]
     extensions: dict[str, typing.Any]
+    raw: RawRequest | None = None
 
     @classmethod
     def of(cls, request: httpx.Request) -> Prepared:
         u = request.url
         url = httpcore.URL(scheme=u.raw_scheme, host=u.raw_host, port=u.port, target=u.raw_path)
         headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"content-length"]
-        return cls(url, headers, dict(request.extensions))
+        return cls(url, headers, dict(request.extensions), RawRequest.of(request))
 
 
 def _read_bounded(response: httpcore.Response, headers: httpx.Headers, limit: int) -> bytes:
