@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,19 +45,18 @@ class Attempt:
     )
 
     def to_wire(self) -> dict[str, Any]:
-        d = asdict(self)
         return {
-            "id": d["id"],
-            "timestamp": d["timestamp"],
-            "outcome": d["outcome"],
-            "statusCode": d["status_code"],
-            "error": d["error"],
-            "spansSent": d["spans_sent"],
-            "rejectedSpans": d["rejected_spans"],
-            "durationMs": round(d["duration_ms"], 3),
-            "responseExcerpt": d["response_excerpt"],
-            "firstEventId": d["first_event"],
-            "lastEventId": d["last_event"],
+            "id": self.id,
+            "timestamp": self.timestamp,
+            "outcome": self.outcome,
+            "statusCode": self.status_code,
+            "error": self.error,
+            "spansSent": self.spans_sent,
+            "rejectedSpans": self.rejected_spans,
+            "durationMs": round(self.duration_ms, 3),
+            "responseExcerpt": self.response_excerpt,
+            "firstEventId": self.first_event,
+            "lastEventId": self.last_event,
         }
 
 

@@ -4,14 +4,17 @@ Each entry has fields ``t`` (event type), ``p`` (payload text) and ``ts`` (inges
 time, epoch ms). Entry ids (``<ms>-<seq>``) are the log's positions: a sink's
 cursor is the id of the last entry it has delivered ("0-0" = before the first).
 Appends of one request go in a single MULTI so they are all-or-nothing.
+
+Reads of the delivery path send ``XRANGE`` with its name as bytes, so redis-py
+applies no reply callback (no dict per entry); ``parse_entries`` decodes the
+raw reply, and any other shape (a callback's, fields in another order) too.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from redis.client import Pipeline
@@ -23,8 +26,7 @@ def log_key(stream_id: str) -> str:
     return f"ss:log:{stream_id}"
 
 
-@dataclass(frozen=True)
-class LogEntry:
+class LogEntry(NamedTuple):
     id: str
     event_type: str
     payload: str
@@ -35,8 +37,10 @@ def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _entry(entry_id: Any, fields: dict[Any, Any]) -> LogEntry:
+def _entry(entry_id: Any, fields: Any) -> LogEntry:
     eid = _s(entry_id)
+    if not isinstance(fields, dict):  # a raw reply: [name, value, name, value, ...]
+        fields = dict(zip(fields[::2], fields[1::2], strict=True))
     t, p, ts = fields.get(b"t"), fields.get(b"p"), fields.get(b"ts")
     if t is not None and p is not None and ts is not None:  # the usual bytes reply: no copy
         return LogEntry(id=eid, event_type=t.decode(), payload=p.decode(), ts=int(ts))
@@ -118,19 +122,39 @@ def read_after(
     ]
 
 
-def entries_after(client: redis.Redis, stream_id: str, cursor: str, count: int) -> list[LogEntry]:
+def entries_after(
+    client: redis.Redis | Pipeline, stream_id: str, cursor: str, count: int
+) -> list[LogEntry]:
     """Like ``read_after`` with full entries (ingest time included)."""
-    return parse_entries(client.xrange(log_key(stream_id), next_id(cursor), "+", count=count))
+    return parse_entries(_xrange(client, stream_id, cursor, count))
 
 
 def stage_entries_after(pipe: Pipeline, stream_id: str, cursor: str, count: int) -> None:
     """``entries_after`` queued on a pipeline; ``parse_entries`` reads its reply."""
-    pipe.xrange(log_key(stream_id), next_id(cursor), "+", count=count)
+    _xrange(pipe, stream_id, cursor, count)
+
+
+def _xrange(client: redis.Redis | Pipeline, stream_id: str, cursor: str, count: int) -> Any:
+    # b"XRANGE": redis-py has callbacks for str command names only.
+    return client.execute_command(
+        b"XRANGE", log_key(stream_id), next_id(cursor), "+", b"COUNT", count
+    )
+
+
+_USUAL = [b"t", b"p", b"ts"]
 
 
 def parse_entries(raw: Any) -> list[LogEntry]:
-    """Entries from a raw XRANGE reply."""
-    return [_entry(eid, fields) for eid, fields in raw or ()]
+    """Entries from an XRANGE reply (raw, or as redis-py's callback shapes it)."""
+    out: list[LogEntry] = []
+    append, make = out.append, LogEntry._make
+    for eid, fields in raw or ():
+        # The usual raw entry: XADD wrote t, p, ts in this order.
+        if type(fields) is list and len(fields) == 6 and fields[0::2] == _USUAL:
+            append(make((eid.decode(), fields[1].decode(), fields[3].decode(), int(fields[5]))))
+        else:
+            append(_entry(eid, fields))
+    return out
 
 
 def latest(
