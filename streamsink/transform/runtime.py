@@ -14,7 +14,6 @@ the V8 heap, where the per-isolate memory limit cannot see it.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
 from collections import OrderedDict
@@ -28,7 +27,6 @@ from py_mini_racer import (
     JSOOMException,
     JSTimeoutException,
     MiniRacer,
-    mini_racer,
 )
 
 from streamsink.errors import (
@@ -40,6 +38,7 @@ from streamsink.errors import (
 )
 from streamsink.transform.depth import MAX_DEPTH
 from streamsink.transform.jserror import USER_SCRIPT, parse_js_error
+from streamsink.transform.v8 import enter_racer
 
 __all__ = ["JsRuntime", "check_code", "default_code", "default_runtime"]
 
@@ -88,38 +87,6 @@ def default_code() -> str:
 
 _DEFAULT_CODE = resources.files("streamsink.transform").joinpath("default.js").read_text("utf-8")
 
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_lock = threading.Lock()
-
-
-def _event_loop() -> asyncio.AbstractEventLoop:
-    """One private asyncio loop thread shared by all isolates (mini-racer needs one)."""
-    global _loop
-    with _loop_lock:
-        if _loop is None:
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="streamsink-v8", daemon=True).start()
-            _loop = loop
-        return _loop
-
-
-_v8_started = False
-_v8_lock = threading.Lock()
-
-
-def _enter_racer(stack: ExitStack) -> MiniRacer:
-    """A new mini-racer context entered on ``stack``. The first one is created
-    under a lock: V8 aborts the process ("Check failed:
-    !IsConfigurablePoolInitialized()") when two threads create the first
-    isolates at once (e.g. check_code and simulate in the API's thread pool)."""
-    global _v8_started
-    if _v8_started:
-        return stack.enter_context(mini_racer(_event_loop()))
-    with _v8_lock:
-        racer = stack.enter_context(mini_racer(_event_loop()))
-        _v8_started = True
-    return racer
-
 
 def _timeout_error(timeout_ms: int, what: str = "handler") -> HandlerTimeout:
     return HandlerTimeout(f"{what} did not finish within {timeout_ms} ms")
@@ -137,7 +104,7 @@ class _Isolate:
         self.closed = False
         self.broken = False
         self._stack = ExitStack()
-        self.mr: MiniRacer = _enter_racer(self._stack)
+        self.mr: MiniRacer = enter_racer(self._stack)
         self.mr.set_hard_memory_limit(memory_mb * 1024 * 1024)
         try:
             self.mr.eval(_PRELUDE)

@@ -62,3 +62,40 @@ def test_first_isolates_from_many_threads_do_not_abort() -> None:
         done = subprocess.run([sys.executable, "-c", RACE], capture_output=True, timeout=60)
         assert done.returncode == 0, done.stderr.decode()[-2000:]
         assert done.stdout.strip() == b"ok"
+
+
+HEAP = """
+import sys
+import orjson
+from streamsink.transform import v8
+if sys.argv[1] == "default-flags":
+    v8.V8_FLAGS = ()
+from streamsink.transform.runtime import JsRuntime
+runtime = JsRuntime(timeout_ms=5000, memory_mb=128, cache_size=4)
+code = "function handler(input) { return {spans: []}; }"
+for b in range(300):  # distinct batches of ~30 KB, as from a live stream
+    events = [{"eventType": "t", "payload": {"n": b * 1000 + i, "pad": "x" * 200}}
+              for i in range(100)]
+    runtime.run_json("sink", code, orjson.dumps({"events": events}).decode())
+iso = next(iter(runtime._cache.values()))
+print(iso.mr.heap_stats()["used_heap_size"], flush=True)
+runtime.close()
+"""
+
+
+def _heap_after_distinct_batches(mode: str) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", HEAP, mode], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout.split()[-1])
+
+
+def test_distinct_batches_do_not_pile_up_in_the_v8_heap() -> None:
+    """Each call is a new script; V8's compilation cache would keep every batch's
+    source alive (the heap grew by ~50 KB per batch in a worker). Compared with
+    V8's default flags, in fresh processes (flags are per process)."""
+    ours = _heap_after_distinct_batches("streamsink-flags")
+    default = _heap_after_distinct_batches("default-flags")
+    assert ours < 8 * 2**20, ours
+    assert default > 2 * ours, (ours, default)
