@@ -114,7 +114,9 @@ def classify_status(status: int) -> Outcome:
 
 
 class DeliveryClient:
-    """POSTs OTLP bodies over one pooled, keep-alive ``httpx.Client``.
+    """POSTs OTLP bodies over one pooled, keep-alive transport: the raw HTTP/1.1
+    pool of ``otlp.http1`` for requests prepared once per sink, ``httpx.Client``
+    (same transport, policy and limits) for anything else.
 
     Thread-safe (httpx.Client is). Pass ``client`` to supply your own; it is
     then not closed by ``close()``. ``verify``: httpx's TLS verification

@@ -216,6 +216,10 @@ def _open(addresses: list[str], port: int, timeout: float | None) -> socket.sock
 
 
 def _readable(sock: socket.socket) -> bool:
+    """Data (or the end) waiting on an idle connection, as httpcore checks it;
+    plus bytes TLS already decrypted."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
     return bool(poller.poll(0))
