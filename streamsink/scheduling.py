@@ -179,34 +179,44 @@ def is_idle(connection: redis.Redis, sink_id: str) -> bool:
     return not kicked and not leased
 
 
-# KEYS[1] the stream's sink index; ARGV: sink key prefix, kick key prefix, kick
-# TTL, then the event types. Claims (SET NX) the kick flag of every enabled sink
-# whose filter lets one of the types through; returns the claimed sink ids.
-KICK_MATCHING_SCRIPT = """
-local claimed = {}
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local f = redis.call('HMGET', ARGV[1] .. id, 'id', 'status', 'eventTypes')
-  local status = f[2] or ''
-  if f[1] and (status == 'enabled' or status == '') then
-    local match = true
-    if f[3] and f[3] ~= '' then
-      local wanted = cjson.decode(f[3])
-      if type(wanted) == 'table' and #wanted > 0 then
-        match = false
-        for _, t in ipairs(wanted) do
-          for i = 4, #ARGV do
-            if t == ARGV[i] then match = true end
+#: ``kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)``: claims
+#: (SET NX) the kick flag of every enabled sink in the sink index whose filter
+#: lets one of ``types`` (a set: type -> true) through; returns the claimed ids.
+KICK_MATCHING_LUA = """
+local function kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)
+  local claimed = {}
+  for _, id in ipairs(redis.call('ZRANGE', sinks_key, 0, -1)) do
+    local f = redis.call('HMGET', sink_prefix .. id, 'id', 'status', 'eventTypes')
+    local status = f[2] or ''
+    if f[1] and (status == 'enabled' or status == '') then
+      local match = true
+      if f[3] and f[3] ~= '' then
+        local wanted = cjson.decode(f[3])
+        if type(wanted) == 'table' and #wanted > 0 then
+          match = false
+          for _, t in ipairs(wanted) do
+            if types[t] then match = true end
           end
         end
       end
-    end
-    if match and redis.call('SET', ARGV[2] .. id, 1, 'NX', 'EX', ARGV[3]) then
-      claimed[#claimed + 1] = id
+      if match and redis.call('SET', kick_prefix .. id, 1, 'NX', 'EX', ttl) then
+        claimed[#claimed + 1] = id
+      end
     end
   end
+  return claimed
 end
-return claimed
 """
+# KEYS[1] the stream's sink index; ARGV: sink key prefix, kick key prefix, kick
+# TTL, then the event types.
+KICK_MATCHING_SCRIPT = (
+    KICK_MATCHING_LUA
+    + """
+local types = {}
+for i = 4, #ARGV do types[ARGV[i]] = true end
+return kick_matching(KEYS[1], ARGV[1], ARGV[2], ARGV[3], types)
+"""
+)
 
 
 def kick_matching_call(stream_id: str, event_types: set[str]) -> tuple[list[str], list[object]]:

@@ -298,21 +298,25 @@ def stream_watch_keys(
 # KEYS[1] the stream hash (id) or uid key; KEYS[2] the counters hash.
 # ARGV: id_or_uid, "id"|"uid", log key prefix, ts, counter field, count, then
 # (event type, payload) pairs. Returns the stream id, or nil when missing.
-APPEND_SCRIPT = """
-local sid = ARGV[1]
-if ARGV[2] == 'uid' then
-  sid = redis.call('GET', KEYS[1])
-  if not sid then return false end
-elseif redis.call('EXISTS', KEYS[1]) == 0 then
-  return false
+#: ``append_events(first)``: the pairs from ARGV[first] on (see above).
+APPEND_LUA = """
+local function append_events(first)
+  local sid = ARGV[1]
+  if ARGV[2] == 'uid' then
+    sid = redis.call('GET', KEYS[1])
+    if not sid then return false end
+  elseif redis.call('EXISTS', KEYS[1]) == 0 then
+    return false
+  end
+  local key = ARGV[3] .. sid
+  for i = first, #ARGV, 2 do
+    redis.call('XADD', key, '*', 't', ARGV[i], 'p', ARGV[i + 1], 'ts', ARGV[4])
+  end
+  redis.call('HINCRBY', KEYS[2], ARGV[5], ARGV[6])
+  return sid
 end
-local key = ARGV[3] .. sid
-for i = 7, #ARGV, 2 do
-  redis.call('XADD', key, '*', 't', ARGV[i], 'p', ARGV[i + 1], 'ts', ARGV[4])
-end
-redis.call('HINCRBY', KEYS[2], ARGV[5], ARGV[6])
-return sid
 """
+APPEND_SCRIPT = APPEND_LUA + "return append_events(7)\n"
 
 
 def append_call(

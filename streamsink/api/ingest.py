@@ -32,6 +32,7 @@ from streamsink.api.errors import error_response
 from streamsink.redisconn import async_twin
 from streamsink.resource_ids import NAME_MAX_LEN, UID_MAX_LEN, UID_PATTERN
 from streamsink.settings import Settings
+from streamsink.store import sink_key, stream_sinks_key
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,33 @@ _NAME = re.compile(rf"{_CHARS}{{1,{NAME_MAX_LEN}}}")
 _HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"2")]
 
 Events = list[tuple[str, str]]
+
+# The route's append and its default ``on_append`` (kick_matching) in one script:
+# ARGV as ``store_streams.append_call`` with the kick's arguments inserted before
+# the events, at ARGV[7..11]: sink-index key prefix and suffix, sink key prefix,
+# kick key prefix, kick TTL. Returns {stream id, claimed sink ids}.
+_KICK_ARGS = [
+    stream_sinks_key("\0").split("\0")[0],
+    stream_sinks_key("\0").split("\0")[1],
+    sink_key(""),
+    scheduling.kick_key(""),
+    scheduling.KICK_TTL,
+]
+APPEND_AND_KICK = (
+    store_streams.APPEND_LUA
+    + scheduling.KICK_MATCHING_LUA
+    + """
+local sid = append_events(12)
+if not sid then return false end
+local types = {}
+for i = 12, #ARGV, 2 do types[ARGV[i]] = true end
+return {sid, kick_matching(ARGV[7] .. sid .. ARGV[8], ARGV[9], ARGV[10], ARGV[11], types)}
+"""
+)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def parse_events(body: bytes, max_events: int) -> Events | None:
@@ -137,36 +165,41 @@ class IngestFastPath:
         await self.app(scope, _replay(body, complete, receive), send)
 
     async def _append(self, scope: Scope, stream: str, events: Events) -> bool:
-        """Append and wake the sinks; False when the stream does not exist."""
+        """Append and wake the sinks; False when the stream does not exist.
+
+        With the default ``on_append`` hook, one script appends and claims the
+        kick flags of the matching idle sinks (one round trip); a replaced hook
+        runs as it is, in a thread, after a plain append."""
+        from streamsink.api.events import default_on_append
+
         aclient = self._async_client()
         keys, args = store_streams.append_call(stream, events)
+        hook: Callable[..., Any] | None = getattr(scope["app"].state, "on_append", None)
+        if hook is default_on_append:
+            args[6:6] = _KICK_ARGS
+            raw = await aclient.register_script(APPEND_AND_KICK)(keys=keys, args=args)
+            if not raw:
+                return False
+            sid, claimed = _text(raw[0]), scheduling.claimed_ids(raw[1])
+            if claimed:
+                await self._in_thread(scheduling.enqueue_claimed, self.client, sid, claimed)
+            return True
         raw = await aclient.register_script(store_streams.APPEND_SCRIPT)(keys=keys, args=args)
         if raw is None:
             return False
-        sid = raw.decode() if isinstance(raw, bytes) else str(raw)
-        await self._after_append(scope, sid, {name for name, _ in events})
+        if hook is not None:
+            event_types = {name for name, _ in events}
+            await self._in_thread(hook, self.client, _text(raw), event_types)
         return True
 
-    async def _after_append(self, scope: Scope, sid: str, event_types: set[str]) -> None:
-        """The route's ``after_append`` on this lane: the default hook's script runs
-        on the asyncio client; a replaced hook runs as it is, in a thread."""
-        from streamsink.api.events import default_on_append
-
-        hook: Callable[..., Any] | None = getattr(scope["app"].state, "on_append", None)
-        if hook is None:
-            return
+    @staticmethod
+    async def _in_thread(fn: Callable[..., Any], *args: Any) -> None:
+        """Wake-up work after the append; never fails the request: the events
+        are durable and the reaper re-kicks sinks with pending events."""
         try:
-            if hook is not default_on_append:
-                await run_in_threadpool(hook, self.client, sid, event_types)
-                return
-            keys, args = scheduling.kick_matching_call(sid, event_types)
-            script = self._async_client().register_script(scheduling.KICK_MATCHING_SCRIPT)
-            claimed = scheduling.claimed_ids(await script(keys=keys, args=args))
-            if claimed:
-                await run_in_threadpool(scheduling.enqueue_claimed, self.client, sid, claimed)
+            await run_in_threadpool(fn, *args)
         except Exception:
-            # The events are durable; the reaper re-kicks sinks with pending events.
-            log.exception("on_append(%s) failed", sid)
+            log.exception("waking the sinks of stream %s failed", args[1])
 
     def _async_client(self) -> redis.asyncio.Redis:
         loop = asyncio.get_running_loop()

@@ -206,3 +206,35 @@ def test_redis_down_is_503_on_both_lanes(down_client: TestClient) -> None:
         r = down_client.post(path, json=events_body(1))
         assert r.status_code == 503, (path, r.text)
         assert r.json()["code"] == "service_unavailable"
+
+
+@pytest.mark.parametrize("path", [E, ROUTE])
+@pytest.mark.parametrize(
+    ("sink_fields", "event_type", "kicked"),
+    [
+        ({}, "order.created", True),
+        ({"eventTypes": ["order.created"]}, "order.created", True),
+        ({"eventTypes": ["other", "order.created"]}, "order.created", True),
+        ({"eventTypes": ["other"]}, "order.created", False),
+        ({"status": "disabled"}, "order.created", False),
+    ],
+)
+def test_both_lanes_kick_the_same_sinks(
+    client: TestClient,
+    stream: dict[str, Any],
+    redis_client: redis.Redis,
+    path: str,
+    sink_fields: dict[str, Any],
+    event_type: str,
+    kicked: bool,
+) -> None:
+    body = {"type": "otelTracing", "config": {"url": "https://c.example.com/v1/traces"}}
+    made = client.post(f"/api/v1/stream/{stream['id']}/sink", json={**body, **sink_fields})
+    sink_id = made.json()["id"]
+    redis_client.delete(f"ss:kick:{sink_id}", "rq:queue:deliver")
+    assert client.post(path, json=events_body(2, event_type)).status_code == 202
+    assert bool(redis_client.exists(f"ss:kick:{sink_id}")) is kicked
+    assert redis_client.llen("rq:queue:deliver") == int(kicked)
+    # a sink already kicked (busy) gets no second job
+    assert client.post(path, json=events_body(1, event_type)).status_code == 202
+    assert redis_client.llen("rq:queue:deliver") == int(kicked)
