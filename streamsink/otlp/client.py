@@ -295,6 +295,8 @@ class DeliveryClient:
                 return None  # httpx.Client.send gives the same error, classified
             if request.url.scheme not in ("http", "https") or not request.url.host:
                 return None
+            if request.url.userinfo:  # credentials in the URL: httpx sends Basic auth
+                return None
             if len(self._prepared) >= 1024:
                 self._prepared.clear()
             prepared = self._prepared[key] = Prepared.of(request)

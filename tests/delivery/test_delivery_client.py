@@ -87,6 +87,15 @@ def test_headers_user_agent_and_content_type(sink: ReceiverServer, client: Deliv
     assert sink.requests[1].headers["content-type"] == JSON
 
 
+def test_credentials_in_the_url_are_sent_as_basic_auth(
+    sink: ReceiverServer, client: DeliveryClient
+) -> None:
+    url = sink.traces_url.replace("http://", "http://user%40x:p%3Ass@")
+    assert client.send(url, BODY).ok
+    assert sink.requests[0].headers["authorization"] == "Basic dXNlckB4OnA6c3M="  # user@x:p:ss
+    assert sink.requests[0].path == "/v1/traces"
+
+
 def test_gzip_body_and_header(sink: ReceiverServer, client: DeliveryClient) -> None:
     body = b'{"resourceSpans":[' + b'{"x":1},' * 500 + b"{}]}"
     result = client.send(sink.traces_url, body, gzip=True)
