@@ -4,8 +4,8 @@ Per sink, three Redis keys coordinate every API and worker process:
 
 - ``ss:kick:{sink}``  set (NX) when a delivery job is queued or running for the
   sink, so appends enqueue at most one job per idle sink. It expires
-  (``KICK_TTL``) so a lost job never strands a sink; a running job refreshes it
-  (each batch, and with its lease from the worker's housekeeping thread).
+  (``KICK_TTL``) so a lost job never strands a sink; a running job's worker
+  refreshes it with the lease (the housekeeping thread, every 3 s).
 - ``ss:lease:{sink}`` the token of the one process delivering for the sink (one
   batch in flight: FIFO). Renewed while held, released by token (Lua), expires
   (``LEASE_TTL``) after a crash.
@@ -71,10 +71,6 @@ def kick(connection: redis.Redis, stream_id: str, sink_id: str) -> bool:
         return False
     enqueue_now(connection, stream_id, sink_id)
     return True
-
-
-def refresh_kick(connection: redis.Redis | Pipeline, sink_id: str) -> None:
-    connection.set(kick_key(sink_id), 1, ex=KICK_TTL)
 
 
 def clear_kick(connection: redis.Redis, sink_id: str) -> None:
@@ -155,9 +151,20 @@ class Lease:
         """Extend the lease; False if it was lost (expired and taken)."""
         return bool(self.connection.eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
 
-    def stage_renew(self, pipe: Pipeline) -> None:
-        """``renew`` queued on a pipeline; its reply is truthy while the lease is ours."""
-        pipe.eval(_RENEW, 1, self.key, self.token, self.ttl_ms)
+    def stage_check(self, pipe: Pipeline) -> None:
+        """Read the lease's holder on a pipeline; ``is_holder`` tells its reply."""
+        pipe.get(self.key)
+
+    def stage_keep_alive(self, pipe: Pipeline) -> None:
+        """``keep_alive`` queued on a pipeline; its reply is truthy while ours."""
+        keys = (self.key, kick_key(self.sink_id))
+        pipe.eval(_KEEP_ALIVE, 2, *keys, self.token, self.ttl_ms, KICK_TTL)
+
+    def is_holder(self, reply: object) -> bool:
+        """Whether a ``stage_check`` reply says the lease is still ours."""
+        if isinstance(reply, bytes):
+            reply = reply.decode("latin-1")
+        return reply == self.token
 
     def keep_alive(self) -> bool:
         """Renew the lease and, while it is ours, the sink's kick flag, in one
