@@ -5,7 +5,8 @@ read at) and clears a retrying state; a retryable answer schedules the next
 try on the retry schedule (``retrying`` + ``nextRetryAt``); a permanent
 answer, a transform error or an exhausted schedule disables the sink with its
 ``failureReason``. Every outcome is an attempt record and metrics; on success
-those, the trace memory and the cursor move go to Redis in one pipeline.
+those, the trace memory and the cursor move go to Redis in one pipeline,
+with the caller's reads for its next batch at its end.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import redis
+from redis.client import Pipeline
 
 from streamsink import attempts, metrics, scheduling, store_sinks
 from streamsink import log as event_log
@@ -40,7 +43,18 @@ class Pending:
     scanned_to: str  # id of the last log entry looked at (matching or not)
 
 
-def deliver_batch(engine: Engine, sink: SinkRecord, pending: Pending) -> bool:
+class NextReads(Protocol):
+    """Commands staged at the end of a successful batch's outcome pipeline (the
+    caller's reads for its next batch); their replies land in ``replies``."""
+
+    replies: list[Any] | None
+
+    def stage(self, pipe: Pipeline) -> None: ...
+
+
+def deliver_batch(
+    engine: Engine, sink: SinkRecord, pending: Pending, then: NextReads | None = None
+) -> bool:
     """Send one batch; True when the caller may go on with the next."""
     r = engine.redis
     started = time.perf_counter()
@@ -108,7 +122,13 @@ def deliver_batch(engine: Engine, sink: SinkRecord, pending: Pending) -> bool:
                 else {}
             ),
         )
-        return store_sinks.state_updated(pipe.execute()[-1])
+        staged = len(pipe)
+        if then is not None:
+            then.stage(pipe)
+        replies = pipe.execute()
+        if then is not None:
+            then.replies = replies[staged:]
+        return store_sinks.state_updated(replies[staged - 1])
     pipe.execute()
 
     failure = sent.failure

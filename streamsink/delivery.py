@@ -7,20 +7,22 @@ wake-up, never sleeping) until the batch is full or its oldest event is
 compare-and-set, so a cursor moved meanwhile (skip, another lease holder after
 an expiry) is never overwritten. It keeps going while batches are ready, for
 at most ``TIME_SLICE`` seconds (or until the worker stops), then yields the
-thread to other sinks. Each batch costs two Redis round trips: one pipeline
-of reads (the sink, the lease's holder and the events after the cursor the
-last batch ended at), the batch's outcome (``batch``), and a re-read only
-when the cursor moved meanwhile or the sink filters event types. The lease
-and the kick flag are renewed every few seconds, not every batch: the reads
-need no AOF fsync.
+thread to other sinks. Each batch costs one Redis round trip: the batch's
+outcome (``batch``) with, at its end, the reads for the next batch (the sink,
+the lease's holder and the events after the cursor the batch ended at); a
+re-read only when the cursor moved meanwhile or the sink filters event
+types. The lease and the kick flag are renewed every few seconds, not every
+batch.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import redis
+from redis.client import Pipeline
 from rq import get_current_job
 
 from streamsink import log as event_log
@@ -114,29 +116,51 @@ def process_sink(engine: Engine, stream_id: str, sink_id: str) -> None:
             log.warning("could not re-check sink %s; the reaper will", sink_id)
 
 
+class _Reads:
+    """The loop's reads for one batch: the sink, whether the lease is still ours,
+    and (a guess of) the next events. Reads only (no AOF fsync) but every
+    ``RENEW_AFTER`` s, when they also renew the lease and the kick flag (both
+    last 15 s; the housekeeping thread renews them too, every 3 s). After a
+    delivered batch they ride at the end of its outcome pipeline (``replies``):
+    one round trip per batch."""
+
+    def __init__(self, lease: scheduling.Lease, stream_id: str, sink_id: str) -> None:
+        self.lease, self.stream_id, self.sink_id = lease, stream_id, sink_id
+        self.renewed_at = time.monotonic()  # the lease was just acquired
+        self.renewing = False
+        self.guess: tuple[str, int] | None = None  # (cursor, batch size) of the next batch
+        self.replies: list[Any] | None = None
+
+    def stage(self, pipe: Pipeline) -> None:
+        pipe.hgetall(store.sink_key(self.sink_id))
+        self.renewing = time.monotonic() - self.renewed_at > RENEW_AFTER
+        if self.renewing:
+            self.lease.stage_keep_alive(pipe)
+        else:
+            self.lease.stage_check(pipe)
+        if self.guess is not None:
+            event_log.stage_entries_after(pipe, self.stream_id, *self.guess)
+
+    def take(self, r: redis.Redis) -> tuple[Any, bool, list[Any]]:
+        """(raw sink hash, lease still ours, prefetched XRANGE replies)."""
+        replies, self.replies = self.replies, None
+        if replies is None:
+            pipe = r.pipeline(transaction=False)
+            self.stage(pipe)
+            replies = pipe.execute()
+        raw, holder, *prefetched = replies
+        renewed = bool(holder) if self.renewing else self.lease.is_holder(holder)
+        if self.renewing and renewed:
+            self.renewed_at = time.monotonic()
+        return raw, renewed, prefetched
+
+
 def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str) -> None:
     r = engine.redis
     deadline = time.monotonic() + TIME_SLICE
-    renewed_at = time.monotonic()  # the lease was just acquired
-    guess: tuple[str, int] | None = None  # (cursor, batch size) the next batch likely starts at
+    reads = _Reads(lease, stream_id, sink_id)
     while time.monotonic() < deadline and not engine.stopping.is_set():
-        # One round trip: the sink, whether the lease is still ours, and (a guess
-        # of) the next events. Reads only (no AOF fsync) but every RENEW_AFTER s,
-        # when it also renews the lease and the kick flag (both last 15 s; the
-        # housekeeping thread renews them too, every 3 s).
-        pipe = r.pipeline(transaction=False)
-        pipe.hgetall(store.sink_key(sink_id))
-        renewing = time.monotonic() - renewed_at > RENEW_AFTER
-        if renewing:
-            lease.stage_keep_alive(pipe)
-        else:
-            lease.stage_check(pipe)
-        if guess is not None:
-            event_log.stage_entries_after(pipe, stream_id, *guess)
-        raw, holder, *prefetched = pipe.execute()
-        renewed = bool(holder) if renewing else lease.is_holder(holder)
-        if renewing and renewed:
-            renewed_at = time.monotonic()
+        raw, renewed, prefetched = reads.take(r)
         sink = store_sinks.sink_from_raw(raw)
         if sink is None or sink.stream_id != stream_id or sink.status not in ACTIVE:
             return
@@ -145,7 +169,7 @@ def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str)
             scheduling.wake_at(r, stream_id, sink_id, sink.next_retry_at)
             return
         first = None
-        if prefetched and guess == (sink.cursor, sink.batch_size):
+        if prefetched and reads.guess == (sink.cursor, sink.batch_size):
             first = event_log.parse_entries(prefetched[0])
         pending = read_pending(r, sink, first)
         if not pending.events:
@@ -153,7 +177,7 @@ def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str)
                 store_sinks.update_sink_state(
                     r, sink_id, cursor=pending.scanned_to, if_cursor=sink.cursor
                 )
-                guess = None
+                reads.guess = None
                 continue
             return
         if len(pending.events) < sink.batch_size and sink.max_wait_secs > 0:
@@ -163,6 +187,6 @@ def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str)
                 return
         if not renewed:
             return
-        if not deliver_batch(engine, sink, pending):
+        reads.guess = (pending.scanned_to, sink.batch_size)
+        if not deliver_batch(engine, sink, pending, then=reads):
             return
-        guess = (pending.scanned_to, sink.batch_size)
