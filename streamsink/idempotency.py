@@ -21,7 +21,7 @@ import redis
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from streamsink.api.deps import token_matches
+from streamsink.api.deps import bearer_token, token_matches
 from streamsink.settings import Settings
 
 KEY_PREFIX = "ss:idem:"
@@ -59,14 +59,8 @@ class IdempotencyMiddleware:
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
         key = (_header(scope, b"idempotency-key") or "").strip()
-        auth = _header(scope, b"authorization") or ""
-        scheme, _, token = auth.partition(" ")
-        token = token.strip()
-        if (
-            not key
-            or scheme.lower() != "bearer"
-            or not token_matches(token, self.settings.tokens())
-        ):
+        token = bearer_token(_header(scope, b"authorization") or "")
+        if not key or not token or not token_matches(token, self.settings.tokens()):
             return await self.app(scope, receive, send)
         path = scope["path"]
         if scope.get("query_string"):

@@ -32,14 +32,19 @@ def token_matches(presented: str, accepted: list[str]) -> bool:
     return ok
 
 
+def bearer_token(header: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` value ("" when none)."""
+    scheme, _, presented = header.partition(" ")
+    return presented.strip() if scheme.lower() == "bearer" else ""
+
+
 def require_token(request: Request) -> None:
     """401 ``authentication_failed`` unless ``Authorization: Bearer <token>`` matches."""
     settings: Settings = request.app.state.settings
-    header = request.headers.get("authorization", "")
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
+    presented = bearer_token(request.headers.get("authorization", ""))
+    if not presented:
         raise AuthenticationFailed("missing bearer token in the Authorization header")
-    if not token_matches(presented.strip(), settings.tokens()):
+    if not token_matches(presented, settings.tokens()):
         raise AuthenticationFailed("invalid bearer token")
 
 

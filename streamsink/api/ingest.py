@@ -27,12 +27,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from streamsink import scheduling, store_streams
-from streamsink.api.deps import token_matches
+from streamsink.api.deps import bearer_token, token_matches
 from streamsink.api.errors import error_response
 from streamsink.redisconn import async_twin
 from streamsink.resource_ids import NAME_MAX_LEN, UID_MAX_LEN, UID_PATTERN
 from streamsink.settings import Settings
-from streamsink.store import sink_key, stream_sinks_key
+from streamsink.store import sink_key, stream_sinks_key, to_str
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,6 @@ for i = 12, #ARGV, 2 do types[ARGV[i]] = true end
 return {sid, kick_matching(ARGV[7] .. sid .. ARGV[8], ARGV[9], ARGV[10], ARGV[11], types)}
 """
 )
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def parse_events(body: bytes, max_events: int) -> Events | None:
@@ -110,10 +106,8 @@ def _plain_request(scope: Scope, tokens: list[str]) -> bool:
     authorized, json_body, media_seen = False, True, False
     for name, value in scope["headers"]:
         if name == b"authorization":
-            scheme, _, presented = value.decode("latin-1").partition(" ")
-            presented = presented.strip()
-            authorized = scheme.lower() == "bearer" and bool(presented)
-            authorized = authorized and token_matches(presented, tokens)
+            presented = bearer_token(value.decode("latin-1"))
+            authorized = bool(presented) and token_matches(presented, tokens)
         elif name == b"content-type":
             if not json_body or media_seen:
                 json_body = False
@@ -180,7 +174,7 @@ class IngestFastPath:
             raw = await aclient.register_script(APPEND_AND_KICK)(keys=keys, args=args)
             if not raw:
                 return False
-            sid, claimed = _text(raw[0]), scheduling.claimed_ids(raw[1])
+            sid, claimed = str(to_str(raw[0])), scheduling.claimed_ids(raw[1])
             if claimed:
                 await self._in_thread(scheduling.enqueue_claimed, self.client, sid, claimed)
             return True
@@ -189,7 +183,7 @@ class IngestFastPath:
             return False
         if hook is not None:
             event_types = {name for name, _ in events}
-            await self._in_thread(hook, self.client, _text(raw), event_types)
+            await self._in_thread(hook, self.client, str(to_str(raw)), event_types)
         return True
 
     @staticmethod
