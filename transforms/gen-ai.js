@@ -13,13 +13,29 @@
  *
  * One trace per agent run (traceIdKey = runId); each llm.call is a child of its
  * run. Prompt and completion go to gen_ai.input.messages / gen_ai.output.messages
- * (JSON strings following the semconv message schema). Cost has no semconv
- * attribute yet: it goes to `gen_ai.usage.cost` (USD), a widely read custom name.
+ * (JSON strings following the semconv message schema), on the LLM spans and on
+ * the agent span (its input and output: MLflow shows the root span's as the
+ * trace's Request / Response). The same content also goes to the older
+ * `gen_ai.prompt` / `gen_ai.completion` (2Signal reads them as a span's input
+ * and output): on an LLM span JSON `[{role, content}]` lists, on the agent span
+ * the plain text. Cost has no semconv attribute yet: it goes to
+ * `gen_ai.usage.cost` (USD), a widely read custom name.
  */
 const EMIT_DEPRECATED_GEN_AI_SYSTEM = false; // true: also set gen_ai.system (pre-1.37)
+const EMIT_GEN_AI_PROMPT_COMPLETION = true; // false: drop gen_ai.prompt / gen_ai.completion
 
 function textParts(text) {
     return [{ type: "text", content: text }];
+}
+
+function inputMessages(messages) {
+    return JSON.stringify(messages.map((m) => ({ role: m.role, parts: textParts(m.content) })));
+}
+
+function outputMessages(text, finishReason) {
+    return JSON.stringify([
+        { role: "assistant", parts: textParts(text), finish_reason: finishReason || "stop" },
+    ]);
 }
 
 function llmCall(p) {
@@ -38,19 +54,24 @@ function llmCall(p) {
         "gen_ai.usage.output_tokens": p.usage && p.usage.outputTokens,
         "gen_ai.usage.cost": p.costUsd,
         "gen_ai.system_instructions": p.system ? JSON.stringify(textParts(p.system)) : undefined,
-        "gen_ai.input.messages": p.messages
-            ? JSON.stringify(p.messages.map((m) => ({ role: m.role, parts: textParts(m.content) })))
-            : undefined,
+        "gen_ai.input.messages": p.messages ? inputMessages(p.messages) : undefined,
         "gen_ai.output.messages": p.completion !== undefined
-            ? JSON.stringify([{
-                role: "assistant",
-                parts: textParts(p.completion),
-                finish_reason: p.finishReason || "stop",
-            }])
+            ? outputMessages(p.completion, p.finishReason)
             : undefined,
         "error.type": p.error ? p.error.type : undefined,
     };
     if (EMIT_DEPRECATED_GEN_AI_SYSTEM) attributes["gen_ai.system"] = p.provider;
+    if (EMIT_GEN_AI_PROMPT_COMPLETION) {
+        const prompt = (p.system ? [{ role: "system", content: p.system }] : [])
+            .concat(p.messages || [])
+            .map((m) => ({ role: m.role, content: m.content }));
+        if (prompt.length) attributes["gen_ai.prompt"] = JSON.stringify(prompt);
+        if (p.completion !== undefined) {
+            attributes["gen_ai.completion"] = JSON.stringify([
+                { role: "assistant", content: p.completion },
+            ]);
+        }
+    }
     return {
         name: operation + " " + p.requestModel,
         kind: "CLIENT",
@@ -77,6 +98,12 @@ function agentRun(p) {
             "gen_ai.provider.name": p.provider,
             "gen_ai.agent.name": p.agentName,
             "gen_ai.conversation.id": p.conversationId,
+            "gen_ai.input.messages": p.input !== undefined
+                ? inputMessages([{ role: "user", content: p.input }])
+                : undefined,
+            "gen_ai.output.messages": p.output !== undefined ? outputMessages(p.output) : undefined,
+            "gen_ai.prompt": EMIT_GEN_AI_PROMPT_COMPLETION ? p.input : undefined,
+            "gen_ai.completion": EMIT_GEN_AI_PROMPT_COMPLETION ? p.output : undefined,
         },
     };
 }

@@ -5,8 +5,12 @@
  * Same events as gen-ai.js (see transforms/samples/llm-calls.events.json).
  * agent.run -> an AGENT span; llm.call -> an LLM span child of its run, with
  * llm.model_name, llm.provider / llm.system, llm.token_count.*, llm.cost.total,
- * llm.invocation_parameters, flattened llm.input_messages / llm.output_messages,
- * and input.value / output.value with their MIME types.
+ * llm.invocation_parameters, llm.finish_reason, flattened llm.input_messages /
+ * llm.output_messages, and input.value / output.value with their MIME types. A
+ * failed call gets ERROR status and an `exception` span event (exception.type,
+ * exception.message), where Phoenix shows a span's exception.
+ * Names per the OpenInference semantic conventions
+ * (openinference-semantic-conventions, `SpanAttributes`).
  */
 function llmCall(p) {
     const attributes = {
@@ -20,6 +24,7 @@ function llmCall(p) {
         }),
         "session.id": p.conversationId,
         "llm.cost.total": p.costUsd,
+        "llm.finish_reason": p.finishReason,
     };
     if (p.usage) {
         attributes["llm.token_count.prompt"] = p.usage.inputTokens;
@@ -53,6 +58,13 @@ function llmCall(p) {
         parentSpanIdKey: p.runId,
         attributes,
         status: p.error ? { code: "ERROR", message: p.error.message } : { code: "OK" },
+        events: p.error
+            ? [{
+                name: "exception",
+                time: p.endTime,
+                attributes: { "exception.type": p.error.type, "exception.message": p.error.message },
+            }]
+            : undefined,
     };
 }
 

@@ -38,14 +38,40 @@ def rt() -> Iterator[JsRuntime]:
     runtime.close()
 
 
+# The OTLP AnyValue each Python attribute type is encoded as.
+OTLP_TYPES: dict[type, str] = {
+    str: "stringValue",
+    bool: "boolValue",
+    int: "intValue",
+    float: "doubleValue",
+    list: "arrayValue",
+}
+
+
+def typed(attrs: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+    """Attributes with their OTLP type: ``12`` (intValue) != ``12.0`` (doubleValue)."""
+    return {k: (OTLP_TYPES[type(v)], v) for k, v in attrs.items()}
+
+
 def run_file(rt: JsRuntime, name: str, events: str, stream: str) -> TransformResult:
     code = (TRANSFORMS / name).read_text()
     check_code(code)
     evs = json.loads((SAMPLES / events).read_text())
     result = transform(evs, stream_id=stream, sink_key=f"sink_{name}", code=code, runtime=rt)
-    parse_strict(encode_json(result.batch))  # every body is valid OTLP/JSON
+    body = json.loads(encode_json(result.batch))
+    parse_strict(body)  # every body is valid OTLP/JSON
+    wire = body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    for span, sent in zip(result.batch.spans, wire, strict=True):  # Python type = wire type
+        on_wire = {kv["key"]: next(iter(kv["value"])) for kv in sent["attributes"]}
+        assert on_wire == {k: t for k, (t, _) in typed(span.attributes).items()}
     assert result.warnings == []
     return result
+
+
+def same(actual: dict[str, Any], expected: dict[str, Any]) -> None:
+    """A span view equals the expected one, attribute types (OTLP) included."""
+    assert actual == expected
+    assert typed(actual["attributes"]) == typed(expected["attributes"])
 
 
 def view(s: Span) -> dict[str, Any]:
@@ -222,156 +248,98 @@ def test_gen_ai(rt: JsRuntime) -> None:
     assert (b.service_name, b.scope_name) == ("llm.gateway", "streamsink.gen-ai")
     run_trace, run_span = tid(LLM_STREAM, "run_7"), sid(LLM_STREAM, "run_7")
     agent, call1, call2 = (view(s) for s in b.spans)
-    assert agent == {
-        "name": "invoke_agent weather-bot",
-        "kind": SPAN_KIND_INTERNAL,
-        "traceId": run_trace,
-        "spanId": run_span,
-        "parentSpanId": "",
-        "start": AGENT_START,
-        "end": AGENT_END,
-        "attributes": {
-            "gen_ai.operation.name": "invoke_agent",
-            "gen_ai.provider.name": "openai",
-            "gen_ai.agent.name": "weather-bot",
-            "gen_ai.conversation.id": "conv_42",
+    same(
+        agent,
+        {
+            "name": "invoke_agent weather-bot",
+            "kind": SPAN_KIND_INTERNAL,
+            "traceId": run_trace,
+            "spanId": run_span,
+            "parentSpanId": "",
+            "start": AGENT_START,
+            "end": AGENT_END,
+            "attributes": {
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.agent.name": "weather-bot",
+                "gen_ai.conversation.id": "conv_42",
+                # the run's input and output: MLflow's Request / Response, 2Signal's input / output
+                "gen_ai.input.messages": (
+                    '[{"role":"user","parts":[{"type":"text","content":"Weather in Paris?"}]}]'
+                ),
+                "gen_ai.output.messages": (
+                    '[{"role":"assistant","parts":[{"type":"text","content":"Rainy, 57°F."}],'
+                    '"finish_reason":"stop"}]'
+                ),
+                "gen_ai.prompt": "Weather in Paris?",
+                "gen_ai.completion": "Rainy, 57°F.",
+            },
+            "status": None,
         },
-        "status": None,
-    }
-    assert call1 == {
-        "name": "chat gpt-4o",
-        "kind": SPAN_KIND_CLIENT,
-        "traceId": run_trace,  # inherited from the agent run in the same batch
-        "spanId": sid(LLM_STREAM, "call_1"),
-        "parentSpanId": run_span,
-        "start": CALL1_START,
-        "end": CALL1_END,
-        "attributes": {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": "openai",
-            "gen_ai.request.model": "gpt-4o",
-            "gen_ai.response.model": "gpt-4o-2024-08-06",
-            "gen_ai.response.id": "chatcmpl-AbC",
-            "gen_ai.response.finish_reasons": ["stop"],
-            "gen_ai.request.temperature": 0.2,
-            "gen_ai.request.max_tokens": 256,
-            "gen_ai.conversation.id": "conv_42",
-            "gen_ai.usage.input_tokens": 12,
-            "gen_ai.usage.output_tokens": 8,
-            "gen_ai.usage.cost": 0.00011,
-            "gen_ai.system_instructions": '[{"type":"text","content":"You are terse."}]',
-            "gen_ai.input.messages": (
-                '[{"role":"user","parts":[{"type":"text","content":"Weather in Paris?"}]}]'
-            ),
-            "gen_ai.output.messages": (
-                '[{"role":"assistant","parts":[{"type":"text","content":"Rainy, 57°F."}],'
-                '"finish_reason":"stop"}]'
-            ),
+    )
+    same(
+        call1,
+        {
+            "name": "chat gpt-4o",
+            "kind": SPAN_KIND_CLIENT,
+            "traceId": run_trace,  # inherited from the agent run in the same batch
+            "spanId": sid(LLM_STREAM, "call_1"),
+            "parentSpanId": run_span,
+            "start": CALL1_START,
+            "end": CALL1_END,
+            "attributes": {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o",
+                "gen_ai.response.model": "gpt-4o-2024-08-06",
+                "gen_ai.response.id": "chatcmpl-AbC",
+                "gen_ai.response.finish_reasons": ["stop"],
+                "gen_ai.request.temperature": 0.2,
+                "gen_ai.request.max_tokens": 256,
+                "gen_ai.conversation.id": "conv_42",
+                "gen_ai.usage.input_tokens": 12,
+                "gen_ai.usage.output_tokens": 8,
+                "gen_ai.usage.cost": 0.00011,
+                "gen_ai.system_instructions": '[{"type":"text","content":"You are terse."}]',
+                "gen_ai.input.messages": (
+                    '[{"role":"user","parts":[{"type":"text","content":"Weather in Paris?"}]}]'
+                ),
+                "gen_ai.output.messages": (
+                    '[{"role":"assistant","parts":[{"type":"text","content":"Rainy, 57°F."}],'
+                    '"finish_reason":"stop"}]'
+                ),
+                "gen_ai.prompt": (
+                    '[{"role":"system","content":"You are terse."},'
+                    '{"role":"user","content":"Weather in Paris?"}]'
+                ),
+                "gen_ai.completion": '[{"role":"assistant","content":"Rainy, 57°F."}]',
+            },
+            "status": None,
         },
-        "status": None,
-    }
-    assert call2 == {
-        "name": "chat claude-sonnet-4",
-        "kind": SPAN_KIND_CLIENT,
-        "traceId": run_trace,
-        "spanId": sid(LLM_STREAM, "call_2"),
-        "parentSpanId": run_span,
-        "start": CALL2_START,
-        "end": CALL2_END,
-        "attributes": {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": "anthropic",
-            "gen_ai.request.model": "claude-sonnet-4",
-            "gen_ai.conversation.id": "conv_42",
-            "gen_ai.usage.input_tokens": 5,
-            "gen_ai.usage.output_tokens": 0,
-            "gen_ai.input.messages": (
-                '[{"role":"user","parts":[{"type":"text","content":"Summarise."}]}]'
-            ),
-            "error.type": "rate_limit_error",
+    )
+    same(
+        call2,
+        {
+            "name": "chat claude-sonnet-4",
+            "kind": SPAN_KIND_CLIENT,
+            "traceId": run_trace,
+            "spanId": sid(LLM_STREAM, "call_2"),
+            "parentSpanId": run_span,
+            "start": CALL2_START,
+            "end": CALL2_END,
+            "attributes": {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "anthropic",
+                "gen_ai.request.model": "claude-sonnet-4",
+                "gen_ai.conversation.id": "conv_42",
+                "gen_ai.usage.input_tokens": 5,
+                "gen_ai.usage.output_tokens": 0,
+                "gen_ai.input.messages": (
+                    '[{"role":"user","parts":[{"type":"text","content":"Summarise."}]}]'
+                ),
+                "gen_ai.prompt": '[{"role":"user","content":"Summarise."}]',
+                "error.type": "rate_limit_error",
+            },
+            "status": (2, "429 Too Many Requests"),
         },
-        "status": (2, "429 Too Many Requests"),
-    }
-
-
-def test_openinference(rt: JsRuntime) -> None:
-    result = run_file(rt, "openinference.js", "llm-calls.events.json", LLM_STREAM)
-    b = result.batch
-    assert b.resource_attrs() == {
-        "openinference.project.name": "llm-gateway",
-        "service.name": "llm.gateway",
-    }
-    run_trace, run_span = tid(LLM_STREAM, "run_7"), sid(LLM_STREAM, "run_7")
-    agent, call1, call2 = (view(s) for s in b.spans)
-    assert agent == {
-        "name": "weather-bot",
-        "kind": SPAN_KIND_INTERNAL,
-        "traceId": run_trace,
-        "spanId": run_span,
-        "parentSpanId": "",
-        "start": AGENT_START,
-        "end": AGENT_END,
-        "attributes": {
-            "openinference.span.kind": "AGENT",
-            "agent.name": "weather-bot",
-            "session.id": "conv_42",
-            "input.value": "Weather in Paris?",
-            "input.mime_type": "text/plain",
-            "output.value": "Rainy, 57°F.",
-            "output.mime_type": "text/plain",
-        },
-        "status": (1, ""),
-    }
-    assert call1 == {
-        "name": "chat gpt-4o",
-        "kind": SPAN_KIND_CLIENT,
-        "traceId": run_trace,
-        "spanId": sid(LLM_STREAM, "call_1"),
-        "parentSpanId": run_span,
-        "start": CALL1_START,
-        "end": CALL1_END,
-        "attributes": {
-            "openinference.span.kind": "LLM",
-            "llm.system": "openai",
-            "llm.provider": "openai",
-            "llm.model_name": "gpt-4o-2024-08-06",
-            "llm.invocation_parameters": '{"temperature":0.2,"max_tokens":256}',
-            "session.id": "conv_42",
-            "llm.cost.total": 0.00011,
-            "llm.token_count.prompt": 12,
-            "llm.token_count.completion": 8,
-            "llm.token_count.total": 20,
-            "llm.input_messages.0.message.role": "system",
-            "llm.input_messages.0.message.content": "You are terse.",
-            "llm.input_messages.1.message.role": "user",
-            "llm.input_messages.1.message.content": "Weather in Paris?",
-            "input.value": (
-                '{"messages":[{"role":"system","content":"You are terse."},'
-                '{"role":"user","content":"Weather in Paris?"}]}'
-            ),
-            "input.mime_type": "application/json",
-            "llm.output_messages.0.message.role": "assistant",
-            "llm.output_messages.0.message.content": "Rainy, 57°F.",
-            "output.value": "Rainy, 57°F.",
-            "output.mime_type": "text/plain",
-        },
-        "status": (1, ""),
-    }
-    assert call2["status"] == (2, "429 Too Many Requests")
-    assert call2["attributes"] == {
-        "openinference.span.kind": "LLM",
-        "llm.system": "anthropic",
-        "llm.provider": "anthropic",
-        "llm.model_name": "claude-sonnet-4",
-        "llm.invocation_parameters": "{}",
-        "session.id": "conv_42",
-        "llm.token_count.prompt": 5,
-        "llm.token_count.completion": 0,
-        "llm.token_count.total": 5,
-        "llm.input_messages.0.message.role": "user",
-        "llm.input_messages.0.message.content": "Summarise.",
-        "input.value": '{"messages":[{"role":"user","content":"Summarise."}]}',
-        "input.mime_type": "application/json",
-        "exception.type": "rate_limit_error",
-    }
-    assert (call2["traceId"], call2["parentSpanId"]) == (run_trace, run_span)
+    )
