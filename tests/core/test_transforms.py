@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -343,3 +344,19 @@ def test_gen_ai(rt: JsRuntime) -> None:
             "status": (2, "429 Too Many Requests"),
         },
     )
+
+
+def test_backends_page_names_real_handlers_and_valid_sink_bodies() -> None:
+    """docs/backends.md: every handler it names exists; every sink body is JSON
+    with only the otelTracing config keys and values streamsink knows."""
+    page = (ROOT / "docs" / "backends.md").read_text()
+    for name in set(re.findall(r"`([\w-]+\.js)`", page)):
+        assert (TRANSFORMS / name).is_file(), name
+    bodies = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", page, re.S)]
+    assert len(bodies) == 10
+    for body in bodies:
+        config = body["config"]
+        assert body["type"] == "otelTracing" and config["url"].endswith("/traces")
+        assert set(config) <= {"url", "headers", "encoding", "compression"}
+        assert config.get("encoding", "auto") in ("auto", "json", "protobuf")
+        assert config.get("compression", "none") in ("none", "gzip")
