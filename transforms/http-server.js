@@ -11,7 +11,7 @@
  *                    peerService?, error?: {type?, message}, startTime, endTime}
  *
  * One trace per request (traceIdKey = requestId): a SERVER span named
- * "{method} {route}" and, for each downstream call, a CLIENT child named
+ * "{method} {route}" (just "{method}" without a route) and, for each downstream call, a CLIENT child named
  * "{method}" (or "{method} {urlTemplate}"). Both current (http.request.method,
  * http.response.status_code, url.path, url.full) and legacy (http.method,
  * http.status_code, http.target, http.url) attribute names are set: readers
@@ -60,11 +60,11 @@ function request(p) {
     };
     if (EMIT_LEGACY_HTTP_ATTRIBUTES) {
         a["http.method"] = p.method;
-        a["http.target"] = p.query ? p.path + "?" + p.query : p.path;
+        a["http.target"] = p.query && p.path !== undefined ? p.path + "?" + p.query : p.path;
         a["http.status_code"] = p.status;
     }
     return {
-        name: p.method + " " + (p.route || p.path),
+        name: p.route ? p.method + " " + p.route : p.method, // never the raw path (cardinality)
         kind: "SERVER",
         startTime: p.startTime,
         endTime: p.endTime,

@@ -73,7 +73,9 @@ function run(p) {
         "ai.telemetry.functionId": p.functionId,
         "ai.model.id": p.model,
         "ai.model.provider": p.provider,
-        "ai.prompt": json({ system: p.system, prompt: p.prompt, messages: p.messages }),
+        "ai.prompt": p.system === undefined && p.prompt === undefined && p.messages === undefined
+            ? undefined
+            : json({ system: p.system, prompt: p.prompt, messages: p.messages }),
         "ai.response.text": p.text,
         "ai.response.object": json(p.object),
         "ai.response.finishReason": p.finishReason,

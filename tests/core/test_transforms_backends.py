@@ -278,6 +278,20 @@ def test_vercel_ai_sdk_step_in_a_later_batch_joins_its_run(rt: JsRuntime) -> Non
     )
 
 
+def test_vercel_ai_sdk_run_without_prompt_has_no_ai_prompt(rt: JsRuntime) -> None:
+    run = {"runId": "r", "operation": "generateText", "model": "m", "provider": "p"}
+    code = (TRANSFORMS / "vercel-ai-sdk.js").read_text()
+    events = [{"eventType": "ai.run", "payload": json.dumps(run)}]
+    (s,) = transform(events, stream_id=VERCEL, sink_key="v", code=code, runtime=rt).batch.spans
+    assert s.attributes == {
+        "operation.name": "ai.generateText",
+        "ai.operationId": "ai.generateText",
+        "ai.model.id": "m",
+        "ai.model.provider": "p",
+        **tcc("r"),
+    }
+
+
 def test_openinference(rt: JsRuntime) -> None:
     result = run_file(rt, "openinference.js", "llm-calls.events.json", LLM_STREAM)
     b = result.batch
