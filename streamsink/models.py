@@ -55,10 +55,36 @@ RESERVED_HEADERS = frozenset(
         "trailer",
     }
 )
+#: Header names whose values are credentials (redacted in answers, never logged):
+#: vendors' own names, then any name containing one of the parts.
 _SENSITIVE_EXACT = frozenset(
-    {"authorization", "api-key", "x-api-key", "proxy-authorization", "cookie", "set-cookie"}
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-honeycomb-team",
+        "x-goog-iap-jwt-assertion",
+        "x-amz-security-token",
+    }
 )
-_SENSITIVE_PARTS = ("token", "secret", "password", "api-key", "apikey")
+_SENSITIVE_PARTS = (
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "key",
+    "dsn",
+    "auth",
+    "credential",
+    "session",
+    "cookie",
+    "signature",
+    "license",
+    "private",
+    "jwt",
+    "bearer",
+)
 REDACTED = "************"
 
 
