@@ -235,12 +235,14 @@ def test_check_url_allows(url: str) -> None:
 
 @pytest.fixture
 def connects(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
-    """Every address a socket connects to; anything but 127.0.0.1 is refused
-    here, before a packet is sent."""
+    """Every IP address a socket connects to; anything but 127.0.0.1 is refused
+    here, before a packet is sent (Unix sockets, such as Redis's, pass)."""
     seen: list[object] = []
     real = socket.socket.connect
 
     def guarded(self: socket.socket, address: object) -> None:
+        if self.family == socket.AF_UNIX:
+            return real(self, address)
         seen.append(address)
         if not (isinstance(address, tuple) and address[0] == "127.0.0.1"):
             raise ConnectionRefusedError(f"test guard: no connection to {address}")
@@ -250,7 +252,7 @@ def connects(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
     yield seen
 
 
-def _resolver(monkeypatch: pytest.MonkeyPatch, names: dict[str, str]) -> list[str]:
+def fake_resolver(monkeypatch: pytest.MonkeyPatch, names: dict[str, str]) -> list[str]:
     """``socket.getaddrinfo`` answering ``names`` (name -> address), the real one
     for numeric hosts; returns the names looked up."""
     real = socket.getaddrinfo
@@ -291,7 +293,7 @@ def test_resolved_address_is_checked(
 ) -> None:
     """A public-looking name that resolves to a refused address (DNS rebinding,
     DNS64) is refused when connecting: delivery fails permanently, unconnected."""
-    _resolver(monkeypatch, {"rebind.example.com": resolved})
+    fake_resolver(monkeypatch, {"rebind.example.com": resolved})
     with pytest.raises(DestinationRefused, match="refused addresses"):
         OPEN.resolve("rebind.example.com", 80)
     with DeliveryClient(policy=OPEN, connect_timeout=1, read_timeout=1) as client:
@@ -327,7 +329,7 @@ def test_delivery_refuses_every_notation(
 ) -> None:
     """A URL saved before the policy knew its notation is refused at delivery,
     before any connection and without asking DNS about the number."""
-    asked = _resolver(monkeypatch, {})
+    asked = fake_resolver(monkeypatch, {})
     with DeliveryClient(policy=OPEN, connect_timeout=1, read_timeout=1) as client:
         result = client.send(url, b"{}")
     assert result.outcome is Outcome.PERMANENT, result
