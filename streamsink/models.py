@@ -58,33 +58,14 @@ RESERVED_HEADERS = frozenset(
 #: Header names whose values are credentials (redacted in answers, never logged):
 #: vendors' own names, then any name containing one of the parts.
 _SENSITIVE_EXACT = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "set-cookie",
-        "x-honeycomb-team",
-        "x-goog-iap-jwt-assertion",
-        "x-amz-security-token",
-    }
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-honeycomb-team"}
 )
+# fmt: off
 _SENSITIVE_PARTS = (
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "key",
-    "dsn",
-    "auth",
-    "credential",
-    "session",
-    "cookie",
-    "signature",
-    "license",
-    "private",
-    "jwt",
-    "bearer",
+    "token", "secret", "password", "passwd", "key", "dsn", "auth", "credential",
+    "session", "cookie", "signature", "license", "private", "jwt", "bearer",
 )
+# fmt: on
 REDACTED = "************"
 
 
