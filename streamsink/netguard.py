@@ -231,6 +231,8 @@ class DestinationPolicy:
         None (a name's addresses are checked when connecting);
         ``ValueError`` for a malformed address."""
         name = normalise_host(host)
+        if not name:
+            return "the URL has no host"
         if name in METADATA_HOSTS:
             return f"{name} is a cloud metadata service; {_ALWAYS_NOTE}"
         ip = host_address(host)

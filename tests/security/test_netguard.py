@@ -142,6 +142,7 @@ REFUSED_URLS = [
     ("file:///etc/passwd", "http and https"),
     ("http:///nohost", "no host"),
     ("http://./", "no host"),
+    ("http://%2e/", "no host"),
     ("http://169.254.169.254/latest/meta-data/", "link-local"),
     ("http://[fd00:ec2::254]/", "AWS metadata"),
     ("http://[fd20:ce::254]/", "Google Cloud metadata"),
