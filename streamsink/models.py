@@ -55,10 +55,17 @@ RESERVED_HEADERS = frozenset(
         "trailer",
     }
 )
+#: Header names whose values are credentials (redacted in answers, never logged):
+#: vendors' own names, then any name containing one of the parts.
 _SENSITIVE_EXACT = frozenset(
-    {"authorization", "api-key", "x-api-key", "proxy-authorization", "cookie", "set-cookie"}
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-honeycomb-team"}
 )
-_SENSITIVE_PARTS = ("token", "secret", "password", "api-key", "apikey")
+# fmt: off
+_SENSITIVE_PARTS = (
+    "token", "secret", "password", "passwd", "key", "dsn", "auth", "credential",
+    "session", "cookie", "signature", "license", "private", "jwt", "bearer",
+)
+# fmt: on
 REDACTED = "************"
 
 
@@ -112,17 +119,19 @@ def _check_header_patch(headers: dict[str, str | None]) -> dict[str, str | None]
 
 
 def _check_url(url: str) -> str:
+    """The URL when a sink may have it; ``ValueError`` naming the URL and why."""
     if len(url) > MAX_URL_LEN:
         raise ValueError(f"url longer than {MAX_URL_LEN} characters")
+    shown = repr(url if len(url) <= 200 else url[:200] + "...")
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises on a bad port
     except ValueError as exc:
-        raise ValueError(f"invalid url: {exc}") from None
+        raise ValueError(f"invalid url {shown}: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("url must be an absolute http:// or https:// URL")
+        raise ValueError(f"url {shown} must be an absolute http:// or https:// URL")
     if any(c.isspace() for c in url):
-        raise ValueError("url must not contain whitespace")
+        raise ValueError(f"url {shown} must not contain whitespace")
     try:
         DestinationPolicy().check_url(url)  # link-local / metadata: refused whatever the settings
     except DestinationRefused as exc:
