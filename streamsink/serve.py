@@ -9,9 +9,10 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 
-from streamsink.auth_token import ensure_token
+from streamsink.auth_token import TOKEN_FILE, ensure_token, token_hint
 from streamsink.redisconn import connect, redis_url_for
 from streamsink.settings import Settings
 
@@ -61,16 +62,23 @@ def _run_api(settings: Settings) -> None:
 
 
 def _banner(settings: Settings, token_from_file: bool) -> None:
+    """Where to find things and the token, by its start only: the banner ends
+    up in logs, and a log must not hold a credential."""
     base = f"http://{settings.host}:{settings.port}"
-    token = settings.tokens()[0]
-    where = f" (saved in {settings.data_dir}/auth-token)" if token_from_file else ""
+    hint = token_hint(settings.tokens()[0])
+    if token_from_file:
+        path = Path(settings.data_dir) / TOKEN_FILE
+        token = f"{hint} (the whole token: cat {path})"
+        header = f"Authorization: Bearer $(cat {path})"
+    else:
+        token = f"{hint} (from STREAMSINK_AUTH_TOKEN)"
+        header = "Authorization: Bearer $STREAMSINK_AUTH_TOKEN"
     lines = [
         f"streamsink serving on {base}",
         f"  API:            {base}/api/v1   docs: {base}/docs",
         f"  OTLP receiver:  {base}/v1/traces   traces: {base}/api/v1/local/traces",
-        f"  token{where}:",
-        f"    {token}",
-        f"  try: curl -H 'Authorization: Bearer {token}' {base}/api/v1/stream",
+        f"  token:          {token}",
+        f'  try: curl -H "{header}" {base}/api/v1/stream',
     ]
     print("\n".join(lines), flush=True)
 
