@@ -45,10 +45,13 @@ def _run_api(settings: Settings) -> None:
         "server_header": False,
     }
     if settings.api_processes > 1:
-        # Worker processes build their app from the environment.
+        # Worker processes build their app from the environment: flags too.
         os.environ.update(
             STREAMSINK_REDIS_URL=settings.redis_url,
             STREAMSINK_AUTH_TOKEN=settings.auth_token or "",
+            STREAMSINK_HOST=settings.host,
+            STREAMSINK_PORT=str(settings.port),
+            STREAMSINK_DATA_DIR=str(settings.data_dir),
         )
         uvicorn.run(
             "streamsink.api.app:create_app_from_env",

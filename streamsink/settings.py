@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,9 +69,20 @@ class Settings(BaseSettings):
     )
 
     # Local OTLP receiver (POST /v1/traces)
-    local_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    local_max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="request body, before and after gzip"
+    )
     local_max_traces: int = Field(default=1000, ge=1)
     local_max_spans: int = Field(default=10_000, ge=1)
+    local_max_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=64 * 1024, description="stored spans; oldest traces go first"
+    )
+    local_max_attribute_bytes: int = Field(
+        default=64 * 1024, ge=64, description="longer string values are cut, with a marker"
+    )
+    local_receiver_auth: Literal["auto", "always", "never"] = Field(
+        default="auto", description="token for POST /v1/traces; auto: when HOST is not loopback"
+    )
 
     def tokens(self) -> list[str]:
         """The accepted bearer tokens (empty when none configured)."""
