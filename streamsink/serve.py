@@ -11,8 +11,10 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from streamsink.auth_token import TOKEN_FILE, ensure_token, token_hint
+from streamsink.httpserver import deadline_protocol
 from streamsink.redisconn import connect, redis_url_for
 from streamsink.settings import Settings
 
@@ -36,7 +38,7 @@ def _run_api(settings: Settings) -> None:
     from streamsink.api.app import create_app
 
     assert settings.redis_url
-    options = {
+    options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "log_level": "info",
@@ -52,16 +54,20 @@ def _run_api(settings: Settings) -> None:
             STREAMSINK_HOST=settings.host,
             STREAMSINK_PORT=str(settings.port),
             STREAMSINK_DATA_DIR=str(settings.data_dir),
+            STREAMSINK_HTTP_HEADER_TIMEOUT=str(settings.http_header_timeout),
+            STREAMSINK_HTTP_BODY_TIMEOUT=str(settings.http_body_timeout),
         )
         uvicorn.run(
             "streamsink.api.app:create_app_from_env",
             factory=True,
             workers=settings.api_processes,
-            **options,  # type: ignore[arg-type]
+            http="streamsink.httpserver:EnvDeadlineProtocol",
+            **options,
         )
         return
     app = create_app(settings, connect(settings.redis_url))
-    uvicorn.Server(uvicorn.Config(app, **options)).run()  # type: ignore[arg-type]
+    http = deadline_protocol(settings.http_header_timeout, settings.http_body_timeout)
+    uvicorn.Server(uvicorn.Config(app, http=http, **options)).run()
 
 
 def _banner(settings: Settings, token_from_file: bool) -> None:

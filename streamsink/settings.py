@@ -21,6 +21,13 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8071, ge=0, le=65535)
+    # HTTP server (slow clients)
+    http_header_timeout: float = Field(
+        default=10.0, gt=0, description="a request's line and headers arrive within this (s)"
+    )
+    http_body_timeout: float = Field(
+        default=30.0, gt=0, description="a request's body arrives within this after its headers (s)"
+    )
     workers: int = Field(default=1, ge=0, le=64, description="workers started by `serve`")
     api_processes: int = Field(
         default=1, ge=1, le=64, description="uvicorn processes sharing the API port"
