@@ -22,6 +22,7 @@ from streamsink.api import (
     streams,
 )
 from streamsink.api.deps import require_token
+from streamsink.api.docs import install_docs
 from streamsink.api.errors import install_error_handlers
 from streamsink.api.ingest import IngestFastPath
 from streamsink.idempotency import IdempotencyMiddleware
@@ -53,6 +54,8 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
         version=__version__,
         description="Svix-Stream-compatible event streams to OpenTelemetry traces.",
         openapi_tags=TAGS,
+        docs_url=None,  # install_docs: the same pages, assets served from the package
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.redis = redis_client
@@ -72,6 +75,7 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
     app.include_router(local.receiver_router)
 
     app.include_router(ops.router)
+    install_docs(app)
 
     app.add_middleware(IngestFastPath, settings=settings, client=redis_client)
     app.add_middleware(IdempotencyMiddleware, settings=settings, client=redis_client)
