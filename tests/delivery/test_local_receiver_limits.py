@@ -142,6 +142,17 @@ def test_a_trace_stops_growing_at_the_byte_budget(make_api) -> None:  # type: ig
     assert only["spanCount"] >= 5
 
 
+def test_receiver_body_limit_is_its_own(make_api) -> None:  # type: ignore[no-untyped-def]
+    """STREAMSINK_LOCAL_MAX_BODY_BYTES governs /v1/traces, not the API's
+    STREAMSINK_MAX_BODY_BYTES, and its 413 is an OTLP google.rpc.Status."""
+    api = make_api(max_body_bytes=64 * 1024, local_max_body_bytes=256 * 1024)
+    r = api.post("/v1/traces", content=trace(1, {"v": "x" * 100_000}), headers=JSON)
+    assert r.status_code == 200, r.text
+    r = api.post("/v1/traces", content=trace(2, {"v": "x" * 300_000}), headers=JSON)
+    assert r.status_code == 413 and r.json()["code"] == 8
+    assert "STREAMSINK_LOCAL_MAX_BODY_BYTES" in r.json()["message"]
+
+
 def gzip_bomb(size: int) -> bytes:
     packer = zlib.compressobj(9, zlib.DEFLATED, 31)
     chunk = b" " * MiB
