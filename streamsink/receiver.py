@@ -5,23 +5,19 @@ Decoding accepts OTLP/HTTP JSON (hex IDs, camelCase or snake_case keys, int64
 as strings or numbers, enums as integers or names) and protobuf, optionally
 gzip-compressed, and yields plain span dicts (see ``span_to_dict``).
 
-Storage (one Lua call per request, atomic): a sorted set of trace ids scored
-by last-seen time in ms, and one hash per trace (span id -> span JSON, so a
-re-delivered span overwrites itself). Oldest traces are dropped while there
-are more than ``max_traces`` traces or more than ``max_spans`` spans; a trace
-keeps at most ``max_spans`` spans.
+The route bounds what is stored: ``Inflater`` bounds the decompressed body
+while decompressing, ``clip_strings`` cuts long values, and
+``receiver_store.TraceStore`` bounds traces, spans and bytes.
 """
 
 from __future__ import annotations
 
 import base64
-import time
 import zlib
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
-import redis
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -29,14 +25,20 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from streamsink.errors import ApiError, BadRequest, PayloadTooLarge
+from streamsink.receiver_store import (  # noqa: F401 - re-exported for callers
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_SPANS,
+    DEFAULT_MAX_TRACES,
+    AddResult,
+    StoredTrace,
+    TraceStore,
+)
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-DEFAULT_MAX_DECODED_BYTES = 32 * 1024 * 1024
-DEFAULT_MAX_TRACES = 1000
-DEFAULT_MAX_SPANS = 10_000
-KEY_PREFIX = "ss:local:"
+DEFAULT_MAX_DECODED_BYTES = 32 * 1024 * 1024  # decode_spans' default (tests, tools)
+DEFAULT_MAX_ATTRIBUTE_BYTES = 64 * 1024
 
 Span_ = dict[str, Any]
 
@@ -53,23 +55,75 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
 
+class Inflater:
+    """``Content-Encoding`` (gzip, deflate or identity) undone chunk by chunk as
+    the body arrives, the output bounded while decompressing: a gzip bomb stops
+    at ``max_bytes`` + 1 bytes of output, never inflated whole. ``what`` names
+    the limit in the 413 message (the setting to change)."""
+
+    def __init__(self, content_encoding: str | None, max_bytes: int, what: str = "") -> None:
+        encoding = (content_encoding or "identity").strip().lower()
+        if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+            raise UnsupportedMediaType(f"unsupported Content-Encoding {encoding!r}: use gzip")
+        self.encoding = encoding
+        self.max_bytes = max_bytes
+        self.what = f" ({what})" if what else ""
+        # 32 + 15: a gzip or zlib header, auto-detected
+        self._inflater = None if encoding in ("", "identity") else zlib.decompressobj(47)
+        self._out = bytearray()
+
+    def feed(self, chunk: bytes) -> None:
+        if self._inflater is None:
+            self._out += chunk
+        elif chunk and not self._inflater.eof:
+            room = self.max_bytes + 1 - len(self._out)
+            try:
+                self._out += self._inflater.decompress(chunk, room)
+            except zlib.error as exc:
+                raise BadRequest(f"invalid {self.encoding} body: {exc}") from None
+            if self._inflater.unconsumed_tail:  # output stopped at the bound
+                self._too_large()
+        if len(self._out) > self.max_bytes:
+            self._too_large()
+
+    def finish(self) -> bytes:
+        if self._inflater is not None and not self._inflater.eof:
+            raise BadRequest(f"truncated {self.encoding} body")
+        return bytes(self._out)
+
+    def _too_large(self) -> None:
+        kind = "body" if self._inflater is None else "decompressed body"
+        raise PayloadTooLarge(f"{kind} exceeds {self.max_bytes} bytes{self.what}")
+
+
 def decompress(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
     """Undo ``Content-Encoding`` (gzip, deflate or identity) with an output bound."""
-    encoding = (content_encoding or "identity").strip().lower()
-    if encoding in ("", "identity"):
-        return body
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise UnsupportedMediaType(f"unsupported Content-Encoding {encoding!r}: use gzip")
-    inflater = zlib.decompressobj(47)  # 32 + 15: a gzip or zlib header, auto-detected
-    try:
-        out = inflater.decompress(body, max_bytes + 1)
-        if not inflater.eof and len(out) <= max_bytes:
-            raise BadRequest(f"truncated {encoding} body")
-    except zlib.error as exc:
-        raise BadRequest(f"invalid {encoding} body: {exc}") from None
-    if len(out) > max_bytes:
-        raise PayloadTooLarge(f"decompressed body exceeds {max_bytes} bytes")
-    return out
+    inflater = Inflater(content_encoding, max_bytes)
+    inflater.feed(body)
+    return inflater.finish()
+
+
+def clip_strings(obj: Any, max_bytes: int) -> int:
+    """Cut every string value (not keys) in ``obj`` longer than ``max_bytes``
+    UTF-8 bytes, in place, ending it with a visible marker; returns how many."""
+    clipped = 0
+    todo = [obj]
+    while todo:
+        node = todo.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in items:
+            if isinstance(value, str):
+                if len(value) > max_bytes // 4 and len(raw := _utf8(value)) > max_bytes:
+                    cut = raw[:max_bytes].decode("utf-8", "ignore")
+                    node[key] = f"{cut}…[truncated from {len(raw)} bytes]"
+                    clipped += 1
+            elif isinstance(value, dict | list):
+                todo.append(value)
+    return clipped
+
+
+def _utf8(value: str) -> bytes:
+    return value.encode("utf-8", "surrogatepass")
 
 
 def _hex_to_b64(value: Any, where: str) -> str:
@@ -242,117 +296,3 @@ def decode_spans(
         body, content_type, content_encoding, max_decoded_bytes=max_decoded_bytes
     )
     return request_spans(request)
-
-
-# --- storage -----------------------------------------------------------------
-
-_ADD = """
-local zkey, ckey, prefix = KEYS[1], KEYS[2], ARGV[1]
-local now, max_traces, max_spans = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local added = 0
-for i = 5, #ARGV, 3 do
-  local key, sid = prefix .. ARGV[i], ARGV[i + 1]
-  if redis.call('HLEN', key) < max_spans or redis.call('HEXISTS', key, sid) == 1 then
-    added = added + redis.call('HSET', key, sid, ARGV[i + 2])
-  end
-  redis.call('ZADD', zkey, now, ARGV[i])
-end
-local total = redis.call('INCRBY', ckey, added)
-local count = redis.call('ZCARD', zkey)
-local dropped = 0
-while count > max_traces or (total > max_spans and count > 1) do
-  local oldest = redis.call('ZRANGE', zkey, 0, 0)[1]
-  total = redis.call('DECRBY', ckey, redis.call('HLEN', prefix .. oldest))
-  redis.call('DEL', prefix .. oldest)
-  redis.call('ZREM', zkey, oldest)
-  count = count - 1
-  dropped = dropped + 1
-end
-return {added, dropped}
-"""
-
-_CLEAR = """
-local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-for _, id in ipairs(ids) do redis.call('DEL', ARGV[1] .. id) end
-redis.call('DEL', KEYS[1], KEYS[2])
-return #ids
-"""
-
-
-class StoredTrace(NamedTuple):
-    trace_id: str
-    last_seen_ms: int
-    spans: list[Span_]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-class TraceStore:
-    """The received traces, bounded, in Redis (see the module docstring)."""
-
-    def __init__(
-        self,
-        client: redis.Redis,
-        *,
-        prefix: str = KEY_PREFIX,
-        max_traces: int = DEFAULT_MAX_TRACES,
-        max_spans: int = DEFAULT_MAX_SPANS,
-    ) -> None:
-        self.redis = client
-        self.index_key = f"{prefix}traces"
-        self.count_key = f"{prefix}span_count"
-        self.trace_prefix = f"{prefix}trace:"
-        self.max_traces = max_traces
-        self.max_spans = max_spans
-        self._add = client.register_script(_ADD)
-        self._clear = client.register_script(_CLEAR)
-
-    def add(self, spans: list[Span_], now_ms: int | None = None) -> tuple[int, int]:
-        """Store ``spans``; returns (new spans stored, traces dropped to stay bounded)."""
-        if not spans:
-            return (0, 0)
-        args: list[Any] = [
-            self.trace_prefix,
-            now_ms if now_ms is not None else int(time.time() * 1000),
-            self.max_traces,
-            self.max_spans,
-        ]
-        for span in spans:
-            args += [span["traceId"], span["spanId"], orjson.dumps(span)]
-        added, dropped = self._add(keys=[self.index_key, self.count_key], args=args)
-        return int(added), int(dropped)
-
-    def span_count(self) -> int:
-        return int(self.redis.get(self.count_key) or 0)
-
-    def trace_count(self) -> int:
-        return int(self.redis.zcard(self.index_key))
-
-    def list(self, limit: int = 50) -> list[StoredTrace]:
-        """The ``limit`` most recently seen traces, newest first."""
-        entries = self.redis.zrevrange(self.index_key, 0, max(limit, 1) - 1, withscores=True)
-        return self._load([(_text(tid), int(score)) for tid, score in entries])
-
-    def get(self, trace_id: str) -> StoredTrace | None:
-        score = self.redis.zscore(self.index_key, trace_id)
-        if score is None:
-            return None
-        found = self._load([(trace_id, int(score))])
-        return found[0] if found else None
-
-    def clear(self) -> int:
-        """Delete every stored trace; returns how many there were."""
-        return int(self._clear(keys=[self.index_key, self.count_key], args=[self.trace_prefix]))
-
-    def _load(self, entries: list[tuple[str, int]]) -> list[StoredTrace]:
-        pipe = self.redis.pipeline(transaction=False)
-        for tid, _ in entries:
-            pipe.hvals(self.trace_prefix + tid)
-        traces = []
-        for (tid, seen), values in zip(entries, pipe.execute(), strict=True):
-            spans = [orjson.loads(v) for v in values]
-            if spans:  # trimmed between the two reads: skip
-                traces.append(StoredTrace(tid, seen, spans))
-        return traces

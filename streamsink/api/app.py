@@ -22,6 +22,7 @@ from streamsink.api import (
     streams,
 )
 from streamsink.api.deps import require_token
+from streamsink.api.docs import install_docs
 from streamsink.api.errors import install_error_handlers
 from streamsink.api.ingest import IngestFastPath
 from streamsink.idempotency import IdempotencyMiddleware
@@ -53,6 +54,8 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
         version=__version__,
         description="Svix-Stream-compatible event streams to OpenTelemetry traces.",
         openapi_tags=TAGS,
+        docs_url=None,  # install_docs: the same pages, assets served from the package
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.redis = redis_client
@@ -72,6 +75,7 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
     app.include_router(local.receiver_router)
 
     app.include_router(ops.router)
+    install_docs(app)
 
     app.add_middleware(IngestFastPath, settings=settings, client=redis_client)
     app.add_middleware(IdempotencyMiddleware, settings=settings, client=redis_client)
@@ -91,14 +95,22 @@ def create_app_from_env() -> FastAPI:
 
 class BodyLimitMiddleware:
     """413 ``payload_too_large`` for bodies over ``max_bytes``: checks Content-Length,
-    then reads at most ``max_bytes + 1`` bytes and hands the buffered body on."""
+    then reads at most ``max_bytes + 1`` bytes and hands the buffered body on.
+    Not for the OTLP receiver: it reads its body as it arrives, decompressing,
+    up to its own limit (STREAMSINK_LOCAL_MAX_BODY_BYTES) and answers OTLP errors."""
+
+    UNBOUNDED_PATHS = frozenset({"/v1/traces"})
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in ("POST", "PUT", "PATCH")
+            or scope["path"] in self.UNBOUNDED_PATHS
+        ):
             return await self.app(scope, receive, send)
         for name, value in scope.get("headers", []):
             if name.lower() == b"content-length":

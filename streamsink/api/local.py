@@ -1,10 +1,12 @@
 """The local OTLP receiver's routes.
 
-``receiver_router``: ``POST /v1/traces``, OTLP/HTTP like a collector (no
-auth): JSON or protobuf, optionally gzip; 200 with an empty
-ExportTraceServiceResponse in the request's encoding, else a google.rpc.Status
-with 400 (undecodable), 413 (too large), 415 (content type or encoding) or
-503 (storage down, so OTLP exporters retry).
+``receiver_router``: ``POST /v1/traces``, OTLP/HTTP like a collector: JSON or
+protobuf, optionally gzip; 200 with an ExportTraceServiceResponse in the
+request's encoding (``partialSuccess`` says what was cut or not stored), else
+a google.rpc.Status with 400 (undecodable), 401 (token required), 413 (too
+large), 415 (content type or encoding) or 503 (storage down, so OTLP
+exporters retry). It asks for the API token when the server listens beyond
+loopback (``STREAMSINK_LOCAL_RECEIVER_AUTH``: auto, always or never).
 
 ``router``: ``/api/v1/local/traces`` (bearer auth) to list, read and clear
 what was received.
@@ -12,6 +14,7 @@ what was received.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -19,22 +22,31 @@ from typing import Annotated, Any
 import orjson
 import redis
 from fastapi import APIRouter, Depends, Query, Request, Response
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceResponse,
+)
 from starlette.concurrency import run_in_threadpool
 
-from streamsink.api.deps import RedisDep, SettingsDep, require_token
-from streamsink.errors import ApiError, BadRequest, NotFound, PayloadTooLarge
+from streamsink.api.deps import RedisDep, SettingsDep, bearer_token, require_token, token_matches
+from streamsink.errors import ApiError, AuthenticationFailed, BadRequest, NotFound, PayloadTooLarge
 from streamsink.models import HttpErrorOut
 from streamsink.receiver import (
+    DEFAULT_MAX_ATTRIBUTE_BYTES,
     DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_DECODED_BYTES,
+    DEFAULT_MAX_BYTES,
     DEFAULT_MAX_SPANS,
     DEFAULT_MAX_TRACES,
     JSON,
     PROTOBUF,
+    AddResult,
+    Inflater,
     Span_,
     StoredTrace,
     TraceStore,
     UnsupportedMediaType,
+    clip_strings,
     decode_spans,
     media_type,
 )
@@ -45,7 +57,8 @@ receiver_router = APIRouter(tags=["otlp"])
 
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 # google.rpc.Code values for the Status body of error answers
-_RPC_CODES = {400: 3, 413: 8, 415: 3, 503: 14}
+_RPC_CODES = {400: 3, 401: 16, 413: 8, 415: 3, 503: 14}
+_BODY_LIMIT = "STREAMSINK_LOCAL_MAX_BODY_BYTES"
 MAX_TREE_DEPTH = 64  # deeper descendants are listed flat under the node at this depth
 
 
@@ -60,20 +73,56 @@ def trace_store(client: redis.Redis, settings: Settings) -> TraceStore:
         client,
         max_traces=_setting(settings, "local_max_traces", DEFAULT_MAX_TRACES),
         max_spans=_setting(settings, "local_max_spans", DEFAULT_MAX_SPANS),
+        max_bytes=_setting(settings, "local_max_bytes", DEFAULT_MAX_BYTES),
     )
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a bind address only listens on this machine."""
+    host = host.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name, "" (every address): beyond loopback
+        return False
+
+
+def receiver_needs_token(settings: Settings) -> bool:
+    """``STREAMSINK_LOCAL_RECEIVER_AUTH``: always, never, or (auto) when the
+    server binds beyond loopback (``STREAMSINK_HOST``)."""
+    mode = getattr(settings, "local_receiver_auth", "auto")
+    if mode in ("always", "never"):
+        return mode == "always"
+    return not is_loopback(settings.host)
+
+
+def check_receiver_token(request: Request, settings: Settings) -> None:
+    if not receiver_needs_token(settings):
+        return
+    presented = bearer_token(request.headers.get("authorization", ""))
+    why = "this server listens beyond loopback" if settings.local_receiver_auth == "auto" else ""
+    hint = f" ({why}; see STREAMSINK_LOCAL_RECEIVER_AUTH)" if why else ""
+    if not presented:
+        raise AuthenticationFailed(f"POST /v1/traces needs Authorization: Bearer <token>{hint}")
+    if not token_matches(presented, settings.tokens()):
+        raise AuthenticationFailed("invalid bearer token")
+
+
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or PayloadTooLarge as soon as it passes ``limit`` bytes."""
+    """The request body, decompressed as it arrives (``Content-Encoding``);
+    PayloadTooLarge as soon as the body or its decompressed form passes ``limit``."""
+    inflater = Inflater(request.headers.get("content-encoding"), limit, _BODY_LIMIT)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes exceeds {limit} bytes")
-    body = bytearray()
+        raise PayloadTooLarge(f"body of {declared} bytes exceeds {limit} bytes ({_BODY_LIMIT})")
+    received = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"body exceeds {limit} bytes")
-    return bytes(body)
+        received += len(chunk)
+        if received > limit:
+            raise PayloadTooLarge(f"body exceeds {limit} bytes ({_BODY_LIMIT})")
+        inflater.feed(chunk)
+    return inflater.finish()
 
 
 def status_body(code: int, message: str, protobuf: bool) -> bytes:
@@ -106,6 +155,7 @@ _OTLP_ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": what}
     for status, what in (
         (400, "Undecodable request (google.rpc.Status)"),
+        (401, "Token required and missing or wrong (google.rpc.Status)"),
         (413, "Body too large (google.rpc.Status)"),
         (415, "Unsupported Content-Type (google.rpc.Status)"),
         (503, "Storage unavailable (google.rpc.Status)"),
@@ -118,32 +168,52 @@ async def receive_traces(request: Request, client: RedisDep, settings: SettingsD
     content_type = request.headers.get("content-type")
     protobuf = media_type(content_type) == PROTOBUF
     try:
+        check_receiver_token(request, settings)
         if media_type(content_type) not in (JSON, PROTOBUF):
             raise UnsupportedMediaType(
                 f"unsupported Content-Type {media_type(content_type) or '(none)'!r}: "
                 f"use {JSON} or {PROTOBUF}"
             )
-        body = await read_body(
-            request, _setting(settings, "local_max_body_bytes", DEFAULT_MAX_BODY_BYTES)
-        )
+        limit = _setting(settings, "local_max_body_bytes", DEFAULT_MAX_BODY_BYTES)
+        body = await read_body(request, limit)
         store = trace_store(client, settings)
+        value_limit = _setting(settings, "local_max_attribute_bytes", DEFAULT_MAX_ATTRIBUTE_BYTES)
 
-        def decode_and_store() -> None:
-            spans = decode_spans(
-                body,
-                content_type,
-                request.headers.get("content-encoding"),
-                max_decoded_bytes=DEFAULT_MAX_DECODED_BYTES,
-            )
-            store.add(spans)
+        def decode_and_store() -> tuple[AddResult, int]:
+            spans = decode_spans(body, content_type, None, max_decoded_bytes=limit)
+            clipped = clip_strings(spans, value_limit)
+            return store.add(spans), clipped
 
-        await run_in_threadpool(decode_and_store)
+        result, clipped = await run_in_threadpool(decode_and_store)
     except ApiError as exc:
         return _otlp_error(exc.status_code, exc.detail, protobuf)
     except redis.RedisError as exc:
         return _otlp_error(503, f"storage unavailable: {exc}", protobuf)
-    # An empty ExportTraceServiceResponse: b"" in protobuf, {} in JSON.
-    return Response(content=b"" if protobuf else b"{}", media_type=PROTOBUF if protobuf else JSON)
+    answer = ExportTraceServiceResponse()
+    if result.rejected or clipped:
+        answer.partial_success.CopyFrom(_partial_success(store, result, clipped, value_limit))
+    if protobuf:
+        return Response(content=answer.SerializeToString(), media_type=PROTOBUF)
+    return _json(json_format.MessageToDict(answer))
+
+
+def _partial_success(
+    store: TraceStore, result: AddResult, clipped: int, value_limit: int
+) -> ExportTracePartialSuccess:
+    """What was not kept as sent: rejected spans, cut values (OTLP partial success)."""
+    notes = []
+    if result.rejected:
+        notes.append(
+            f"{result.rejected} spans not stored: their trace is at "
+            f"STREAMSINK_LOCAL_MAX_SPANS ({store.max_spans} spans) or "
+            f"STREAMSINK_LOCAL_MAX_BYTES ({store.max_bytes} bytes)"
+        )
+    if clipped:
+        notes.append(
+            f"{clipped} string values cut to STREAMSINK_LOCAL_MAX_ATTRIBUTE_BYTES "
+            f"({value_limit} bytes)"
+        )
+    return ExportTracePartialSuccess(rejected_spans=result.rejected, error_message="; ".join(notes))
 
 
 def trace_summary(trace: StoredTrace) -> dict[str, Any]:

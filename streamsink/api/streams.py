@@ -98,7 +98,11 @@ def get_stream(stream_id: StreamIdPath, client: RedisDep) -> StreamOut:
     "/stream/{stream_id}",
     operation_id="v1.streaming.stream.upsert",
     response_model=StreamOut,
-    responses={**ERRORS, 201: {"model": StreamOut, "description": "Created"}},
+    responses={
+        **ERRORS,
+        400: {"model": HttpErrorOut, "description": "uid in the body differs from the path"},
+        201: {"model": StreamOut, "description": "Created"},
+    },
 )
 def upsert_stream(
     stream_id: StreamIdPath, body: StreamIn, client: RedisDep, response: Response

@@ -296,12 +296,12 @@ def test_store_bounds_traces_and_spans(rconn: redis.Redis) -> None:
         store.add(spans_for(t, 2), now_ms=t)
     assert [tr.spans[0]["name"] for tr in store.list(10)] == ["t5", "t4", "t3"]
     assert store.span_count() == 6 and store.trace_count() == 3
-    assert store.add(spans_for(6, 7), now_ms=6) == (7, 2)  # 13 spans: drop t3, t4
+    assert store.add(spans_for(6, 7), now_ms=6) == (7, 2, 0)  # 13 spans: drop t3, t4
     assert [tr.trace_id[-1] for tr in store.list()] == ["6", "5"]
     assert store.span_count() == 9
     # one trace never exceeds max_spans, and re-sent spans overwrite themselves
-    assert store.add(spans_for(7, 25), now_ms=7) == (10, 2)
-    assert store.add(spans_for(7, 3), now_ms=8) == (0, 0)
+    assert store.add(spans_for(7, 25), now_ms=7) == (10, 2, 15)  # 15 rejected: counted
+    assert store.add(spans_for(7, 3), now_ms=8) == (0, 0, 0)
     assert store.span_count() == 10 and store.trace_count() == 1
     stored = sum(rconn.hlen(k) for k in rconn.scan_iter("ss:local:trace:*"))
     assert stored == store.span_count()

@@ -54,3 +54,37 @@ def _debug_worker(pool: Workers):  # type: ignore[no-untyped-def]
     pool.procs.append(proc)
     pool.wait_ready(proc)
     return proc
+
+
+def test_banner_shows_where_the_token_is_not_the_token(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`streamsink api` with an embedded Redis and a generated token: its output
+    (what a log captures) names the token file and a prefix, never the token."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from streamsink.devstack import free_port, wait_until
+    from tests.engine.conftest import ROOT
+
+    data, port = tmp_path / "data", free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMSINK_")}
+    cmd = [sys.executable, "-m", "streamsink", "api", "--port", str(port), "--data-dir", str(data)]
+    out = open(tmp_path / "out.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    out.close()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: httpx.get(url + "/health", timeout=2).status_code == 200, 30, 0.1)
+        token = (data / "auth-token").read_text().strip()
+        headers = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(url + "/api/v1/stream", headers=headers, timeout=5).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    logs = (tmp_path / "out.log").read_text()
+    assert "streamsink serving on" in logs
+    assert token not in logs and token[8:20] not in logs
+    assert f"{token[:6]}…" in logs
+    assert f"cat {data / 'auth-token'}" in logs
