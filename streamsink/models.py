@@ -11,11 +11,18 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic.alias_generators import to_camel
 
 from streamsink.netguard import DestinationPolicy, DestinationRefused
-from streamsink.resource_ids import validate_name, validate_stream_uid, validate_uid
+from streamsink.resource_ids import (
+    NEW_UID_MAX_LEN,
+    SINK_PREFIX,
+    STREAM_PREFIX,
+    validate_name,
+    validate_stream_uid,
+    validate_uid,
+)
 from streamsink.text import surrogate_error
 
 
@@ -37,8 +44,24 @@ class WireModel(BaseModel):
 
 # --- field types ---------------------------------------------------------------
 
-Uid = Annotated[str, AfterValidator(validate_uid)]
-StreamUid = Annotated[str, AfterValidator(validate_stream_uid)]
+
+def _uid_schema(prefix: str, what: str) -> WithJsonSchema:
+    """Svix's documented uid rule (checked by ``resource_ids``)."""
+    return WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": NEW_UID_MAX_LEN,
+            "pattern": f"^(?!{prefix})[a-zA-Z0-9_-]+$",
+            "description": f"An optional unique identifier for the {what}.",
+        }
+    )
+
+
+Uid = Annotated[str, AfterValidator(validate_uid), _uid_schema(SINK_PREFIX, "sink")]
+StreamUid = Annotated[
+    str, AfterValidator(validate_stream_uid), _uid_schema(STREAM_PREFIX, "stream")
+]
 EventTypeName = Annotated[str, AfterValidator(validate_name)]
 Metadata = dict[str, str]
 SinkStatusIn = Literal["enabled", "disabled"]

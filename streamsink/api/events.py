@@ -84,7 +84,12 @@ class OrjsonRoute(APIRoute):
 
 router = APIRouter(tags=["Stream Events"], route_class=OrjsonRoute)
 
-EVENT_ERRORS = {**ERRORS, 413: {"model": HttpErrorOut, "description": "Payload Too Large"}}
+EVENT_ERRORS = {
+    **ERRORS,
+    400: {"model": HttpErrorOut, "description": "Bad Request (a body that is not gzip)"},
+    413: {"model": HttpErrorOut, "description": "Payload Too Large"},
+    415: {"model": HttpErrorOut, "description": "Unsupported Content-Encoding"},
+}
 
 
 def default_on_append(client: redis.Redis, stream_id: str, event_types: set[str]) -> None:

@@ -98,7 +98,11 @@ def get_stream(stream_id: StreamIdPath, client: RedisDep) -> StreamOut:
     "/stream/{stream_id}",
     operation_id="v1.streaming.stream.upsert",
     response_model=StreamOut,
-    responses={**ERRORS, 201: {"model": StreamOut, "description": "Created"}},
+    responses={
+        **ERRORS,
+        201: {"model": StreamOut, "description": "Created"},
+        400: {"model": HttpErrorOut, "description": "The path cannot be a new stream's uid"},
+    },
 )
 def upsert_stream(
     stream_id: StreamIdPath, body: StreamIn, client: RedisDep, response: Response

@@ -130,7 +130,7 @@ def test_upsert_unknown_id_is_404_and_mismatched_uid_is_400(client: TestClient) 
     assert client.put(f"{BASE}/strm_0000000000000000000000", json={"name": "x"}).status_code == 404
     r = client.put(f"{BASE}/one", json={"name": "x", "uid": "two"})
     assert r.status_code == 400 and r.json()["code"] == "bad_request"
-    assert client.put(f"{BASE}/sink_abc", json={"name": "x"}).status_code == 400
+    assert client.put(f"{BASE}/a.b", json={"name": "x"}).status_code == 400
 
 
 def test_patch_changes_only_given_fields(client: TestClient, stream: dict[str, Any]) -> None:
