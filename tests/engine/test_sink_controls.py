@@ -155,7 +155,8 @@ def test_skip_past_the_end_is_refused_and_later_events_still_arrive(
     end = api.log_ids(stream)[-1]
     moved = api.http.post(path, params={"iterator": end})
     assert moved.status_code == 202 and moved.json()["currentIterator"] == end, moved.text
+    # (the answer's currentIterator may already be past 0-0: the worker is fast)
     replay = api.http.post(path, params={"iterator": "0-0"}, json={"iterator": "0-0"})
-    assert replay.status_code == 202 and replay.json()["currentIterator"] == "0-0", replay.text
+    assert replay.status_code == 202, replay.text
     receiver.wait_accepted(10, timeout=10)
     assert receiver.accepted_seqs() == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
