@@ -133,7 +133,7 @@ def skip(
     disabled by a failure (a poison event, say) is enabled again."""
     loc, target = _skip_target(iterator, body)
     sink = _sink(client, stream_id, sink_id)
-    target = _existing_position(client, sink.stream_id, target, loc)
+    target = _existing_position(client, sink, target, loc)
     changes: dict[str, Any] = {"cursor": target, "next_retry_at": None}
     if sink.status == "retrying" or (sink.status == "disabled" and sink.failure_reason):
         changes.update(status="enabled", failure_reason=None)
@@ -160,17 +160,20 @@ def _skip_target(query: str | None, body: SinkSkipIn | None) -> tuple[tuple[str,
     )
 
 
-def _existing_position(client: Any, stream_id: str, value: str, loc: tuple[str, str]) -> str:
-    """``value`` as a log position a cursor may take: ``0-0``, an event of the
-    stream, or the stream's last event id (which is ``0-0`` for an empty log).
-    Anything else is a 422: a cursor past the end would silently skip every
-    event posted until that time."""
+def _existing_position(
+    client: Any, sink: store_sinks.SinkRecord, value: str, loc: tuple[str, str]
+) -> str:
+    """``value`` as a log position a cursor may take: ``0-0``, the sink's own
+    cursor, an event of the stream, or the stream's last event id (``0-0`` for
+    an empty log). Anything else is a 422: a cursor past the end would silently
+    skip every event posted until that time."""
     if not event_log.is_entry_id(value):
         raise validation_error(loc, f"{value!r} is not an event id like 1700000000000-0")
     ms, _, seq = value.partition("-")
     value = f"{int(ms)}-{int(seq)}"
-    if value == event_log.START:
+    if value in (event_log.START, sink.cursor):
         return value
+    stream_id = sink.stream_id
     last = event_log.last_id(client, stream_id)
     if value == last:
         return value

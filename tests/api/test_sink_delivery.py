@@ -78,3 +78,18 @@ def test_skip_takes_only_positions_of_the_log(
         r = client.post(f"{base}/skip", json={"iterator": past})
         assert r.status_code == 422 and "past the end" in r.json()["detail"][0]["msg"]
     assert client.get(base).json()["currentIterator"] == ids[0]
+
+
+def test_skip_to_the_sinks_own_cursor_is_allowed_after_a_trim(
+    client: TestClient, base: str, stream: dict[str, Any], redis_client: redis.Redis
+) -> None:
+    """Its current cursor is always a position the sink may be left at (a way
+    to enable a failed sink where it stands), even once that event is trimmed."""
+    client.post(f"/api/v1/stream/{stream['id']}/events", json=events_body(3))
+    ids = [eid.decode() for eid, _ in redis_client.xrange(f"ss:log:{stream['id']}")]
+    assert client.post(f"{base}/skip", json={"iterator": ids[1]}).status_code == 202
+    redis_client.xdel(f"ss:log:{stream['id']}", ids[0], ids[1])
+    r = client.post(f"{base}/skip", json={"iterator": ids[1]})
+    assert r.status_code == 202 and r.json()["currentIterator"] == ids[1], r.text
+    r = client.post(f"{base}/skip", json={"iterator": ids[0]})
+    assert r.status_code == 422 and "no event" in r.json()["detail"][0]["msg"], r.text
