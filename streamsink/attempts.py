@@ -23,6 +23,10 @@ def attempts_key(sink_id: str) -> str:
     return f"ss:attempts:{sink_id}"
 
 
+#: What ``_new_id`` makes: the attempts list refuses any other iterator (422).
+ATTEMPT_ID_PATTERN = r"^atmpt_[0-9a-f]{9,40}$"
+
+
 def _new_id() -> str:
     # Time-ordered so ids sort like the list; random tail for uniqueness.
     return f"atmpt_{time.time_ns():x}{secrets.token_hex(4)}"

@@ -7,6 +7,10 @@ concurrent duplicate waits for the first one's answer (409 ``conflict`` if it
 takes too long) and never runs the handler itself, so nothing is written twice.
 Answers with status < 500 are stored (except 401/429); on a 5xx or an exception
 the claim is dropped, so a retry runs again. Replays carry ``Idempotent-Replayed: true``.
+
+The SHA-256 of the request body is kept with the claim and the answer: the same
+key with a different body is refused with 422 ``idempotency_conflict`` (as
+Stripe does), never answered with the first request's answer.
 """
 
 from __future__ import annotations
@@ -29,6 +33,14 @@ PENDING_TTL_SECS = 120
 WAIT_SECS = 10.0
 _POLL_SECS = 0.05
 _NOT_STORED = {401, 429}
+_THREAD_FROM = 1024 * 1024  # hash larger bodies off the event loop
+_CONFLICT = orjson.dumps(
+    {
+        "code": "idempotency_conflict",
+        "detail": "this Idempotency-Key was used with a different request body;"
+        " use a new key for a different request",
+    }
+)
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -38,6 +50,22 @@ return 0
 def replay_key(token: str, method: str, path: str, key: str) -> str:
     digest = hashlib.sha256("\n".join((token, method, path, key)).encode()).hexdigest()
     return KEY_PREFIX + digest
+
+
+def body_hash(body: bytes) -> bytes:
+    """The fingerprint of a request body kept with its key (hex SHA-256)."""
+    return hashlib.sha256(body).hexdigest().encode()
+
+
+def _stored_hash(stored: bytes) -> bytes | None:
+    """The body hash in a pending claim or a stored answer (None in records
+    written before hashes were kept)."""
+    if stored.startswith(b"pending:"):
+        parts = stored.split(b":")
+        return parts[2] if len(parts) > 2 else None
+    if stored.startswith(b"h:"):
+        return stored[2 : stored.index(b"\n")]
+    return None
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -66,17 +94,27 @@ class IdempotencyMiddleware:
         if scope.get("query_string"):
             path += "?" + scope["query_string"].decode("latin-1")
         rkey = replay_key(token, "POST", path, key)
-        nonce = "pending:" + secrets.token_hex(8)
+        body = await _read_body(receive)
+        if body is None:
+            return None  # the client left before sending its body
+        if len(body) > _THREAD_FROM:
+            digest = await run_in_threadpool(body_hash, body)
+        else:
+            digest = body_hash(body)
+        nonce = f"pending:{secrets.token_hex(8)}:{digest.decode()}"
+        receive = _replay_body(body, receive)
         deadline = time.monotonic() + WAIT_SECS
         while True:
             claimed = await run_in_threadpool(
                 self.client.set, rkey, nonce, nx=True, ex=PENDING_TTL_SECS
             )
             if claimed:
-                return await self._run_and_store(rkey, nonce, scope, receive, send)
+                return await self._run_and_store(rkey, nonce, digest, scope, receive, send)
             stored = await run_in_threadpool(self.client.get, rkey)
             if isinstance(stored, str):  # a client with decode_responses=True
                 stored = stored.encode()
+            if stored is not None and _stored_hash(stored) not in (None, digest):
+                return await _send(send, 422, b"application/json", _CONFLICT, replayed=False)
             if stored is not None and not stored.startswith(b"pending:"):
                 return await _replay(stored, send)
             if time.monotonic() > deadline:
@@ -90,7 +128,7 @@ class IdempotencyMiddleware:
             await asyncio.sleep(_POLL_SECS)
 
     async def _run_and_store(
-        self, rkey: str, nonce: str, scope: Scope, receive: Receive, send: Send
+        self, rkey: str, nonce: str, digest: bytes, scope: Scope, receive: Receive, send: Send
     ) -> None:
         status = 500
         content_type = b"application/json"
@@ -115,13 +153,37 @@ class IdempotencyMiddleware:
         if status >= 500 or status in _NOT_STORED:
             await run_in_threadpool(self.client.eval, _RELEASE, 1, rkey, nonce)
             return
-        record = b"%d\n%s\n" % (status, content_type) + b"".join(chunks)
+        record = b"h:%s\n%d\n%s\n" % (digest, status, content_type) + b"".join(chunks)
         await run_in_threadpool(
             self.client.set, rkey, record, ex=self.settings.idempotency_ttl_secs
         )
 
 
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body (the body limit outside has bounded it), or None
+    when the client disconnected first."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay_body(body: bytes, receive: Receive) -> Receive:
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
 async def _replay(stored: bytes, send: Send) -> None:
+    if stored.startswith(b"h:"):
+        stored = stored.split(b"\n", 1)[1]
     status, content_type, body = stored.split(b"\n", 2)
     await _send(send, int(status), content_type, body, replayed=True)
 

@@ -14,21 +14,65 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from streamsink.netguard import DestinationPolicy, DestinationRefused
-from streamsink.resource_ids import validate_name, validate_stream_uid, validate_uid
+from streamsink.resource_ids import (
+    NEW_UID_MAX_LEN,
+    SINK_PREFIX,
+    STREAM_PREFIX,
+    validate_name,
+    validate_stream_uid,
+    validate_uid,
+)
+from streamsink.text import surrogate_error
 
 
 class WireModel(BaseModel):
+    """Base of every wire model. Any text in a field (strings, object keys, at
+    any depth) must be valid Unicode: a lone UTF-16 surrogate, which JSON's
+    ``\\udXXX`` escapes can carry, is a 422 naming the field."""
+
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _valid_unicode(cls, value: Any) -> Any:
+        error = surrogate_error(value)
+        if error is not None:
+            raise ValueError(error)
+        return value
 
 
 # --- field types ---------------------------------------------------------------
 
-Uid = Annotated[str, AfterValidator(validate_uid)]
-StreamUid = Annotated[str, AfterValidator(validate_stream_uid)]
+
+def _uid_schema(prefix: str, what: str) -> WithJsonSchema:
+    """Svix's documented uid rule (checked by ``resource_ids``)."""
+    return WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": NEW_UID_MAX_LEN,
+            "pattern": f"^(?!{prefix})[a-zA-Z0-9_-]+$",
+            "description": f"An optional unique identifier for the {what}.",
+        }
+    )
+
+
+Uid = Annotated[str, AfterValidator(validate_uid), _uid_schema(SINK_PREFIX, "sink")]
+StreamUid = Annotated[
+    str, AfterValidator(validate_stream_uid), _uid_schema(STREAM_PREFIX, "stream")
+]
 EventTypeName = Annotated[str, AfterValidator(validate_name)]
 Metadata = dict[str, str]
 SinkStatusIn = Literal["enabled", "disabled"]
@@ -103,21 +147,33 @@ def check_header(name: str, value: str | None) -> None:
             raise ValueError(f"header {name!r}: value longer than {MAX_HEADER_VALUE_LEN}")
 
 
-def _check_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
-    if headers is None:
-        return None
+def _check_header_names(headers: dict[str, Any]) -> None:
+    """Each header is checked; too many, or names equal but for case (HTTP names
+    are case-insensitive: only one would be sent), raise ``ValueError``."""
     if len(headers) > MAX_HEADERS:
-        raise ValueError(f"at most {MAX_HEADERS} headers")
+        raise ValueError(
+            f"{len(headers)} headers; at most {MAX_HEADERS}, and a sink at most"
+            " STREAMSINK_MAX_HEADERS_PER_SINK"
+        )
+    seen: dict[str, str] = {}
     for name, value in headers.items():
         check_header(name, value)
+        other = seen.setdefault(name.lower(), name)
+        if other != name:
+            raise ValueError(
+                f"headers {other!r} and {name!r} differ only in case: HTTP header names"
+                " are case-insensitive, give one of them"
+            )
+
+
+def _check_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
+    if headers is not None:
+        _check_header_names(headers)
     return headers
 
 
 def _check_header_patch(headers: dict[str, str | None]) -> dict[str, str | None]:
-    if len(headers) > MAX_HEADERS:
-        raise ValueError(f"at most {MAX_HEADERS} headers")
-    for name, value in headers.items():
-        check_header(name, value)
+    _check_header_names(headers)
     return headers
 
 
@@ -320,10 +376,19 @@ class HttpSinkHeadersPatchIn(WireModel):
     headers: Annotated[dict[str, str | None], AfterValidator(_check_header_patch)]
 
 
+def _check_code_len(code: str) -> str:
+    if len(code) > MAX_CODE_LEN:
+        raise ValueError(
+            f"code is {len(code)} characters; at most {MAX_CODE_LEN}"
+            " (STREAMSINK_MAX_CODE_BYTES, which is at most that)"
+        )
+    return code
+
+
 class SinkTransformIn(WireModel):
     """``code: null`` removes the transformation (the default handler runs)."""
 
-    code: str | None = Field(default=None, min_length=10, max_length=MAX_CODE_LEN)
+    code: Annotated[str, Field(min_length=10), AfterValidator(_check_code_len)] | None = None
 
 
 class SinkTransformationOut(WireModel):

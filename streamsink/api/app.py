@@ -23,6 +23,7 @@ from streamsink.api import (
 )
 from streamsink.api.deps import require_token
 from streamsink.api.docs import install_docs
+from streamsink.api.encoding import ContentEncodingMiddleware
 from streamsink.api.errors import install_error_handlers
 from streamsink.api.ingest import IngestFastPath
 from streamsink.idempotency import IdempotencyMiddleware
@@ -79,6 +80,7 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
 
     app.add_middleware(IngestFastPath, settings=settings, client=redis_client)
     app.add_middleware(IdempotencyMiddleware, settings=settings, client=redis_client)
+    app.add_middleware(ContentEncodingMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app
 
@@ -138,7 +140,7 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send) -> None:
-        detail = f"request body larger than {self.max_bytes} bytes"
+        detail = f"request body larger than {self.max_bytes} bytes (STREAMSINK_MAX_BODY_BYTES)"
         await _error(send, 413, "payload_too_large", detail)
 
 

@@ -32,6 +32,7 @@ from streamsink.models import (
 from streamsink.resource_ids import UID_MAX_LEN, UID_PATTERN
 from streamsink.store import transaction
 from streamsink.store_sinks import SinkRecord
+from streamsink.text import surrogate_error
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +41,35 @@ _SCAN_MAX = 10_000  # log entries one filtered read may skip over
 
 class OrjsonRequest(Request):
     """A request whose JSON body is parsed by orjson (its decode error is a
-    ``json.JSONDecodeError``, so FastAPI still answers 422 ``json_invalid``)."""
+    ``json.JSONDecodeError``, so FastAPI still answers 422 ``json_invalid``).
+
+    orjson refuses lone surrogates (``"\\udfff"``) while parsing; such a body is
+    parsed again by the stdlib so that the models' 422 names the field."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = orjson.loads(await self.body())
+            body = await self.body()
+            try:
+                self._json = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                self._json = _with_surrogates(body, exc)
         return self._json
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _with_surrogates(body: bytes, error: orjson.JSONDecodeError) -> Any:
+    """``body`` parsed by the stdlib when it is valid JSON but for lone surrogates,
+    else ``error`` raised (NaN and Infinity stay refused, as orjson does)."""
+    try:
+        doc = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise error from None
+    if surrogate_error(doc) is None:
+        raise error
+    return doc
 
 
 class OrjsonRoute(APIRoute):
@@ -60,7 +84,12 @@ class OrjsonRoute(APIRoute):
 
 router = APIRouter(tags=["Stream Events"], route_class=OrjsonRoute)
 
-EVENT_ERRORS = {**ERRORS, 413: {"model": HttpErrorOut, "description": "Payload Too Large"}}
+EVENT_ERRORS = {
+    **ERRORS,
+    400: {"model": HttpErrorOut, "description": "Bad Request (a body that is not gzip)"},
+    413: {"model": HttpErrorOut, "description": "Payload Too Large"},
+    415: {"model": HttpErrorOut, "description": "Unsupported Content-Encoding"},
+}
 
 
 def default_on_append(client: redis.Redis, stream_id: str, event_types: set[str]) -> None:
@@ -118,7 +147,9 @@ def create_events(
     limit = settings.max_events_per_request
     if len(body.events) > limit:
         raise validation_error(
-            ("body", "events"), f"List should have at most {limit} items", "too_long"
+            ("body", "events"),
+            f"List should have at most {limit} items (STREAMSINK_MAX_EVENTS_PER_REQUEST)",
+            "too_long",
         )
     events = [(e.event_type, _payload_text(e.payload)) for e in body.events]
     if body.stream is None:  # the usual case: one atomic script, one round trip

@@ -30,7 +30,7 @@ from streamsink import scheduling, store_streams
 from streamsink.api.deps import bearer_token, token_matches
 from streamsink.api.errors import error_response
 from streamsink.redisconn import async_twin
-from streamsink.resource_ids import NAME_MAX_LEN, UID_MAX_LEN, UID_PATTERN
+from streamsink.resource_ids import DOT_SEGMENTS, NAME_MAX_LEN, UID_MAX_LEN, UID_PATTERN
 from streamsink.settings import Settings
 from streamsink.store import sink_key, stream_sinks_key, to_str
 
@@ -87,7 +87,7 @@ def parse_events(body: bytes, max_events: int) -> Events | None:
         if type(item) is not dict or len(item) != 2:
             return None
         name, payload = item.get("eventType"), item.get("payload")
-        if type(name) is not str or _NAME.fullmatch(name) is None:
+        if type(name) is not str or _NAME.fullmatch(name) is None or name in DOT_SEGMENTS:
             return None
         if type(payload) is not str:
             if type(payload) is not dict and type(payload) is not list:
@@ -102,10 +102,13 @@ def parse_events(body: bytes, max_events: int) -> Events | None:
 
 def _plain_request(scope: Scope, tokens: list[str]) -> bool:
     """An accepted bearer token, and a body FastAPI would read as JSON (no
-    Content-Type, or ``application/json`` or ``application/*+json``)."""
+    Content-Type, or ``application/json`` or ``application/*+json``) with no
+    Content-Encoding left (``api.encoding`` decodes gzip before this lane)."""
     authorized, json_body, media_seen = False, True, False
     for name, value in scope["headers"]:
-        if name == b"authorization":
+        if name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+            json_body = False
+        elif name == b"authorization":
             presented = bearer_token(value.decode("latin-1"))
             authorized = bool(presented) and token_matches(presented, tokens)
         elif name == b"content-type":

@@ -43,7 +43,10 @@ class ListResponseSinkAttemptOut(WireModel):
 
 
 class SinkSkipIn(WireModel):
-    iterator: str = Field(
+    """Svix's ``SkipParams``; the iterator may come in the query instead."""
+
+    iterator: str | None = Field(
+        default=None,
         max_length=64,
         description="event id to resume after: events up to and including it are skipped",
     )
@@ -75,7 +78,13 @@ def list_attempts(
     sink_id: SinkIdPath,
     client: RedisDep,
     limit: Annotated[int, Query(ge=1, le=250)] = 50,
-    iterator: Annotated[str | None, Query(max_length=64)] = None,
+    iterator: Annotated[
+        str | None,
+        Query(
+            pattern=attempts.ATTEMPT_ID_PATTERN,
+            description="The iterator returned from a prior invocation (an attempt id)",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Recent delivery attempts, newest first."""
     sink = _sink(client, stream_id, sink_id)
@@ -110,17 +119,77 @@ def force_retry(stream_id: StreamIdPath, sink_id: SinkIdPath, client: RedisDep) 
     responses=SINK_ERRORS,
 )
 def skip(
-    stream_id: StreamIdPath, sink_id: SinkIdPath, body: SinkSkipIn, client: RedisDep
+    stream_id: StreamIdPath,
+    sink_id: SinkIdPath,
+    client: RedisDep,
+    body: SinkSkipIn | None = None,
+    iterator: Annotated[
+        str | None, Query(max_length=64, description="the event id (or in the body)")
+    ] = None,
 ) -> StreamSinkOut:
-    """Move the cursor to ``iterator`` (an event id, as in ``currentIterator``):
-    delivery resumes with the event after it. A sink disabled by a failure
-    (a poison event, say) is enabled again."""
-    if not event_log.is_entry_id(body.iterator):
-        raise validation_error(
-            ("body", "iterator"), "not an event id like 1700000000000-0", "value_error"
-        )
+    """Move the cursor to ``iterator`` (in the query or the body): an event of the
+    stream, the last one (skip everything pending) or ``0-0`` (replay the log),
+    as in ``currentIterator``. Delivery resumes with the event after it. A sink
+    disabled by a failure (a poison event, say) is enabled again."""
+    loc, target = _skip_target(iterator, body)
     sink = _sink(client, stream_id, sink_id)
-    changes: dict[str, Any] = {"cursor": body.iterator, "next_retry_at": None}
+    target = _existing_position(client, sink, target, loc)
+    changes: dict[str, Any] = {"cursor": target, "next_retry_at": None}
     if sink.status == "retrying" or (sink.status == "disabled" and sink.failure_reason):
         changes.update(status="enabled", failure_reason=None)
     return _restart(client, sink, **changes)
+
+
+def _skip_target(query: str | None, body: SinkSkipIn | None) -> tuple[tuple[str, str], str]:
+    """Where the iterator was given and its value (422 when absent or given twice
+    with different values)."""
+    in_body = body.iterator if body is not None else None
+    if query is not None and in_body is not None and query != in_body:
+        raise validation_error(
+            ("query", "iterator"),
+            f"iterator {query!r} in the query differs from {in_body!r} in the body",
+        )
+    if query is not None:
+        return ("query", "iterator"), query
+    if in_body is not None:
+        return ("body", "iterator"), in_body
+    raise validation_error(
+        ("query", "iterator"),
+        "Field required: the event id to skip to, as ?iterator= or in the body",
+        "missing",
+    )
+
+
+def _existing_position(
+    client: Any, sink: store_sinks.SinkRecord, value: str, loc: tuple[str, str]
+) -> str:
+    """``value`` as a log position a cursor may take: ``0-0``, the sink's own
+    cursor, an event of the stream, or the stream's last event id (``0-0`` for
+    an empty log). Anything else is a 422: a cursor past the end would silently
+    skip every event posted until that time."""
+    if not event_log.is_entry_id(value):
+        raise validation_error(loc, f"{value!r} is not an event id like 1700000000000-0")
+    ms, _, seq = value.partition("-")
+    value = f"{int(ms)}-{int(seq)}"
+    if value in (event_log.START, sink.cursor):
+        return value
+    stream_id = sink.stream_id
+    last = event_log.last_id(client, stream_id)
+    if value == last:
+        return value
+    if _id_key(value) > _id_key(last):
+        raise validation_error(
+            loc,
+            f"{value!r} is past the end of the stream (its last event is {last!r}):"
+            " skipping there would drop every event posted until then",
+        )
+    before = event_log.prev_id(value) or event_log.START
+    found = event_log.entries_after(client, stream_id, before, 1)
+    if not found or found[0].id != value:
+        raise validation_error(loc, f"the stream has no event {value!r}")
+    return value
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq)

@@ -100,8 +100,11 @@ def get_stream(stream_id: StreamIdPath, client: RedisDep) -> StreamOut:
     response_model=StreamOut,
     responses={
         **ERRORS,
-        400: {"model": HttpErrorOut, "description": "uid in the body differs from the path"},
         201: {"model": StreamOut, "description": "Created"},
+        400: {
+            "model": HttpErrorOut,
+            "description": "uid in the body differs from the path, or the path cannot be a new stream's uid",
+        },
     },
 )
 def upsert_stream(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from streamsink import log as event_log
 from tests.helpers.receiver_server import Answer
 
 from .conftest import Api, Receiver, Workers, wait_until
@@ -113,3 +114,49 @@ def test_partial_success_is_recorded(api: Api, receiver_factory, workers: Worker
     state = api.get_sink(stream, sink["id"])
     assert state["status"] == "enabled"
     assert state["currentIterator"] == api.log_ids(stream)[-1]  # rejected spans: not retried
+
+
+def test_skip_past_the_end_is_refused_and_later_events_still_arrive(
+    api: Api, receiver: Receiver, workers: Workers
+) -> None:
+    """An iterator past the log's end would hold the cursor in the future and
+    silently skip every event posted until then: 422, the cursor stays."""
+    workers.start()
+    stream = api.stream()
+    sink = api.sink(stream, receiver.traces_url)
+    api.post_seqs(stream, range(2))
+    receiver.wait_accepted(2, timeout=10)
+    last = api.log_ids(stream)[-1]
+    wait_until(lambda: api.get_sink(stream, sink["id"])["currentIterator"] == last, 5, "cursor")
+
+    path = f"/api/v1/stream/{stream}/sink/{sink['id']}/skip"
+    future = "9999999999999-0"
+    for kwargs, loc in (
+        ({"json": {"iterator": future}}, ["body", "iterator"]),
+        ({"params": {"iterator": future}}, ["query", "iterator"]),
+    ):
+        r = api.http.post(path, **kwargs)
+        assert r.status_code == 422, r.text
+        error = r.json()["detail"][0]
+        assert error["loc"] == loc and future in error["msg"] and last in error["msg"]
+    # An id before the end that names no event is refused too.
+    missing = event_log.prev_id(api.log_ids(stream)[0])
+    r = api.http.post(path, params={"iterator": missing})
+    assert r.status_code == 422 and "no event" in r.json()["detail"][0]["msg"], r.text
+
+    state = api.get_sink(stream, sink["id"])
+    assert state["status"] == "enabled" and state["currentIterator"] == last
+    api.post_seqs(stream, range(2, 5))
+    receiver.wait_accepted(5, timeout=10)
+    assert receiver.accepted_seqs() == [0, 1, 2, 3, 4]
+
+    # The current end (skip everything pending) and 0-0 (replay) are positions;
+    # the iterator may come in the query (as Svix sends it) or the body.
+    end = api.log_ids(stream)[-1]
+    moved = api.http.post(path, params={"iterator": end})
+    assert moved.status_code == 202 and moved.json()["currentIterator"] == end, moved.text
+    # (the answer's currentIterator may already be past 0-0: the worker is fast)
+    replay = api.http.post(path, params={"iterator": "0-0"}, json={"iterator": "0-0"})
+    assert replay.status_code == 202, replay.text
+    receiver.wait_accepted(10, timeout=10)
+    assert receiver.accepted_seqs() == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]

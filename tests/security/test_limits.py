@@ -24,6 +24,11 @@ def test_body_size(make_client: Callable[..., TestClient]) -> None:
     assert r.status_code == 413
     assert r.json()["code"] == "payload_too_large"
     assert "2048 bytes" in r.json()["detail"]
+    assert "STREAMSINK_MAX_BODY_BYTES" in r.json()["detail"]
+    # Sent without Content-Length (chunked): the same answer once read.
+    chunks = iter([b'{"events": [{"eventType": "e", "payload": "', b"x" * 4096, b'"}]}'])
+    r = client.post(f"/api/v1/stream/{stream}/events", content=chunks)
+    assert r.status_code == 413 and "STREAMSINK_MAX_BODY_BYTES" in r.json()["detail"]
 
 
 def test_events_per_request(make_client: Callable[..., TestClient]) -> None:
@@ -31,7 +36,9 @@ def test_events_per_request(make_client: Callable[..., TestClient]) -> None:
     stream = new_stream(client)
     events = [{"eventType": "e", "payload": "{}"}] * 4
     r = client.post(f"/api/v1/stream/{stream}/events", json={"events": events})
-    assert "at most 3" in _msg(r)
+    assert "at most 3" in _msg(r) and "STREAMSINK_MAX_EVENTS_PER_REQUEST" in _msg(r)
+    route = client.post(f"/api/v1/stream/{stream}/events?lane=route", json={"events": events})
+    assert route.json() == r.json()
     r = client.post(f"/api/v1/stream/{stream}/events", json={"events": events[:3]})
     assert r.status_code == 202
 
@@ -88,3 +95,22 @@ def test_sinks_per_stream(make_client: Callable[..., TestClient]) -> None:
     new_sink(client, other)
     assert client.delete(f"/api/v1/stream/{stream}/sink/{first['id']}").status_code == 204
     new_sink(client, stream)
+
+
+def test_model_ceilings_name_the_setting(make_client: Callable[..., TestClient]) -> None:
+    """Past the hard ceilings of the wire models (1024 headers, 1 MiB of code),
+    the message still names the setting that bounds them."""
+    client = make_client(max_body_bytes=4 * 1024 * 1024)
+    stream = new_stream(client)
+    many = {f"X-H{i}": "v" for i in range(1025)}
+    body = {"type": "otelTracing", "config": {"url": SINK_URL, "headers": many}}
+    r = client.post(f"/api/v1/stream/{stream}/sink", json=body)
+    assert "STREAMSINK_MAX_HEADERS_PER_SINK" in _msg(r)
+    sink = new_sink(client, stream)
+    path = f"/api/v1/stream/{stream}/sink/{sink['id']}"
+    assert "STREAMSINK_MAX_HEADERS_PER_SINK" in _msg(
+        client.patch(f"{path}/headers", json={"headers": many})
+    )
+    huge = HANDLER + " " * (1024 * 1024)
+    r = client.patch(f"{path}/transformation", json={"code": huge})
+    assert "STREAMSINK_MAX_CODE_BYTES" in _msg(r)

@@ -1,0 +1,95 @@
+"""``.../attempt`` and ``.../skip`` input checks (no worker: the engine tests in
+tests/engine/test_sink_controls.py cover what they do to delivery)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from streamsink import attempts
+
+from .util import events_body
+
+
+@pytest.fixture
+def base(stream: dict[str, Any], sink: dict[str, Any]) -> str:
+    return f"/api/v1/stream/{stream['id']}/sink/{sink['id']}"
+
+
+@pytest.mark.parametrize("iterator", ["abc", "atmpt_", "atmpt_XYZ123456789", "1700000000000-0"])
+def test_attempt_list_refuses_a_malformed_iterator(
+    client: TestClient, base: str, iterator: str
+) -> None:
+    r = client.get(f"{base}/attempt", params={"iterator": iterator})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["query", "iterator"]
+
+
+def test_attempt_list_pages_with_its_own_iterators(
+    client: TestClient, base: str, sink: dict[str, Any], redis_client: redis.Redis
+) -> None:
+    made = [attempts.Attempt(outcome="success", spans_sent=i, duration_ms=1.0) for i in range(3)]
+    for attempt in made:
+        attempts.record(redis_client, sink["id"], attempt)
+    first = client.get(f"{base}/attempt", params={"limit": 2}).json()
+    assert [a["spansSent"] for a in first["data"]] == [2, 1] and not first["done"]
+    rest = client.get(f"{base}/attempt", params={"limit": 2, "iterator": first["iterator"]})
+    assert rest.status_code == 200 and [a["spansSent"] for a in rest.json()["data"]] == [0]
+
+
+def test_skip_needs_an_iterator_and_one_value(
+    client: TestClient, base: str, stream: dict[str, Any]
+) -> None:
+    client.post(f"/api/v1/stream/{stream['id']}/events", json=events_body(2))
+    last = client.get(base).json()["currentIterator"]
+    assert last == "0-0"
+    for kwargs in ({}, {"json": {}}, {"json": {"iterator": None}}):
+        r = client.post(f"{base}/skip", **kwargs)
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "iterator"]
+    r = client.post(f"{base}/skip", params={"iterator": "0-0"}, json={"iterator": "1-0"})
+    assert r.status_code == 422 and "differs" in r.json()["detail"][0]["msg"]
+    for bad in ("abc", "1-x", "-1-0", "18446744073709551616-0"):
+        r = client.post(f"{base}/skip", params={"iterator": bad})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "iterator"]
+        r = client.post(f"{base}/skip", json={"iterator": bad})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "iterator"]
+
+
+def test_skip_takes_only_positions_of_the_log(
+    client: TestClient, base: str, stream: dict[str, Any], redis_client: redis.Redis
+) -> None:
+    # An empty log: only 0-0 (its start and its end).
+    r = client.post(f"{base}/skip", json={"iterator": "1-0"})
+    assert r.status_code == 422 and "past the end" in r.json()["detail"][0]["msg"], r.text
+    assert client.post(f"{base}/skip", json={"iterator": "0-0"}).status_code == 202
+    client.post(f"/api/v1/stream/{stream['id']}/events", json=events_body(3))
+    ids = [eid.decode() for eid, _ in redis_client.xrange(f"ss:log:{stream['id']}")]
+    for target in (ids[1], ids[2], ids[0], "0-0"):
+        r = client.post(f"{base}/skip", params={"iterator": target})
+        assert r.status_code == 202 and r.json()["currentIterator"] == target, r.text
+    ms, seq = ids[0].split("-")
+    padded = f"000{ms}-{seq}"  # the same id, written with leading zeros
+    r = client.post(f"{base}/skip", json={"iterator": padded})
+    assert r.status_code == 202 and r.json()["currentIterator"] == ids[0]
+    for past in (f"{int(ids[2].split('-')[0]) + 1}-0", "9999999999999-0"):
+        r = client.post(f"{base}/skip", json={"iterator": past})
+        assert r.status_code == 422 and "past the end" in r.json()["detail"][0]["msg"]
+    assert client.get(base).json()["currentIterator"] == ids[0]
+
+
+def test_skip_to_the_sinks_own_cursor_is_allowed_after_a_trim(
+    client: TestClient, base: str, stream: dict[str, Any], redis_client: redis.Redis
+) -> None:
+    """Its current cursor is always a position the sink may be left at (a way
+    to enable a failed sink where it stands), even once that event is trimmed."""
+    client.post(f"/api/v1/stream/{stream['id']}/events", json=events_body(3))
+    ids = [eid.decode() for eid, _ in redis_client.xrange(f"ss:log:{stream['id']}")]
+    assert client.post(f"{base}/skip", json={"iterator": ids[1]}).status_code == 202
+    redis_client.xdel(f"ss:log:{stream['id']}", ids[0], ids[1])
+    r = client.post(f"{base}/skip", json={"iterator": ids[1]})
+    assert r.status_code == 202 and r.json()["currentIterator"] == ids[1], r.text
+    r = client.post(f"{base}/skip", json={"iterator": ids[0]})
+    assert r.status_code == 422 and "no event" in r.json()["detail"][0]["msg"], r.text
