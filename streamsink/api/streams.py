@@ -103,7 +103,8 @@ def get_stream(stream_id: StreamIdPath, client: RedisDep) -> StreamOut:
         201: {"model": StreamOut, "description": "Created"},
         400: {
             "model": HttpErrorOut,
-            "description": "uid in the body differs from the path, or the path cannot be a new stream's uid",
+            "description": "uid in the body differs from the path, "
+            "or the path cannot be a new stream's uid",
         },
     },
 )
