@@ -121,6 +121,26 @@ class OutputError(TransformError):
         self.message = message
 
 
+class OutputTooLarge(OutputError):
+    """The handler's result, as JSON text, is over ``STREAMSINK_JS_MAX_OUTPUT_BYTES``
+    (checked inside V8, before the text leaves it)."""
+
+    kind = "output_too_large"
+
+    def __init__(self, size: int, limit: int, *, at_least: bool = False):
+        super().__init__(
+            "",
+            f"the handler's result is {'at least ' if at_least else ''}{size} bytes of JSON,"
+            f" over the {_bytes(limit)} output limit (STREAMSINK_JS_MAX_OUTPUT_BYTES={limit})",
+        )
+        self.size = size
+        self.limit = limit
+
+
+def _bytes(n: int) -> str:
+    return f"{n // 1048576} MiB" if n % 1048576 == 0 else f"{n} byte"
+
+
 # --- Delivery ----------------------------------------------------------------
 
 

@@ -12,8 +12,16 @@ from pydantic import Field
 from streamsink.api.deps import SettingsDep
 from streamsink.api.limits import check_code_size
 from streamsink.api.streams import ERRORS
-from streamsink.errors import BadRequest, CompileError, TransformError
+from streamsink.errors import (
+    BadRequest,
+    CompileError,
+    OutputTooLarge,
+    TransformError,
+    Unprocessable,
+)
 from streamsink.models import MAX_CODE_LEN, EventIn, HttpErrorOut, WireModel
+from streamsink.settings import Settings
+from streamsink.transform.runtime import JsRuntime
 from streamsink.transform.simulate import simulate
 
 router = APIRouter(tags=["Stream Sink"])
@@ -44,7 +52,8 @@ class SimulateOut(WireModel):
 async def simulate_route(body: SimulateIn, settings: SettingsDep) -> dict[str, Any]:
     """Dry run: compile ``code``, run it on ``events``, validate and encode the
     result. A handler error is a 400 naming what is wrong (line and column,
-    span index and field)."""
+    span index and field); a result over ``STREAMSINK_JS_MAX_OUTPUT_BYTES`` is
+    a 422 ``output_too_large``."""
     check_code_size(settings, body.code)
     events = [
         {
@@ -56,9 +65,11 @@ async def simulate_route(body: SimulateIn, settings: SettingsDep) -> dict[str, A
         for e in body.events
     ]
     try:
-        result = await run_in_threadpool(simulate, body.code, events)
+        result = await run_in_threadpool(simulate, body.code, events, runtime=_runtime(settings))
     except CompileError as exc:
         raise BadRequest(str(exc), code="invalid_transformation") from exc
+    except OutputTooLarge as exc:
+        raise Unprocessable(str(exc), code=exc.kind) from exc
     except TransformError as exc:
         raise BadRequest(str(exc), code=exc.kind) from exc
     return {
@@ -66,3 +77,14 @@ async def simulate_route(body: SimulateIn, settings: SettingsDep) -> dict[str, A
         "otlp": result["otlp"],
         "warnings": result.get("warnings", []),
     }
+
+
+def _runtime(settings: Settings) -> JsRuntime:
+    """A runtime with this app's limits (simulate runs each call in a fresh
+    isolate, so it caches nothing)."""
+    return JsRuntime(
+        timeout_ms=settings.js_timeout_ms,
+        memory_mb=settings.js_memory_mb,
+        cache_size=1,
+        max_output_bytes=settings.js_max_output_bytes,
+    )

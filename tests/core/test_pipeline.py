@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streamsink.errors import CompileError, HandlerError, OutputError
+from streamsink.errors import CompileError, HandlerError, OutputError, OutputTooLarge
 from streamsink.otlp.ids import derive_span_id, derive_trace_id
 from streamsink.transform import runtime as runtime_mod
 from streamsink.transform.cli import run_transform
@@ -194,3 +194,32 @@ def test_cli_bad_files(tmp_path: Path) -> None:
     err = io.StringIO()
     assert run_transform(str(handler), str(bad), stderr=err) == 1
     assert "expected a JSON array" in err.getvalue()
+
+
+BIG = (
+    "function handler(input) { var s = 'x'; for (var k = 0; k < 25; k++) s += s;\n"
+    "  return {spans: [{name: 'a', attributes: {big: s}}]}; }\n"
+)
+
+
+def test_output_limit_in_the_worker_pipeline_and_the_cli(
+    default_rt: JsRuntime, tmp_path: Path
+) -> None:
+    """The worker's pipeline raises OutputTooLarge (the worker disables the sink
+    with its message); the CLI prints it, naming the setting."""
+    with pytest.raises(OutputTooLarge) as info:
+        transform([ev("a")], stream_id="s", sink_key="big", code=BIG, runtime=default_rt)
+    limit = default_rt.max_output_bytes
+    assert limit == 16 * 1024 * 1024  # the fixture's 64 MiB heap / 4
+    assert str(info.value).endswith(f"(STREAMSINK_JS_MAX_OUTPUT_BYTES={limit})")
+    handler = tmp_path / "big.js"
+    handler.write_text(BIG)
+    events = tmp_path / "events.json"
+    events.write_text(json.dumps([ev("a")]))
+    out, err = io.StringIO(), io.StringIO()
+    assert run_transform(str(handler), str(events), stdout=out, stderr=err) == 1
+    assert out.getvalue() == ""
+    assert err.getvalue() == (
+        f"{handler}: output_too_large: the handler's result is at least 33554452 bytes of"
+        f" JSON, over the 16 MiB output limit (STREAMSINK_JS_MAX_OUTPUT_BYTES={limit})\n"
+    )

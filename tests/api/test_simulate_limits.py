@@ -1,0 +1,65 @@
+"""Simulate under the handler limits: the result's size (422 naming
+``STREAMSINK_JS_MAX_OUTPUT_BYTES``), its depth (one rule, 200 levels) and
+concurrent runs (429 past ``STREAMSINK_SIMULATE_CONCURRENCY``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from streamsink.api.app import create_app
+from streamsink.settings import Settings
+
+from .util import AUTH, TOKEN
+
+SIMULATE = "/api/v1/stream/transformations/simulate"
+EVENTS = [{"eventType": "e", "payload": {"n": 1}}]
+DOUBLING = (
+    "function handler() { var s = 'x'; for (var k = 0; k < 27; k++) s += s;"
+    " return {spans: [{name: 'a', attributes: {big: s}}]}; }"
+)
+
+
+@pytest.fixture
+def make_client(redis_client: redis.Redis) -> Iterator[Callable[..., TestClient]]:
+    opened: list[TestClient] = []
+
+    def make(**settings: Any) -> TestClient:
+        app = create_app(Settings(auth_token=TOKEN, **settings), redis_client)
+        client = TestClient(app, headers=AUTH, raise_server_exceptions=False)
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+def test_output_over_the_limit_is_a_422_naming_the_setting(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """The issue's handler answered 200 with a 537 MB body (2^28); now a 422
+    ``{code, detail}`` at the default limit (js_memory_mb / 4 MiB)."""
+    client = make_client(js_memory_mb=64)
+    r = client.post(SIMULATE, json={"code": DOUBLING, "events": EVENTS})
+    assert r.status_code == 422, r.text[:300]
+    assert r.json() == {
+        "code": "output_too_large",
+        "detail": "the handler's result is at least 134217748 bytes of JSON, over the 16 MiB"
+        " output limit (STREAMSINK_JS_MAX_OUTPUT_BYTES=16777216)",
+    }
+    assert len(r.content) < 1000
+
+
+def test_output_limit_is_the_setting(make_client: Callable[..., TestClient]) -> None:
+    code = "function handler() { return {spans: [{name: 'x'.repeat(2000)}]}; }"
+    small = make_client(js_max_output_bytes=1024)
+    r = small.post(SIMULATE, json={"code": code, "events": EVENTS})
+    assert r.status_code == 422 and "STREAMSINK_JS_MAX_OUTPUT_BYTES=1024" in r.json()["detail"]
+    r = make_client().post(SIMULATE, json={"code": code, "events": EVENTS})
+    assert r.status_code == 200, r.text
