@@ -63,3 +63,29 @@ def test_output_limit_is_the_setting(make_client: Callable[..., TestClient]) -> 
     assert r.status_code == 422 and "STREAMSINK_JS_MAX_OUTPUT_BYTES=1024" in r.json()["detail"]
     r = make_client().post(SIMULATE, json={"code": code, "events": EVENTS})
     assert r.status_code == 200, r.text
+
+
+def _deep(levels: int) -> str:
+    return (
+        "function handler() { var o = {}, c = o;"
+        f" for (var i = 0; i < {levels}; i++) {{ c.a = {{}}; c = c.a; }}"
+        " return {spans: [{name: 'n', attributes: o}]}; }"
+    )
+
+
+@pytest.mark.parametrize("levels", [198, 240, 260, 999])
+def test_depth_past_the_rule_is_a_4xx_naming_the_span(
+    make_client: Callable[..., TestClient], levels: int
+) -> None:
+    """260-999 levels gave 500 (pydantic's serialisation depth), 201-240 passed;
+    now one rule: a value at most 200 levels below the result (197 under
+    spans[0].attributes), else a 400 naming the span and field."""
+    client = make_client()
+    r = client.post(SIMULATE, json={"code": _deep(197), "events": EVENTS})
+    assert r.status_code == 200, r.text[:300]
+    r = client.post(SIMULATE, json={"code": _deep(levels), "events": EVENTS})
+    assert r.status_code == 400, r.text[:300]
+    assert r.json() == {
+        "code": "output_error",
+        "detail": "spans[0].attributes.a...: nested deeper than 200 levels",
+    }
