@@ -59,6 +59,17 @@ class Unprocessable(ApiError):
     code = "validation"
 
 
+class TooManyRequests(ApiError):
+    """429 with ``Retry-After`` (seconds): the caller should try again later."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int, code: str | None = None):
+        super().__init__(detail, code=code)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class ServiceUnavailable(ApiError):
     status_code = 503
     code = "service_unavailable"

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
         default=2,
         ge=1,
         le=256,
-        description="handler runs at once per API process (simulate, compile checks); 429 past it",
+        description="simulate's handler runs at once per API process; 429 past it",
     )
 
     # API limits

@@ -4,6 +4,8 @@ concurrent runs (429 past ``STREAMSINK_SIMULATE_CONCURRENCY``)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from streamsink.api.app import create_app
 from streamsink.settings import Settings
+from streamsink.transform.slots import api_slots
 
 from .util import AUTH, TOKEN
 
@@ -89,3 +92,63 @@ def test_depth_past_the_rule_is_a_4xx_naming_the_span(
         "code": "output_error",
         "detail": "spans[0].attributes.a...: nested deeper than 200 levels",
     }
+
+
+LOOP = "function handler() { for (;;) {} }"
+ALLOC = "function handler() { var a = []; for (;;) a.push('x'.repeat(1e5) + a.length); }"
+
+
+def test_runs_past_the_concurrency_cap_get_429_with_retry_after(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """Parallel simulate calls took an API to 3.1 GB: past
+    STREAMSINK_SIMULATE_CONCURRENCY running handlers a call is refused at once
+    (429 ``{code, detail}`` + Retry-After), and the slot frees when V8 is done."""
+    client = make_client(simulate_concurrency=1, js_timeout_ms=3000)
+    slots = api_slots(1)
+    answers: list[Any] = []
+    busy = threading.Thread(
+        target=lambda: answers.append(client.post(SIMULATE, json={"code": LOOP, "events": EVENTS}))
+    )
+    busy.start()
+    deadline = time.monotonic() + 10
+    while slots.taken() == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert slots.taken() == 1
+    r = client.post(
+        SIMULATE, json={"code": "function handler() { return {spans: []}; }", "events": EVENTS}
+    )
+    assert r.status_code == 429, r.text
+    assert r.headers["Retry-After"] == "3"
+    assert r.json() == {
+        "code": "rate_limited",
+        "detail": "1 handler runs are already in progress in this process"
+        " (STREAMSINK_SIMULATE_CONCURRENCY); try again shortly",
+    }
+    busy.join(30)
+    assert answers[0].status_code == 400 and answers[0].json()["code"] == "handler_timeout"
+    assert slots.taken() == 0
+    r = client.post(SIMULATE, json={"code": None, "events": EVENTS})
+    assert r.status_code == 200, r.text
+
+
+def test_parallel_allocation_loops_meet_the_memory_limit(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """8 parallel allocation loops: those admitted end on the memory limit (not
+    the time limit, as 16 unbounded ones did), the rest get 429."""
+    client = make_client(simulate_concurrency=2, js_timeout_ms=20000, js_memory_mb=32)
+    codes: list[tuple[int, str]] = []
+
+    def call() -> None:
+        r = client.post(SIMULATE, json={"code": ALLOC, "events": EVENTS})
+        codes.append((r.status_code, r.json()["code"]))
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(codes) == 8
+    assert set(codes) <= {(400, "handler_memory"), (429, "rate_limited")}, codes
+    assert (400, "handler_memory") in codes and (429, "rate_limited") in codes
