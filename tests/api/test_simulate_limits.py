@@ -152,3 +152,17 @@ def test_parallel_allocation_loops_meet_the_memory_limit(
     assert len(codes) == 8
     assert set(codes) <= {(400, "handler_memory"), (429, "rate_limited")}, codes
     assert (400, "handler_memory") in codes and (429, "rate_limited") in codes
+
+
+def test_deep_payload_object_is_a_clear_4xx(make_client: Callable[..., TestClient]) -> None:
+    """A payload object past orjson's depth (the events route stores those) gave
+    simulate a 500; the default handler's attributes then break the depth rule."""
+    deep: dict[str, Any] = {}
+    cur = deep
+    for _ in range(400):
+        cur["a"] = {}
+        cur = cur["a"]
+    r = make_client().post(SIMULATE, json={"events": [{"eventType": "e", "payload": deep}]})
+    assert r.status_code == 400, r.text[:300]
+    assert r.json()["code"] == "output_error"
+    assert "nested deeper than 200 levels" in r.json()["detail"]
