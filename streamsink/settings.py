@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamsink.retry import (
@@ -17,6 +17,11 @@ from streamsink.retry import (
 
 #: Seconds, from a number or a duration like ``"90s"``, ``"5m"``, ``"24h"``.
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def default_max_output_bytes(js_memory_mb: int) -> int:
+    """The default size limit of a handler's result: a quarter of the V8 heap limit."""
+    return js_memory_mb * 1024 * 1024 // 4
 
 
 class Settings(BaseSettings):
@@ -47,6 +52,17 @@ class Settings(BaseSettings):
     js_timeout_ms: int = Field(default=2000, ge=10, description="per-call handler time limit")
     js_memory_mb: int = Field(default=128, ge=16, description="per-context V8 heap limit")
     js_context_cache: int = Field(default=256, ge=1, description="cached V8 contexts per process")
+    js_max_output_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="size limit of a handler's result as JSON; 0: js_memory_mb / 4 MiB",
+    )
+    simulate_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=256,
+        description="simulate's handler runs at once per API process; 429 past it",
+    )
 
     # API limits
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
@@ -115,6 +131,12 @@ class Settings(BaseSettings):
     def _check_schedule(cls, value: str) -> str:
         RetrySchedule.parse(value)  # a bad spelling fails at start-up, saying why
         return value
+
+    @model_validator(mode="after")
+    def _default_output_limit(self) -> Settings:
+        if self.js_max_output_bytes == 0:
+            self.js_max_output_bytes = default_max_output_bytes(self.js_memory_mb)
+        return self
 
     def tokens(self) -> list[str]:
         """The accepted bearer tokens (empty when none configured)."""
