@@ -376,7 +376,7 @@ class HttpSinkHeadersPatchIn(WireModel):
     headers: Annotated[dict[str, str | None], AfterValidator(_check_header_patch)]
 
 
-def _check_code_len(code: str) -> str:
+def check_code_len(code: str) -> str:
     if len(code) > MAX_CODE_LEN:
         raise ValueError(
             f"code is {len(code)} characters; at most {MAX_CODE_LEN}"
@@ -388,7 +388,7 @@ def _check_code_len(code: str) -> str:
 class SinkTransformIn(WireModel):
     """``code: null`` removes the transformation (the default handler runs)."""
 
-    code: Annotated[str, Field(min_length=10), AfterValidator(_check_code_len)] | None = None
+    code: Annotated[str, Field(min_length=10), AfterValidator(check_code_len)] | None = None
 
 
 class SinkTransformationOut(WireModel):

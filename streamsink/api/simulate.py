@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from streamsink.api.deps import SettingsDep
 from streamsink.api.limits import check_code_size
@@ -22,7 +22,7 @@ from streamsink.errors import (
     TransformError,
     Unprocessable,
 )
-from streamsink.models import MAX_CODE_LEN, EventIn, HttpErrorOut, WireModel
+from streamsink.models import EventIn, HttpErrorOut, WireModel, check_code_len
 from streamsink.settings import Settings
 from streamsink.transform.runtime import JsRuntime
 from streamsink.transform.simulate import simulate
@@ -33,10 +33,8 @@ router = APIRouter(tags=["Stream Sink"])
 
 class SimulateIn(WireModel):
     type: Literal["otelTracing"] = "otelTracing"
-    code: str | None = Field(
-        default=None,
-        max_length=MAX_CODE_LEN,
-        description="handler code; null runs the default handler",
+    code: Annotated[str, AfterValidator(check_code_len)] | None = Field(
+        default=None, description="handler code; null runs the default handler"
     )
     events: list[EventIn] = Field(min_length=1, max_length=1000)
 

@@ -24,7 +24,9 @@ BASE = "/stream/{stream_id}/sink/{sink_id}"
 class SinkAttemptOut(WireModel):
     id: str
     timestamp: str
-    outcome: str = Field(description="success | retrying | failed")
+    outcome: str = Field(
+        description="success | retrying | failed | switched (auto encoding changed after a 415)"
+    )
     status_code: int | None = None
     error: str | None = None
     spans_sent: int
