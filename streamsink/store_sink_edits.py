@@ -11,8 +11,8 @@ from redis.client import Pipeline
 
 from streamsink import log as event_log
 from streamsink.errors import BadRequest, NotFound
-from streamsink.models import REDACTED
 from streamsink.resource_ids import SINK_PREFIX, new_sink_id, validate_uid
+from streamsink.sink_fields import REDACTED
 from streamsink.store import (
     SEQ_KEY,
     check_uid_free,

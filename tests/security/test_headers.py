@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from streamsink import delivery
 from streamsink.engine import Engine
-from streamsink.models import REDACTED, is_sensitive_header
 from streamsink.settings import Settings
+from streamsink.sink_fields import REDACTED, is_sensitive_header
 from tests.helpers.receiver_server import Answer, ReceiverServer
 
 from .conftest import SINK_URL, new_sink, new_stream
