@@ -1,7 +1,7 @@
 """The per-process delivery engine: what a worker keeps between jobs.
 
 One ``Engine`` per worker process holds the Redis client, the V8 runtime
-(cached contexts), the pooled HTTP client, the retry schedule and the leases
+(cached contexts), the pooled HTTP client, the retry policy and the leases
 this process holds (renewed by the worker's housekeeping thread).
 """
 
@@ -67,7 +67,9 @@ class Engine:
             policy=DestinationPolicy(block_private=settings.block_private_destinations),
         )
         self.retry = RetrySchedule.parse(
-            settings.retry_schedule, max_retry_after=settings.delivery_max_retry_after
+            settings.retry_schedule,
+            max_retry_after=settings.delivery_max_retry_after,
+            max_elapsed=settings.retry_max_elapsed,
         )
         self.traces = TraceMemory(connection, settings.trace_memory_secs)
         self.leases = LeaseRegistry()

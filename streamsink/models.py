@@ -1,17 +1,20 @@
 """Pydantic wire models of the REST API (camelCase on the wire, snake_case in Python).
 
 Shapes follow the official svix SDK (``svix.models.stream_*``, ``sink_*``,
-``otel_tracing_config_*``...). Input models ignore unknown fields, as Svix does.
+``otel_tracing_config_*``...). Input models ignore unknown fields, as Svix does,
+except a sink's ``config``: an unknown key there is a 422 naming it (a
+misspelt ``encoding`` must not be dropped silently).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from streamsink.netguard import DestinationPolicy, DestinationRefused
@@ -192,14 +195,53 @@ class StreamEventTypeOut(WireModel):
 # --- sinks ---------------------------------------------------------------------
 
 
-class OtelTracingConfigIn(WireModel):
+OtlpEncoding = Literal["auto", "json", "protobuf"]
+OtlpCompression = Literal["none", "gzip"]
+_ENCODING_DOC = (
+    "OTLP/HTTP body encoding: `json`, `protobuf`, or `auto` (JSON; when the receiver"
+    " answers 415 the batch is sent again at once as protobuf, and the other way"
+    " round, and the encoding that works is remembered: `negotiatedEncoding`)"
+)
+_COMPRESSION_DOC = "request body compression: `none` or `gzip` (Content-Encoding: gzip)"
+
+
+class SinkConfigModel(WireModel):
+    """A sink's ``config``: unknown keys are refused with a 422 that names them."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = [f.alias or name for name, f in cls.model_fields.items()]
+            allowed = set(known) | set(cls.model_fields)
+            unknown = [k for k in data if k not in allowed]
+            if unknown:
+                raise ValueError(unknown_key_message(unknown, known))
+        return data
+
+
+def unknown_key_message(unknown: list[Any], known: list[str]) -> str:
+    name = str(unknown[0])
+    close = difflib.get_close_matches(name, known, n=1)
+    guess = f" (did you mean {close[0]!r}?)" if close else ""
+    more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
+    return f"unknown key {name!r}{more} in config{guess}: the keys are {', '.join(known)}"
+
+
+class OtelTracingConfigIn(SinkConfigModel):
     url: SinkUrl
     headers: Headers = None
+    encoding: OtlpEncoding | None = Field(default="auto", description=_ENCODING_DOC)
+    compression: OtlpCompression | None = Field(default="none", description=_COMPRESSION_DOC)
 
 
-class OtelTracingConfigPatch(WireModel):
+class OtelTracingConfigPatch(SinkConfigModel):
     url: SinkUrl | None = None
     headers: Headers = None
+    encoding: OtlpEncoding | None = Field(default=None, description=_ENCODING_DOC)
+    compression: OtlpCompression | None = Field(default=None, description=_COMPRESSION_DOC)
 
 
 class EndpointHeadersOut(WireModel):
@@ -210,6 +252,8 @@ class EndpointHeadersOut(WireModel):
 class OtelTracingConfigOut(WireModel):
     url: str
     headers: EndpointHeadersOut
+    encoding: OtlpEncoding = Field(default="auto", description=_ENCODING_DOC)
+    compression: OtlpCompression = Field(default="none", description=_COMPRESSION_DOC)
 
 
 class StreamSinkIn(WireModel):
@@ -252,6 +296,11 @@ class StreamSinkOut(WireModel):
     current_iterator: str
     failure_reason: str | None = None
     next_retry_at: datetime | None = None
+    negotiated_encoding: Literal["json", "protobuf"] | None = Field(
+        default=None,
+        description="with `config.encoding: auto`, the encoding the receiver took"
+        " (null before the first delivery, and for an explicit encoding)",
+    )
     created_at: datetime
     updated_at: datetime
 

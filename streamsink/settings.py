@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streamsink.retry import (
+    DEFAULT_MAX_ELAPSED,
+    DEFAULT_SCHEDULE_TEXT,
+    RetrySchedule,
+    parse_duration,
+)
+
+#: Seconds, from a number or a duration like ``"90s"``, ``"5m"``, ``"24h"``.
+Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class Settings(BaseSettings):
@@ -49,12 +60,21 @@ class Settings(BaseSettings):
     delivery_total_timeout: float = Field(
         default=30.0, gt=0, description="whole request deadline (slow drips end here)"
     )
-    delivery_max_retry_after: float = Field(default=3600.0, gt=0)
+    delivery_max_retry_after: Duration = Field(
+        default=300.0, gt=0, description="cap on a receiver's Retry-After (seconds or 5m)"
+    )
     max_request_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="split OTLP requests above this size"
     )
     retry_schedule: str = Field(
-        default="0,5s,5m,30m,2h,5h,10h,10h", description="waits after each failed attempt"
+        default=DEFAULT_SCHEDULE_TEXT,
+        description="`1s..60s`: exponential backoff with jitter (first wait..cap);"
+        " or a list of waits like `0,5s,5m,30m,2h,5h,10h,10h` (exhausted after the list)",
+    )
+    retry_max_elapsed: Duration = Field(
+        default=DEFAULT_MAX_ELAPSED,
+        ge=0,
+        description="a sink failing this long without a success is disabled (seconds or 24h)",
     )
     trace_memory_secs: int = Field(
         default=3600, ge=0, description="how long spanIdKey -> traceId is remembered"
@@ -71,6 +91,12 @@ class Settings(BaseSettings):
     local_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     local_max_traces: int = Field(default=1000, ge=1)
     local_max_spans: int = Field(default=10_000, ge=1)
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _check_schedule(cls, value: str) -> str:
+        RetrySchedule.parse(value)  # a bad spelling fails at start-up, saying why
+        return value
 
     def tokens(self) -> list[str]:
         """The accepted bearer tokens (empty when none configured)."""

@@ -30,6 +30,7 @@ from streamsink.store_sinks import (
     get_stream_sink,
     require_stream_sink,
     resolve_sink_id,
+    retry_state_key,
     stage_fields,
 )
 
@@ -63,6 +64,8 @@ def _stage_create(pipe: Pipeline, stream_id: str, values: dict[str, Any]) -> Sin
         url=values["url"],
         uid=uid,
         headers=values.get("headers") or {},
+        encoding=values.get("encoding") or "auto",
+        compression=values.get("compression") or "none",
         status=values.get("status") or "enabled",
         batch_size=values.get("batch_size") or 100,
         max_wait_secs=values.get("max_wait_secs") or 0,
@@ -86,9 +89,9 @@ def _stage_create(pipe: Pipeline, stream_id: str, values: dict[str, Any]) -> Sin
 
 
 def create_sink(client: redis.Redis, stream_id: str, values: dict[str, Any]) -> SinkRecord:
-    """Create a sink from ``values`` (snake_case: type, url, headers, uid, status,
-    batch_size, max_wait_secs, event_types, channels, metadata); its cursor is the
-    log's last entry id. 409 when the uid is taken in this stream."""
+    """Create a sink from ``values`` (snake_case: type, url, headers, encoding,
+    compression, uid, status, batch_size, max_wait_secs, event_types, channels,
+    metadata); its cursor is the log's last entry id. 409 when the uid is taken in this stream."""
     watch = [stream_key(stream_id), event_log.log_key(stream_id)]
     if values.get("uid"):
         watch.append(sink_uid_key(stream_id, values["uid"]))
@@ -103,21 +106,28 @@ def create_sink(client: redis.Redis, stream_id: str, values: dict[str, Any]) -> 
 def _stage_update(pipe: Pipeline, current: SinkRecord, changes: dict[str, Any]) -> SinkRecord:
     """Queue the changes (snake_case keys of CONFIG_FIELDS, plus ``status``): only
     the fields given are written. Setting ``enabled`` revives a disabled or paused
-    sink (clearing failureReason/nextRetryAt); a retrying sink stays retrying."""
+    sink (clearing failureReason/nextRetryAt and its retry state: the schedule
+    and ``STREAMSINK_RETRY_MAX_ELAPSED`` start afresh); a retrying sink stays
+    retrying. A new url or encoding forgets the negotiated encoding."""
     updates = {k: v for k, v in changes.items() if k in CONFIG_FIELDS and k != "uid"}
+    if any(k in updates and updates[k] != getattr(current, k) for k in ("url", "encoding")):
+        updates["negotiated_encoding"] = None
     if "uid" in changes and (changes["uid"] or None) != current.uid:
         new_uid = changes["uid"] or None
         if new_uid:
             check_uid_free(pipe, sink_uid_key(current.stream_id, new_uid), new_uid, current.id)
         updates["uid"] = new_uid
     status = changes.get("status")
-    if status == "enabled" and current.status in ("disabled", "paused"):
+    revive = status == "enabled" and current.status in ("disabled", "paused")
+    if revive:
         updates |= {"status": "enabled", "failure_reason": None, "next_retry_at": None}
     elif status == "disabled" and current.status != "disabled":
         updates |= {"status": "disabled", "next_retry_at": None}
     updates["updated_at"] = now_ms()
     pipe.multi()
     stage_fields(pipe, current.id, {HASH_NAMES[k]: v for k, v in updates.items()})
+    if revive:
+        pipe.delete(retry_state_key(current.id))
     if "uid" in updates:
         if current.uid:
             pipe.delete(sink_uid_key(current.stream_id, current.uid))
@@ -187,7 +197,7 @@ def delete_sink(client: redis.Redis, stream_id: str, id_or_uid: str) -> None:
     def run(pipe: Pipeline) -> None:
         current = require_stream_sink(pipe, stream_id, id_or_uid)
         pipe.multi()
-        pipe.delete(sink_key(current.id))
+        pipe.delete(sink_key(current.id), retry_state_key(current.id))
         pipe.zrem(stream_sinks_key(stream_id), current.id)
         if current.uid:
             pipe.delete(sink_uid_key(stream_id, current.uid))

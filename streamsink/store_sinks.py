@@ -3,12 +3,20 @@
 
 A sink is the hash ``ss:sink:{sink_id}`` with the fields::
 
-    id streamId uid type url headers(json) status batchSize maxWaitSecs
-    eventTypes(json) channels(json) metadata(json) code createdAt updatedAt seq
+    id streamId uid type url headers(json) encoding compression status batchSize
+    maxWaitSecs eventTypes(json) channels(json) metadata(json) code createdAt
+    updatedAt seq
     cursor         Redis Stream entry id after which the sink has delivered
                    (= currentIterator; a new sink starts at the log's last id, "0-0")
     failureReason  last permanent failure (absent = none)
     nextRetryAt    epoch ms of the next retry (absent = none)
+    negotiatedEncoding  json|protobuf: what ``encoding: auto`` found to work
+                   (cleared when url or encoding change)
+
+The retry state of a failing sink is the hash ``ss:retries:{sink_id}``
+(``n``: failures counted on the retry schedule, ``since``: epoch ms of the
+first failure after the last success); a success, a force-retry and a
+re-enable delete it.
 
 indexed by ``ss:stream:{stream_id}:sinks`` (ZSET by creation seq) and, when it
 has a uid, ``ss:stream:{stream_id}:sink-uid:{uid}``. The API writes only the
@@ -47,6 +55,8 @@ CONFIG_FIELDS: Final = {
     "type": "type",
     "url": "url",
     "headers": "headers",
+    "encoding": "encoding",
+    "compression": "compression",
     "uid": "uid",
     "batch_size": "batchSize",
     "max_wait_secs": "maxWaitSecs",
@@ -59,8 +69,11 @@ HASH_NAMES: Final = {
     "status": "status",
     "failure_reason": "failureReason",
     "next_retry_at": "nextRetryAt",
+    "negotiated_encoding": "negotiatedEncoding",
     "updated_at": "updatedAt",
 }
+ENCODINGS: Final = ("auto", "json", "protobuf")
+COMPRESSIONS: Final = ("none", "gzip")
 _JSON_FIELDS: Final = {"headers", "eventTypes", "channels", "metadata"}
 _LIST_FIELDS: Final = [
     "id",
@@ -69,6 +82,9 @@ _LIST_FIELDS: Final = [
     "type",
     "url",
     "headers",
+    "encoding",
+    "compression",
+    "negotiatedEncoding",
     "status",
     "batchSize",
     "maxWaitSecs",
@@ -92,6 +108,9 @@ class SinkRecord:
     url: str
     uid: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    encoding: str = "auto"  # auto | json | protobuf
+    compression: str = "none"  # none | gzip
+    negotiated_encoding: str | None = None  # what auto found to work
     status: str = "enabled"
     batch_size: int = 100
     max_wait_secs: int = 0
@@ -110,6 +129,13 @@ class SinkRecord:
         """True when this sink's event-type filter lets ``event_type`` through."""
         return not self.event_types or event_type in self.event_types
 
+    def wire_encoding(self) -> str:
+        """The encoding of the next request: the explicit one, or under ``auto``
+        the negotiated one (JSON until a receiver refuses it)."""
+        if self.encoding in ("json", "protobuf"):
+            return self.encoding
+        return self.negotiated_encoding if self.negotiated_encoding == "protobuf" else "json"
+
     @classmethod
     def from_hash(cls, h: dict[str, str]) -> SinkRecord:
         nra = h.get("nextRetryAt")
@@ -120,6 +146,9 @@ class SinkRecord:
             url=h.get("url", ""),
             uid=h.get("uid") or None,
             headers=loads(h.get("headers"), {}),
+            encoding=h.get("encoding") or "auto",
+            compression=h.get("compression") or "none",
+            negotiated_encoding=h.get("negotiatedEncoding") or None,
             status=h.get("status") or "enabled",
             batch_size=int(h.get("batchSize") or 100),
             max_wait_secs=int(h.get("maxWaitSecs") or 0),
@@ -234,9 +263,17 @@ _UNSET: Any = object()
 
 
 def _state_args(
-    status: str, failure_reason: str | None, next_retry_at: int | None, cursor: str
+    status: str,
+    failure_reason: str | None,
+    next_retry_at: int | None,
+    cursor: str,
+    negotiated_encoding: str | None = _UNSET,
 ) -> list[str]:
     args: list[str] = []
+    if negotiated_encoding is not _UNSET:
+        if negotiated_encoding not in (None, "json", "protobuf"):
+            raise ValueError("negotiated_encoding must be json, protobuf or None")
+        args += ["negotiatedEncoding", negotiated_encoding or ""]
     if status is not _UNSET:
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}")
@@ -260,13 +297,15 @@ def update_sink_state(
     failure_reason: str | None = _UNSET,
     next_retry_at: int | None = _UNSET,
     cursor: str = _UNSET,
+    negotiated_encoding: str | None = _UNSET,
     if_cursor: str | None = None,
 ) -> bool:
     """Atomically set the given delivery fields of a sink (None clears
     ``failure_reason``/``next_retry_at``, epoch ms). With ``if_cursor`` the update
-    applies only while the stored cursor equals it (compare-and-set). False when
+    applies only while the stored cursor equals it (compare-and-set).
+    ``negotiated_encoding``: what ``encoding: auto`` found to work. False when
     the sink no longer exists or the cursor did not match."""
-    args = _state_args(status, failure_reason, next_retry_at, cursor)
+    args = _state_args(status, failure_reason, next_retry_at, cursor, negotiated_encoding)
     return state_updated(client.eval(_UPDATE_STATE, 1, sink_key(sink_id), if_cursor or "", *args))
 
 
@@ -278,10 +317,11 @@ def stage_sink_state(
     failure_reason: str | None = _UNSET,
     next_retry_at: int | None = _UNSET,
     cursor: str = _UNSET,
+    negotiated_encoding: str | None = _UNSET,
     if_cursor: str | None = None,
 ) -> None:
     """``update_sink_state`` queued on a pipeline; ``state_updated`` reads its reply."""
-    args = _state_args(status, failure_reason, next_retry_at, cursor)
+    args = _state_args(status, failure_reason, next_retry_at, cursor, negotiated_encoding)
     pipe.eval(_UPDATE_STATE, 1, sink_key(sink_id), if_cursor or "", *args)
 
 
@@ -293,3 +333,34 @@ def state_updated(reply: Any) -> bool:
 def sink_from_raw(raw: dict[Any, Any]) -> SinkRecord | None:
     """A sink from its raw HGETALL reply (None when the hash is missing)."""
     return SinkRecord.from_hash(decode_hash(raw)) if raw else None
+
+
+# --- retry state --------------------------------------------------------------------
+
+
+def retry_state_key(sink_id: str) -> str:
+    return f"ss:retries:{sink_id}"
+
+
+_NOTE_FAILURE = """
+if redis.call('TYPE', KEYS[1]).ok == 'string' then
+  local old = redis.call('GET', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'n', old)
+end
+local n
+if ARGV[1] == '1' then n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+else n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0') end
+redis.call('HSETNX', KEYS[1], 'since', ARGV[2])
+return {n, tonumber(redis.call('HGET', KEYS[1], 'since'))}
+"""
+
+
+def note_failure(client: redis.Redis, sink_id: str, *, count: bool, now_ms: int) -> tuple[int, int]:
+    """Record a retryable failure: ``(failures counted on the schedule, epoch ms
+    of the first failure since the last success)``. ``count=False`` for a
+    throttled answer (its ``Retry-After`` sets the wait, the schedule stays put).
+    Atomic, so it holds across workers and restarts."""
+    key = retry_state_key(sink_id)
+    n, since = client.eval(_NOTE_FAILURE, 1, key, "1" if count else "0", str(int(now_ms)))
+    return int(n), int(since)

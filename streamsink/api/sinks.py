@@ -56,7 +56,12 @@ def render_sink(record: SinkRecord) -> StreamSinkOut:
         id=record.id,
         uid=record.uid,
         type=record.type,
-        config=OtelTracingConfigOut(url=record.url, headers=redact_headers(record.headers)),
+        config=OtelTracingConfigOut(
+            url=record.url,
+            headers=redact_headers(record.headers),
+            encoding=record.encoding,  # type: ignore[arg-type]
+            compression=record.compression,  # type: ignore[arg-type]
+        ),
         status=record.status,  # type: ignore[arg-type]
         batch_size=record.batch_size,
         max_wait_secs=record.max_wait_secs,
@@ -66,6 +71,11 @@ def render_sink(record: SinkRecord) -> StreamSinkOut:
         current_iterator=record.cursor,
         failure_reason=record.failure_reason,
         next_retry_at=ms_to_dt(record.next_retry_at) if record.next_retry_at else None,
+        negotiated_encoding=(
+            record.negotiated_encoding  # type: ignore[arg-type]
+            if record.encoding == "auto"
+            else None
+        ),
         created_at=ms_to_dt(record.created_at),
         updated_at=ms_to_dt(record.updated_at),
     )
@@ -105,6 +115,8 @@ def _values(body: StreamSinkIn) -> dict[str, Any]:
         "type": body.type,
         "url": body.config.url,
         "headers": body.config.headers or {},
+        "encoding": body.config.encoding or "auto",
+        "compression": body.config.compression or "none",
         "uid": body.uid,
         "status": body.status,
         "batch_size": body.batch_size,
@@ -200,7 +212,8 @@ def patch_sink(
     request: Request,
 ) -> StreamSinkOut:
     """Change the fields given. ``uid``/``eventTypes``/``channels`` null clear them;
-    ``config.headers`` replaces all headers (see also ``/headers``)."""
+    ``config.headers`` replaces all headers (see also ``/headers``); a new
+    ``config.url`` or ``config.encoding`` forgets the negotiated encoding."""
     sent = body.model_fields_set
     changes: dict[str, Any] = {}
     for name in ("status", "batch_size", "max_wait_secs", "metadata"):
@@ -219,6 +232,9 @@ def patch_sink(
         if body.config.headers is not None:
             check_header_count(settings, body.config.headers, ("body", "config", "headers"))
             changes["headers"] = body.config.headers
+        for name in ("encoding", "compression"):
+            if getattr(body.config, name) is not None:
+                changes[name] = getattr(body.config, name)
     sid = _stream_id(client, stream_id)
     record = edits.patch_sink(client, sid, sink_id, changes)
     after_sink_change(request, record)

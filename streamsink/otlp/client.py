@@ -4,20 +4,19 @@
 ``DeliveryResult`` whose ``outcome`` is SUCCESS (2xx), RETRYABLE (408, 429,
 502, 503, 504, connection errors, timeouts), TOO_LARGE (413: split and retry)
 or PERMANENT (anything else, including redirects, which are never followed).
-``deliver_spans`` adds size-based splitting on top of ``send``.
+``otlp.export`` sends a whole batch on top of ``send`` (splitting, encoding switch).
 """
 
 from __future__ import annotations
 
 import enum
-import gzip as gzip_lib
 import os
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -31,7 +30,9 @@ from streamsink.otlp.answer import (
     parse_retry_after,
     safe_excerpt,
 )
+from streamsink.otlp.split import gzip_bytes
 from streamsink.otlp.transport import DeliveryTransport, Prepared, request_deadline
+from streamsink.retry import DEFAULT_MAX_RETRY_AFTER
 
 USER_AGENT = f"streamsink/{__version__}"
 RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
@@ -39,8 +40,6 @@ MAX_RESPONSE_READ = 64 * 1024
 # Set by us whatever the sink's headers say: they describe the body we send.
 _OWN_HEADERS = ("content-type", "content-encoding", "content-length")
 _HOP_HEADERS = ("host", "transfer-encoding", "connection", "keep-alive", "upgrade", "te")
-
-T = TypeVar("T")
 
 
 class Outcome(enum.StrEnum):
@@ -82,27 +81,6 @@ class DeliveryResult:
         return ": ".join(parts) or self.outcome.value
 
 
-@dataclass(slots=True)
-class BatchResult:
-    """The outcome of ``deliver_spans``: every HTTP attempt, in order.
-
-    ``outcome`` is SUCCESS when every span was accepted; otherwise the first
-    failing request's outcome (never TOO_LARGE: a single span that is still
-    too large is PERMANENT). Delivery stops at the first failure, so the spans
-    in ``delivered`` are a prefix of the input.
-    """
-
-    outcome: Outcome
-    attempts: list[DeliveryResult] = field(default_factory=list)
-    delivered: int = 0
-    rejected_spans: int = 0
-    failure: DeliveryResult | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.SUCCESS
-
-
 def classify_status(status: int) -> Outcome:
     if 200 <= status < 300:
         return Outcome.SUCCESS
@@ -133,7 +111,7 @@ class DeliveryClient:
         max_connections: int = 100,
         max_keepalive: int = 20,
         keepalive_expiry: float = 30.0,
-        max_retry_after: float = 3600.0,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         policy: DestinationPolicy | None = None,
         client: httpx.Client | None = None,
         verify: ssl.SSLContext | bool = True,
@@ -201,7 +179,7 @@ class DeliveryClient:
         that is already encoded (e.g. ``"gzip"`` from ``otlp.split.Body``).
         """
         started = time.monotonic()
-        wire = gzip_lib.compress(body, compresslevel=5, mtime=0) if gzip else body
+        wire = gzip_bytes(body) if gzip else body
         encoding = "gzip" if gzip else content_encoding
 
         def done(outcome: Outcome, **kw: Any) -> DeliveryResult:
@@ -315,56 +293,6 @@ class DeliveryClient:
         except (httpx.HTTPError, ValueError):
             pass  # the status line is what counts; a broken body only shortens the excerpt
         return b"".join(chunks)[:MAX_RESPONSE_READ]
-
-
-def deliver_spans(
-    client: DeliveryClient,
-    url: str,
-    spans: Sequence[T],
-    encode: Callable[[Sequence[T]], bytes],
-    *,
-    headers: Mapping[str, str] | None = None,
-    content_type: str = JSON,
-    gzip: bool = False,
-    max_body_bytes: int | None = None,
-) -> BatchResult:
-    """Deliver ``spans`` in order, splitting in halves on 413 or when ``encode``
-    gives more than ``max_body_bytes`` (checked before gzip), recursively.
-
-    Stops at the first failed request. A single span that still gets 413 fails
-    PERMANENT with a clear reason. Every request, split or not, is recorded.
-    """
-    result = BatchResult(Outcome.SUCCESS)
-    stack: list[Sequence[T]] = [spans] if spans else []
-    while stack:
-        chunk = stack.pop()
-        body = encode(chunk)
-        if max_body_bytes is not None and len(body) > max_body_bytes and len(chunk) > 1:
-            _push_halves(stack, chunk)
-            continue
-        attempt = client.send(url, body, headers, content_type, gzip)
-        result.attempts.append(attempt)
-        if attempt.outcome is Outcome.TOO_LARGE and len(chunk) > 1:
-            _push_halves(stack, chunk)
-            continue
-        if attempt.outcome is Outcome.TOO_LARGE:
-            why = f"a single span ({len(body)} bytes encoded) is too large for the sink (413)"
-            attempt = replace(attempt, outcome=Outcome.PERMANENT, error=why)
-            result.attempts[-1] = attempt
-        if not attempt.ok:
-            result.outcome = attempt.outcome
-            result.failure = attempt
-            return result
-        result.delivered += len(chunk)
-        if attempt.partial_success is not None:
-            result.rejected_spans += attempt.partial_success.rejected_spans
-    return result
-
-
-def _push_halves(stack: list[Sequence[T]], chunk: Sequence[T]) -> None:
-    mid = len(chunk) // 2
-    stack.append(chunk[mid:])  # popped second
-    stack.append(chunk[:mid])  # popped first: order is kept
 
 
 _default: tuple[int, DeliveryClient] | None = None

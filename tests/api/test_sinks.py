@@ -22,7 +22,13 @@ def test_create_with_defaults(client: TestClient, stream: dict[str, Any]) -> Non
     out = r.json()
     assert out["id"].startswith("sink_")
     assert out["type"] == "otelTracing" and out["status"] == "enabled"
-    assert out["config"] == {"url": SINK_URL, "headers": {"headers": {}, "sensitive": []}}
+    assert out["config"] == {
+        "url": SINK_URL,
+        "headers": {"headers": {}, "sensitive": []},
+        "encoding": "auto",
+        "compression": "none",
+    }
+    assert out["negotiatedEncoding"] is None
     assert out["batchSize"] == 100 and out["maxWaitSecs"] == 0
     assert out["eventTypes"] == [] and out["metadata"] == {}
     assert out["currentIterator"] == "0-0"
