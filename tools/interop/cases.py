@@ -44,7 +44,8 @@ class Expected:
     name: str
     start_ns: int
     end_ns: int
-    model: str | None = None  # LLM spans: the model the receiver should show
+    #: LLM spans: the model names a receiver may show (response model, request model)
+    models: tuple[str, ...] = ()
     tokens: tuple[int, int] | None = None  # LLM spans: (input/prompt, output/completion)
 
 
@@ -94,7 +95,7 @@ def _llm(stream: str, handler: str, kind: str, p: dict[str, Any]) -> Expected:
         trace_id=tid(stream, p["runId"] if p.get("runId") else p["callId"]),
         parent_id=sid(stream, p["runId"]) if p.get("runId") else None,
         name=f"{p.get('operation') or 'chat'} {p['requestModel']}",
-        model=p.get("responseModel") or p["requestModel"],
+        models=tuple(m for m in (p.get("responseModel"), p["requestModel"]) if m),
         tokens=(usage["inputTokens"], usage["outputTokens"]) if usage else None,
         **times,
     )

@@ -117,7 +117,7 @@ class Mlflow(Receiver):
 class Phoenix(Receiver):
     """``phoenix serve`` (sqlite under its working dir). Its OTLP/HTTP receiver
     takes protobuf only (JSON gets 415). Read back through its REST API:
-    ``/v1/projects/default/spans`` and ``/v1/projects/default/traces``."""
+    ``/v1/projects``, then each project's ``/spans`` and ``/traces``."""
 
     name = "phoenix"
     time_tolerance_ns = 500  # Phoenix stores times as microsecond datetimes (rounded)
@@ -164,7 +164,19 @@ class Phoenix(Receiver):
     def read(self, case: str, trace_ids: set[str]) -> tuple[Spans, Totals]:
         ids = sorted(trace_ids)
         spans: Spans = {}
-        for s in self._pages("/v1/projects/default/spans", trace_id=ids):
+        totals: Totals = {}
+        # A span's project is its resource's openinference.project.name, else "default".
+        for project in self._pages("/v1/projects"):
+            base = f"/v1/projects/{project['id']}"
+            spans |= self._spans(base, ids, project["name"])
+            for t in self._pages(f"{base}/traces"):
+                if t["trace_id"] in trace_ids:
+                    totals[t["trace_id"]] = (t["token_count_prompt"], t["token_count_completion"])
+        return spans, totals
+
+    def _spans(self, base: str, ids: list[str], project: str) -> Spans:
+        spans: Spans = {}
+        for s in self._pages(f"{base}/spans", trace_id=ids):
             attrs = s.get("attributes") or {}
             prompt = attrs.get("llm.token_count.prompt")
             completion = attrs.get("llm.token_count.completion")
@@ -176,12 +188,9 @@ class Phoenix(Receiver):
                 "end": _ns(s["end_time"]),
                 "model": attrs.get("llm.model_name"),
                 "tokens": (prompt, completion) if prompt is not None else None,
+                "project": project,
             }
-        totals: Totals = {}
-        for t in self._pages("/v1/projects/default/traces"):
-            if t["trace_id"] in trace_ids:
-                totals[t["trace_id"]] = (t["token_count_prompt"], t["token_count_completion"])
-        return spans, totals
+        return spans
 
 
 def _ns(iso: str) -> int:

@@ -121,8 +121,9 @@ class Delivery:
                 ("parent", got["parentId"] or None, want.parent_id),
                 ("name", got["name"], want.name),
             ]
-            if want.model is not None:
-                checks += [("model", got["model"], want.model)]
+            if want.models:
+                if got["model"] not in want.models:
+                    errors.append(f"{where}: model {got['model']!r} not in {want.models}")
                 checks += [("tokens", tuple(got["tokens"] or ()), want.tokens)]
             errors += [f"{where}: {what} {g!r} != {w!r}" for what, g, w in checks if g != w]
             for what, g, w in (
@@ -150,9 +151,13 @@ class Delivery:
             "encoding": encoding,
             "attempts": codes,
         }
+        projects = {s["project"] for s in self.spans.values() if s.get("project")}
+        if projects:
+            details["projects"] = sorted(projects)
         if want_totals:
-            details["tokens"] = {t: list(v) for t, v in sorted(want_totals.items())}
-            details["models"] = sorted({e.model for e in self.expected.values() if e.model})
+            details["tokens"] = {t: list(self.totals.get(t) or ()) for t in sorted(want_totals)}
+            shown = {self.spans.get(e.span_id, {}).get("model") for e in self.expected.values()}
+            details["models"] = sorted(m for m in shown if m)
         if errors:
             details["errors"] = errors[:20]
         return details
