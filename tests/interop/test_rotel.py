@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 
-from streamsink.models import OtelTracingConfigIn
 from tests.engine.conftest import Api, Receiver, Workers, wait_until
 from tests.helpers.receiver_server import ReceiverServer
 from tests.interop.otlp_view import parse_recorded, span_views
@@ -285,22 +284,15 @@ def flows() -> list[Flow]:
 
 # --- the round trip ----------------------------------------------------------------
 
-_fields = OtelTracingConfigIn.model_fields
-#: Sink config fields this streamsink accepts (encoding/compression arrive with issue 10).
-ENCODING_FIELDS = "encoding" in _fields and "compression" in _fields
-needs_encoding = pytest.mark.skipif(
-    not ENCODING_FIELDS, reason="sink config has no encoding/compression fields yet"
-)
-
 CASES = [
     # (sink config beyond the url, expected Content-Type, expected Content-Encoding)
     pytest.param({}, "application/json", None, id="json-default"),
     pytest.param({"encoding": "json", "compression": "gzip"}, "application/json", "gzip",
-                 id="json-gzip", marks=needs_encoding),
+                 id="json-gzip"),
     pytest.param({"encoding": "protobuf"}, "application/x-protobuf", None,
-                 id="protobuf", marks=needs_encoding),
+                 id="protobuf"),
     pytest.param({"encoding": "protobuf", "compression": "gzip"}, "application/x-protobuf",
-                 "gzip", id="protobuf-gzip", marks=needs_encoding),
+                 "gzip", id="protobuf-gzip"),
 ]  # fmt: skip
 
 
@@ -347,6 +339,10 @@ def test_round_trip_through_rotel(
         f"{total} spans exported by rotel (rotel log: {agent.logs()[-1500:]})",
     )
     sent = views_of(proxy)
+    # What the receiver got came out of rotel's exporter (protobuf, gzip by default).
+    for recorded in receiver.requests:
+        assert recorded.headers.get("user-agent", "").startswith("Rotel"), recorded.headers
+        assert recorded.headers["content-type"] == "application/x-protobuf"
     for recorded in proxy.requests:
         assert recorded.headers["content-type"].split(";")[0] == media
         assert recorded.headers.get("content-encoding") == content_encoding
