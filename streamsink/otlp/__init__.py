@@ -1,5 +1,6 @@
 """OTLP: typed spans, ID derivation, attribute conversion, JSON/protobuf encoding,
-splitting (pure), and the delivery client (``otlp.client``, I/O)."""
+splitting (pure), the delivery client (``otlp.client``, I/O) and the sending of
+a whole batch (``otlp.export``: byte limit, 413 halves, the 415 encoding switch)."""
 
 from streamsink.otlp.encode_json import CONTENT_TYPE_JSON, encode_json
 from streamsink.otlp.encode_proto import CONTENT_TYPE_PROTOBUF, encode_proto

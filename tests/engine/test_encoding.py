@@ -79,7 +79,7 @@ def test_auto_switches_to_protobuf_on_415_and_back(
     api: Api, receiver_factory, workers: Workers
 ) -> None:
     receiver: Receiver = receiver_factory(handler=refusing(JSON))
-    workers.start()
+    first_worker = workers.start()
     stream = api.stream()
     sink = api.sink(stream, receiver.traces_url, batchSize=10)  # the default: auto
     assert sink["config"]["encoding"] == "auto"
@@ -109,7 +109,10 @@ def test_auto_switches_to_protobuf_on_415_and_back(
     assert "switched from json to protobuf" in records[1]["error"]
     assert "Unsupported content type" in records[1]["responseExcerpt"]
 
-    # Remembered: the next batch goes straight out as protobuf.
+    # Remembered in Redis: after a worker restart the next batch goes straight
+    # out as protobuf.
+    workers.kill(first_worker)
+    workers.start()
     api.post_seqs(stream, range(3, 5))
     receiver.wait_accepted(5, timeout=15)
     assert [media(x.request) for x in receiver.settle()[2:]] == [PROTOBUF]
