@@ -148,6 +148,7 @@ class Delivery:
             "pass": not errors,
             "spans": f"{len(set(self.spans) & set(self.expected))}/{len(self.expected)}",
             "traces": len({s["traceId"] for s in self.spans.values()}),
+            "times": f"within {tol} ns" if tol else "exact",
             "encoding": encoding,
             "attempts": codes,
         }
@@ -194,6 +195,15 @@ def run_receiver(name: str, ss: Streamsink, venv: Path, work: Path, timeout: flo
     return out
 
 
+def render(table: dict[str, dict[str, Any]]) -> str:
+    """The table as JSON with one line per case."""
+    rows = []
+    for receiver, cases_ in table.items():
+        lines = [f"    {json.dumps(case)}: {json.dumps(row)}" for case, row in cases_.items()]
+        rows.append(f"  {json.dumps(receiver)}: {{\n" + ",\n".join(lines) + "\n  }")
+    return "{\n" + ",\n".join(rows) + "\n}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--receivers", default="mlflow,phoenix", help="comma-separated")
@@ -223,7 +233,7 @@ def main() -> int:
         }
     finally:
         ss.stop()
-    print(json.dumps(table, indent=2))
+    print(render(table))
     ok = all(row.get("pass") for cases_ in table.values() for row in cases_.values())
     log("all cases pass" if ok else "FAILED: see the table")
     return 0 if ok else 1
