@@ -12,7 +12,9 @@ outcome (``batch``) with, at its end, the reads for the next batch (the sink,
 the lease's holder and the events after the cursor the batch ended at); a
 re-read only when the cursor moved meanwhile or the sink filters event
 types. The lease and the kick flag are renewed every few seconds, not every
-batch.
+batch. A sink whose destination is slow and at its cap of requests in flight
+(``lanes.busy_for``) is deferred before its batch: a wake-up is scheduled and
+the thread goes to other sinks.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ import redis
 from redis.client import Pipeline
 from rq import get_current_job
 
+from streamsink import lanes, scheduling, store, store_sinks
 from streamsink import log as event_log
-from streamsink import scheduling, store, store_sinks
 from streamsink.batch import Pending, deliver_batch
 from streamsink.engine import Engine, current
 from streamsink.store_sinks import SinkRecord
@@ -187,6 +189,20 @@ def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str)
                 return
         if not renewed:
             return
+        busy = lanes.busy_for(sink.url)
+        if busy is not None:
+            _defer(r, sink, busy)
+            return
         reads.guess = (pending.scanned_to, sink.batch_size)
         if not deliver_batch(engine, sink, pending, then=reads):
             return
+
+
+def _defer(r: redis.Redis, sink: SinkRecord, seconds: float) -> None:
+    """The sink's destination is slow and at its cap: come back in ``seconds``
+    (one wake-up at a time; the lease is released by the caller, the events
+    and the cursor stay as they are)."""
+    if scheduling.waiting_until(r, sink.id) is None:
+        due = scheduling.now_ms() + int(seconds * 1000)
+        scheduling.wake_at(r, sink.stream_id, sink.id, due)
+    log.debug("sink %s deferred %.1f s: its destination is slow", sink.id, seconds)

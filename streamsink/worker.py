@@ -1,10 +1,12 @@
 """``streamsink worker``: an RQ worker that never forks per job.
 
 The RQ job (``streamsink.delivery.deliver_job``) only hands the sink to this
-process's delivery pool, so V8 contexts and HTTP connection pools live as long
-as the process, and one slow sink (hung receiver, looping handler) holds one
-pool thread, not the worker. When every pool thread is busy the job blocks,
-so the worker stops taking jobs: back-pressure, not an unbounded backlog.
+process's delivery pool (``streamsink.lanes``), so V8 contexts and HTTP
+connection pools live as long as the process. A delivery waiting on a sink's
+answer moves to the pool's waiting lane, so hung receivers never hold the
+working slots RQ feeds; a slow destination gets a bounded number of threads.
+When every working slot is busy the job blocks, so the worker stops taking
+jobs: back-pressure, not an unbounded backlog.
 
 Beside RQ's loop, a housekeeping thread moves due scheduled jobs to the queue
 (RQ's scheduler, run in a thread rather than a forked process), renews the
@@ -17,38 +19,18 @@ import logging
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import redis
 from rq import SimpleWorker
 from rq.scheduler import RQScheduler
 
 from streamsink import engine as engine_mod
+from streamsink.lanes import DeliveryPool
 from streamsink.redisconn import connect
 from streamsink.scheduling import QUEUE_NAME, delivery_queue
 from streamsink.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class DeliveryPool:
-    """A bounded thread pool: ``submit`` blocks while all threads are busy."""
-
-    def __init__(self, size: int):
-        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="deliver")
-        self._slots = threading.BoundedSemaphore(size)
-
-    def submit(self, fn, *args) -> None:  # type: ignore[no-untyped-def]
-        self._slots.acquire()
-        try:
-            future = self._executor.submit(fn, *args)
-        except BaseException:
-            self._slots.release()
-            raise
-        future.add_done_callback(lambda _f: self._slots.release())
-
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=False)
 
 
 TICK = 0.5  # seconds between scheduler checks: RQ keeps whole seconds, so a
@@ -100,7 +82,11 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per POST is noise
     connection = connect(settings.redis_url)
     engine = engine_mod.Engine(connection, settings)
-    pool = DeliveryPool(settings.delivery_threads)
+    pool = DeliveryPool(
+        settings.delivery_threads,
+        settings.delivery_wait_threads,
+        settings.delivery_per_destination,
+    )
     engine_mod.install(engine, pool.submit)
     housekeeping = Housekeeping(engine)
     housekeeping.start()

@@ -1,0 +1,107 @@
+"""Hung receivers never starve healthy sinks (DESIGN section 7, issue 11 item 2).
+
+Receivers that accept and never answer hold each request until the read
+timeout. Before the fix, 20 of them held all 16 delivery threads, so a healthy
+sink on another stream waited for a read timeout (here 8 s) to get a thread.
+Now a request waiting on an answer gives its working slot back (the waiting
+lane), and a destination with ``delivery_per_destination`` slow requests in
+flight gets no more threads: its other sinks are deferred.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.helpers.hung_server import HungServer
+
+from .conftest import Api, Receiver, Workers, wait_until
+
+READ_TIMEOUT = "8"  # the old code made the healthy sink wait about this long
+BOUND = 3.0  # seconds: generous for a delivery that takes ~10 ms
+
+
+@pytest.fixture
+def hung_servers() -> Iterator[Callable[[], HungServer]]:
+    started: list[HungServer] = []
+
+    def make() -> HungServer:
+        server = HungServer()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:  # ends the requests in flight: workers stop at once
+        server.close()
+
+
+def _healthy_delays(api: Api, stream: str, healthy: Receiver, rounds: int) -> list[float]:
+    """Post one event ``rounds`` times; seconds until each arrived."""
+    delays = []
+    for n in range(rounds):
+        seen = len(healthy.accepted_spans())
+        posted = time.monotonic()
+        api.post_seqs(stream, range(n, n + 1))
+        healthy.wait_accepted(seen + 1, timeout=20)
+        delays.append(healthy.settle()[-1].at - posted)
+        time.sleep(0.2)
+    return delays
+
+
+def test_twenty_hung_receivers_do_not_delay_a_healthy_sink(
+    api: Api, receiver_factory, workers: Workers, hung_servers
+) -> None:
+    workers.start(delivery_read_timeout=READ_TIMEOUT, delivery_threads="16")
+    hung = [hung_servers() for _ in range(20)]  # 20 destinations: no per-host cap involved
+    for i, server in enumerate(hung):
+        stream = api.stream(f"hung{i}")
+        api.sink(stream, server.url, batchSize=1)
+        api.post_seqs(stream, range(1))
+    time.sleep(1.0)  # their requests are in flight (before the fix: 16 of them, on every thread)
+
+    healthy: Receiver = receiver_factory()
+    stream = api.stream("healthy")
+    api.sink(stream, healthy.traces_url, batchSize=1)
+    delays = _healthy_delays(api, stream, healthy, rounds=5)
+    assert max(delays) < BOUND, f"the healthy sink waited {max(delays):.2f} s: {delays}"
+    # All 20 are in flight at once, each on one connection (no timeout fired yet).
+    assert [s.accepted for s in hung] == [1] * 20
+
+
+def test_one_hung_host_gets_a_bounded_number_of_threads(
+    api: Api, receiver_factory, workers: Workers, hung_servers
+) -> None:
+    """40 sinks on one hung host: once its requests are slow, further sinks
+    are deferred (no connection, status unchanged, a wake-up scheduled)
+    instead of each holding a thread for the read timeout."""
+    workers.start(delivery_read_timeout=READ_TIMEOUT, delivery_per_destination="4")
+    host = hung_servers()
+    first = []
+    for i in range(4):
+        stream = api.stream(f"first{i}")
+        first.append(api.sink(stream, host.url, batchSize=1))
+        api.post_seqs(stream, range(1))
+    wait_until(lambda: host.accepted == 4, 10, "4 requests in flight")
+    time.sleep(1.0)  # they are slow now
+
+    later = []
+    for i in range(36):
+        stream = api.stream(f"later{i}")
+        later.append((stream, api.sink(stream, host.url, batchSize=1)))
+        api.post_seqs(stream, range(1))
+    healthy: Receiver = receiver_factory()
+    stream = api.stream("healthy")
+    api.sink(stream, healthy.traces_url, batchSize=1)
+    delays = _healthy_delays(api, stream, healthy, rounds=3)
+    assert max(delays) < BOUND, f"the healthy sink waited {max(delays):.2f} s: {delays}"
+
+    def deferred() -> int:
+        return sum(1 for _, s in later if api.redis.exists(f"ss:wait:{s['id']}"))
+
+    wait_until(lambda: deferred() == len(later), 10, "every later sink deferred")
+    assert host.accepted == 4  # none of the 36 got a connection (or a thread) to wait in
+    for stream_id, sink in later[:3]:
+        state = api.get_sink(stream_id, sink["id"])
+        assert state["status"] == "enabled" and state["failureReason"] is None
