@@ -10,6 +10,7 @@ flight gets no more threads: its other sinks are deferred.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -105,3 +106,99 @@ def test_one_hung_host_gets_a_bounded_number_of_threads(
     for stream_id, sink in later[:3]:
         state = api.get_sink(stream_id, sink["id"])
         assert state["status"] == "enabled" and state["failureReason"] is None
+
+
+# --- the pool and the gate, in-process ---------------------------------------------
+
+
+def test_requests_waiting_on_sinks_free_the_working_slots() -> None:
+    """2 working slots; 6 deliveries wait on (hung) answers: a 7th still runs at once."""
+    from streamsink.lanes import DeliveryPool
+    from streamsink.otlp.transport import network_wait
+
+    pool = DeliveryPool(working=2, waiting=8)
+    release = threading.Event()
+    done = threading.Event()
+    origin = ("http", "127.0.0.1", 9)
+
+    def hung() -> None:
+        hook = network_wait.get()
+        assert hook is not None
+        with hook(origin):
+            release.wait(10)
+
+    try:
+        for _ in range(6):
+            pool.submit(hung)
+        wait_until(lambda: pool.gate.in_flight(origin) == 6, 5, "6 requests waiting")
+        started = time.monotonic()
+        pool.submit(done.set)  # before the waiting lane this blocked until release
+        assert done.wait(2) and time.monotonic() - started < 1.0
+    finally:
+        release.set()
+        pool.shutdown()
+    assert pool.gate.in_flight(origin) == 0
+
+
+def test_a_full_waiting_lane_keeps_the_working_slot() -> None:
+    """Waiting lane full: the delivery waits in its working slot; submit blocks
+    (back-pressure) until one ends."""
+    from streamsink.lanes import DeliveryPool
+    from streamsink.otlp.transport import network_wait
+
+    pool = DeliveryPool(working=1, waiting=1)
+    release = threading.Event()
+    origin = ("http", "127.0.0.1", 9)
+
+    def hung() -> None:
+        hook = network_wait.get()
+        assert hook is not None
+        with hook(origin):
+            release.wait(10)
+
+    submitted = threading.Event()
+    try:
+        pool.submit(hung)  # moves to the waiting lane
+        wait_until(lambda: pool.gate.in_flight(origin) == 1, 5, "first waiting")
+        pool.submit(hung)  # lane full: keeps the working slot
+        wait_until(lambda: pool.gate.in_flight(origin) == 2, 5, "second waiting")
+        threading.Thread(target=lambda: (pool.submit(lambda: None), submitted.set())).start()
+        assert not submitted.wait(0.5)  # saturated: RQ would wait here
+        release.set()
+        assert submitted.wait(5)
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+def test_gate_caps_slow_destinations_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamsink import lanes
+
+    clock = [1000.0]
+    monkeypatch.setattr(lanes.time, "monotonic", lambda: clock[0])
+    gate = lanes.DestinationGate(cap=2)
+    slow, fast = ("http", "10.0.0.1", 80), ("https", "collector", 443)
+    a = gate.enter(slow)
+    a2 = gate.enter(slow)
+    gate.enter(fast)
+    gate.enter(fast)
+    assert gate.busy_for(slow) is None  # at the cap, but young: not known slow yet
+    clock[0] += lanes.SLOW_AFTER
+    busy = gate.busy_for(slow)
+    assert busy is not None and lanes.MIN_DEFER <= busy <= lanes.MIN_DEFER * 1.5
+    gate.leave(slow, a)  # answered late: below the cap now, but remembered as slow
+    assert gate.busy_for(slow) is None
+    b = gate.enter(slow)
+    assert gate.busy_for(slow) is not None  # at the cap and slow lately: capped at once
+    gate.leave(slow, b)
+    gate.leave(slow, a2)
+    clock[0] += lanes.SLOW_MEMORY
+    gate.enter(slow)
+    c = gate.enter(slow)
+    assert gate.busy_for(slow) is None  # forgotten: young requests pass again
+    gate.leave(slow, c)
+    # A fast destination with many quick requests is never capped.
+    for _ in range(50):
+        gate.leave(fast, gate.enter(fast))
+    assert gate.busy_for(fast) is not None  # its two first requests are old now
+    assert lanes.DestinationGate(cap=0).busy_for(slow) is None
