@@ -10,7 +10,10 @@ jobs: back-pressure, not an unbounded backlog.
 
 Beside RQ's loop, a housekeeping thread moves due scheduled jobs to the queue
 (RQ's scheduler, run in a thread rather than a forked process), renews the
-leases this process holds, and runs the reaper that re-kicks stranded sinks.
+leases this process holds, runs the reaper that re-kicks stranded sinks, and
+sends the worker's heartbeat on a timer (RQ sends one only around jobs and
+every ~7 minutes when idle, so ``/health`` said ``degraded`` on an idle
+install).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import logging
 import socket
 import threading
 import time
+from typing import Any
 
 import redis
 from rq import SimpleWorker
@@ -37,14 +41,54 @@ TICK = 0.5  # seconds between scheduler checks: RQ keeps whole seconds, so a
 # wake-up runs at most ~1.5 s after its moment
 RENEW_EVERY = 6  # ticks (3 s; leases last 15 s)
 REAP_EVERY = 10  # ticks (5 s)
+HEARTBEAT_EVERY = 4  # ticks (2 s; /health calls a worker stale after 60 s)
+
+
+class StreamsinkWorker(SimpleWorker):
+    """RQ's ``SimpleWorker`` whose heartbeat the housekeeping thread can send
+    too, between its registered birth and death only (a heartbeat before birth
+    would make RQ refuse the name; one after death would revive the key)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._alive_lock = threading.Lock()
+        self._alive = False
+
+    def register_birth(self) -> None:
+        with self._alive_lock:
+            super().register_birth()
+            self._alive = True
+
+    def register_death(self) -> None:
+        with self._alive_lock:
+            self._alive = False
+            super().register_death()
+
+    def retire(self) -> None:
+        """No more timer heartbeats (its loop ended, with or without a death)."""
+        with self._alive_lock:
+            self._alive = False
+
+    def timer_heartbeat(self, connection: redis.Redis) -> None:
+        """RQ's heartbeat (``last_heartbeat`` and the key's expiry, as ``rq info``
+        reads them), sent on ``connection``: the engine's, with its short socket
+        time-outs, not RQ's, which waits minutes on blocking pops."""
+        with self._alive_lock:
+            if self._alive:
+                pipe = connection.pipeline(transaction=False)
+                self.heartbeat(pipeline=pipe)
+                pipe.execute()
 
 
 class Housekeeping(threading.Thread):
-    """Scheduler tick, lease renewal and the reaper, until stopped."""
+    """Scheduler tick, lease renewal, the reaper and the worker's heartbeat,
+    until stopped."""
 
     def __init__(self, engine: engine_mod.Engine):
         super().__init__(name="housekeeping", daemon=True)
         self.engine = engine
+        #: RQ's worker of the moment (``_run_rq`` sets it; restarts replace it).
+        self.rq_worker: StreamsinkWorker | None = None
         self.stopping = threading.Event()
         self.scheduler = RQScheduler([QUEUE_NAME], connection=engine.redis, interval=1)
 
@@ -60,6 +104,9 @@ class Housekeeping(threading.Thread):
                     self.engine.leases.renew_all()
                 if tick % REAP_EVERY == 0:
                     reap(self.engine)
+                worker = self.rq_worker
+                if tick % HEARTBEAT_EVERY == 0 and worker is not None:
+                    worker.timer_heartbeat(self.engine.redis)
             except Exception:  # noqa: BLE001 - keep the thread alive through Redis blips
                 log.exception("housekeeping tick failed")
 
@@ -91,7 +138,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     housekeeping = Housekeeping(engine)
     housekeeping.start()
     try:
-        _run_rq(settings, burst)
+        _run_rq(settings, burst, housekeeping)
     finally:
         engine.stopping.set()  # batches in flight finish; sinks go to other workers
         housekeeping.stop()
@@ -100,7 +147,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     return 0
 
 
-def _run_rq(settings: Settings, burst: bool) -> None:
+def _run_rq(settings: Settings, burst: bool, housekeeping: Housekeeping) -> None:
     """RQ's loop, started again when it quits on a Redis error (RQ retries a
     failed dequeue, but quits on an error elsewhere, e.g. a heartbeat while
     Redis restarts); ends on SIGTERM/SIGINT or, with ``burst``, when idle.
@@ -114,16 +161,19 @@ def _run_rq(settings: Settings, burst: bool) -> None:
         connection = connect(settings.redis_url)
         worker = None
         try:  # RQ talks to Redis from its constructor on
-            worker = SimpleWorker(
+            worker = StreamsinkWorker(
                 [delivery_queue(connection)],
                 connection=connection,
                 name=base if attempt == 0 else f"{base}-{attempt}",
             )
             worker.max_connection_wait_time = 5.0  # reconnect soon after Redis is back
+            housekeeping.rq_worker = worker
             worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
         except (redis.ConnectionError, redis.TimeoutError, ValueError):
             log.warning("RQ loop failed (Redis unavailable?)", exc_info=True)
         finally:
+            if worker is not None:
+                worker.retire()
             connection.close()
         if burst or (worker is not None and worker._shutdown_requested_date is not None):
             return

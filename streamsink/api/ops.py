@@ -17,7 +17,7 @@ from streamsink.models import WireModel
 from streamsink.scheduling import QUEUE_NAME
 
 router = APIRouter(tags=["Health"])
-WORKER_STALE_SECS = 60
+WORKER_STALE_SECS = 60  # workers heartbeat every 2 s (worker.HEARTBEAT_EVERY), idle or not
 
 
 class WorkerOut(WireModel):
