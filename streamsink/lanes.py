@@ -15,10 +15,14 @@ per-destination gate, so no slow, hung or failing sink delays another
 - **Destination gate**: the requests in flight per (scheme, host, port). A
   destination with ``delivery_per_destination`` of them in flight that is
   slow (one outstanding longer than ``SLOW_AFTER`` s, or one answered that
-  late within the last ``SLOW_MEMORY`` s) gets no more: ``busy_for`` tells
-  the delivery loop to defer the sink (lease released, a wake-up
-  scheduled), so one hung host with a thousand sinks holds about the cap of
-  threads. Fast destinations are never capped.
+  late within the last ``SLOW_MEMORY`` s) gets no more: the delivery loop
+  defers the sink (``defer_if_busy``: lease released, cursor untouched) and
+  the gate parks it. Each request to that destination that ends kicks the
+  oldest parked sink (``resume``), so they take turns at the cap; a
+  fallback wake-up (``FALLBACK`` s, with jitter) covers a worker that died
+  or restarted. One hung host with a thousand sinks thus holds about the cap
+  of threads and costs no job per sink until a slot frees. Fast
+  destinations are never capped.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ log = logging.getLogger(__name__)
 
 SLOW_AFTER = 0.5  # seconds: a request outstanding this long makes its destination slow
 SLOW_MEMORY = 60.0  # seconds a destination stays slow after a slow answer
-MIN_DEFER, MAX_DEFER = 1.0, 30.0  # seconds a deferred sink waits (RQ's scheduler: ~1 s steps)
+FALLBACK = 30.0  # seconds (x 1..1.5) before a parked sink is woken anyway
 
 
 class DestinationGate:
@@ -53,6 +57,7 @@ class DestinationGate:
         self._flight: dict[Origin, list[float]] = {}  # start times (monotonic)
         self._slow_until: dict[Origin, float] = {}
         self._warned: dict[Origin, float] = {}
+        self._parked: dict[Origin, dict[str, str]] = {}  # sink id -> stream id, oldest first
 
     def enter(self, origin: Origin) -> float:
         started = time.monotonic()
@@ -60,7 +65,9 @@ class DestinationGate:
             self._flight.setdefault(origin, []).append(started)
         return started
 
-    def leave(self, origin: Origin, started: float) -> None:
+    def leave(self, origin: Origin, started: float) -> tuple[str, str] | None:
+        """The request started at ``started`` ended; returns the parked sink
+        (stream id, sink id) to kick into the freed slot, if any."""
         now = time.monotonic()
         with self._lock:
             flight = self._flight.get(origin)
@@ -72,26 +79,35 @@ class DestinationGate:
                 if len(self._slow_until) > 10_000:  # forget the expired ones
                     self._slow_until = {o: t for o, t in self._slow_until.items() if t > now}
                 self._slow_until[origin] = now + SLOW_MEMORY
+            parked = self._parked.get(origin)
+            if not parked:
+                return None
+            sink_id = next(iter(parked))
+            stream_id = parked.pop(sink_id)
+            if not parked:
+                del self._parked[origin]
+            return stream_id, sink_id
+
+    def parked(self, origin: Origin) -> int:
+        with self._lock:
+            return len(self._parked.get(origin, ()))
 
     def in_flight(self, origin: Origin) -> int:
         with self._lock:
             return len(self._flight.get(origin, ()))
 
-    def busy_for(self, origin: Origin) -> float | None:
-        """None when a request to ``origin`` may go now; else the seconds a
-        sink should wait before trying again (about as long as the oldest
-        request in flight has waited, with jitter, so deferred sinks come
-        back spread out and rarely)."""
+    def busy(self, origin: Origin) -> bool:
+        """Whether ``origin`` is at its cap and slow: no request may start now."""
         if self.cap <= 0:
-            return None
+            return False
         now = time.monotonic()
         with self._lock:
             flight = self._flight.get(origin)
             if not flight or len(flight) < self.cap:
-                return None
+                return False
             waited = now - min(flight)
             if waited < SLOW_AFTER and self._slow_until.get(origin, 0.0) <= now:
-                return None  # at the cap but answering fast: not capped
+                return False  # at the cap but answering fast: not capped
             count = len(flight)
             warn = self._warned.get(origin, 0.0) <= now
             if warn:
@@ -101,13 +117,18 @@ class DestinationGate:
         if warn:
             log.warning(
                 "destination %s://%s:%s is slow (%d requests in flight, the oldest for %.1f s): "
-                "deferring its other sinks (STREAMSINK_DELIVERY_PER_DESTINATION=%d)",
+                "its other sinks wait their turn (STREAMSINK_DELIVERY_PER_DESTINATION=%d)",
                 *origin,
                 count,
                 waited,
                 self.cap,
             )
-        return min(max(waited, MIN_DEFER), MAX_DEFER) * random.uniform(1.0, 1.5)
+        return True
+
+    def park(self, origin: Origin, stream_id: str, sink_id: str) -> None:
+        """Remember a deferred sink; ``leave`` hands it out when a slot frees."""
+        with self._lock:
+            self._parked.setdefault(origin, {}).setdefault(sink_id, stream_id)
 
 
 class _Task:
@@ -130,7 +151,12 @@ class _Task:
         try:
             yield
         finally:
-            pool.gate.leave(origin, started)
+            resumed = pool.gate.leave(origin, started)
+            if resumed is not None and pool.resume is not None:
+                try:
+                    pool.resume(*resumed)
+                except Exception:  # noqa: BLE001 - its fallback wake-up still comes
+                    log.warning("could not resume sink %s", resumed[1], exc_info=True)
             if moved:
                 pool._working.acquire()
                 self.working = True
@@ -143,9 +169,17 @@ _local = threading.local()
 class DeliveryPool:
     """Threads for deliveries: ``working`` slots fed by ``submit`` (blocks while
     all are taken), ``waiting`` more for deliveries waiting on a sink's
-    answer, and the destination gate (``per_destination``; 0: no cap)."""
+    answer, and the destination gate (``per_destination``; 0: no cap).
+    ``resume(stream_id, sink_id)`` kicks a parked sink when a slot frees."""
 
-    def __init__(self, working: int, waiting: int = 0, per_destination: int = 0):
+    def __init__(
+        self,
+        working: int,
+        waiting: int = 0,
+        per_destination: int = 0,
+        resume: Callable[[str, str], Any] | None = None,
+    ):
+        self.resume = resume
         self._executor = ThreadPoolExecutor(
             max_workers=working + waiting, thread_name_prefix="deliver"
         )
@@ -192,12 +226,17 @@ def origin_of(url: str) -> Origin | None:
     return (u.scheme, host, u.port or (443 if u.scheme == "https" else 80))
 
 
-def busy_for(url: str) -> float | None:
-    """For the delivery loop: None when a batch for ``url`` may go now, else
-    seconds to defer the sink (the calling thread's pool says; no pool, as
-    in a plain ``rq worker``: never busy)."""
+def defer_if_busy(url: str, stream_id: str, sink_id: str) -> float | None:
+    """For the delivery loop, before a batch: None when it may go now; else
+    the sink is parked (the calling thread's pool resumes it when a request
+    to its destination ends) and this is the fallback wake-up, in seconds.
+    No pool (a plain ``rq worker``): never busy."""
     task: _Task | None = getattr(_local, "task", None)
     if task is None:
         return None
     origin = origin_of(url)
-    return None if origin is None else task.pool.gate.busy_for(origin)
+    gate = task.pool.gate
+    if origin is None or not gate.busy(origin):
+        return None
+    gate.park(origin, stream_id, sink_id)
+    return FALLBACK * random.uniform(1.0, 1.5)

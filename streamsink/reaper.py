@@ -38,7 +38,8 @@ def reap(engine: Engine) -> int:
         sinks = store_sinks.list_stream_sinks(r, stream_id)
         for sink in sinks:
             idle_with_work = scheduling.is_idle(r, sink.id) and has_work(r, sink)
-            if idle_with_work and scheduling.kick(r, stream_id, sink.id):
+            slow = sink.status != "enabled"  # a retrying sink waits behind healthy ones
+            if idle_with_work and scheduling.kick(r, stream_id, sink.id, slow=slow):
                 kicked += 1
                 log.info("re-kicked sink %s", sink.id)
         if trim:

@@ -18,6 +18,7 @@ install).
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import threading
@@ -29,9 +30,10 @@ from rq import SimpleWorker
 from rq.scheduler import RQScheduler
 
 from streamsink import engine as engine_mod
+from streamsink.delivery import resume
 from streamsink.lanes import DeliveryPool
 from streamsink.redisconn import connect
-from streamsink.scheduling import QUEUE_NAME, delivery_queue
+from streamsink.scheduling import QUEUE_NAMES, delivery_queues
 from streamsink.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,7 +92,7 @@ class Housekeeping(threading.Thread):
         #: RQ's worker of the moment (``_run_rq`` sets it; restarts replace it).
         self.rq_worker: StreamsinkWorker | None = None
         self.stopping = threading.Event()
-        self.scheduler = RQScheduler([QUEUE_NAME], connection=engine.redis, interval=1)
+        self.scheduler = RQScheduler(list(QUEUE_NAMES), connection=engine.redis, interval=1)
 
     def run(self) -> None:
         from streamsink.reaper import reap
@@ -133,6 +135,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
         settings.delivery_threads,
         settings.delivery_wait_threads,
         settings.delivery_per_destination,
+        resume=functools.partial(resume, engine.redis),
     )
     engine_mod.install(engine, pool.submit)
     housekeeping = Housekeeping(engine)
@@ -162,7 +165,7 @@ def _run_rq(settings: Settings, burst: bool, housekeeping: Housekeeping) -> None
         worker = None
         try:  # RQ talks to Redis from its constructor on
             worker = StreamsinkWorker(
-                [delivery_queue(connection)],
+                delivery_queues(connection),  # in this order: slow jobs when no other waits
                 connection=connection,
                 name=base if attempt == 0 else f"{base}-{attempt}",
             )

@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from streamsink.faults import processes, sinks
+from streamsink.faults import isolation, processes, sinks
 from streamsink.faults.harness import Result
 
 
@@ -29,6 +29,8 @@ def scenarios(short: bool) -> list[tuple[str, Callable[[], Result]]]:
             ("receiver_down", lambda: sinks.receiver_outage(5.0, "1s,1s,2s,2s,4s,4s,8s")),
             ("slow_receivers", lambda: sinks.slow_receivers(delay=4.0, drip=0.5)),
             ("bad_handlers", lambda: sinks.bad_handlers()),
+            ("hung_receivers", lambda: isolation.hung_receivers(hung=20, hosts=2, seconds=6)),
+            ("big_outputs", lambda: isolation.big_outputs(big=2, events=20)),
         ]
     return [
         ("worker_sigkill", lambda: processes.worker_kill(kills=20)),
@@ -40,6 +42,9 @@ def scenarios(short: bool) -> list[tuple[str, Callable[[], Result]]]:
         ),
         ("slow_receivers", lambda: sinks.slow_receivers(delay=10.0, drip=0.5)),
         ("bad_handlers", lambda: sinks.bad_handlers()),
+        ("hung_receivers", lambda: isolation.hung_receivers(hung=20, hosts=2, seconds=20)),
+        ("hung_receivers_200", lambda: isolation.hung_receivers(hung=200, hosts=10, seconds=25)),
+        ("big_outputs", lambda: isolation.big_outputs(big=4, events=50)),
     ]
 
 

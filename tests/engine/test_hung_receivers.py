@@ -76,8 +76,10 @@ def test_one_hung_host_gets_a_bounded_number_of_threads(
 ) -> None:
     """40 sinks on one hung host: once its requests are slow, further sinks
     are deferred (no connection, status unchanged, a wake-up scheduled)
-    instead of each holding a thread for the read timeout."""
-    workers.start(delivery_read_timeout=READ_TIMEOUT, delivery_per_destination="4")
+    instead of each holding a thread for the read timeout; they take their
+    turns as the host's requests end."""
+    # No timeout fires during the test: the host's 4 requests hang until it closes.
+    workers.start(delivery_read_timeout="30", delivery_per_destination="4")
     host = hung_servers()
     first = []
     for i in range(4):
@@ -106,6 +108,16 @@ def test_one_hung_host_gets_a_bounded_number_of_threads(
     for stream_id, sink in later[:3]:
         state = api.get_sink(stream_id, sink["id"])
         assert state["status"] == "enabled" and state["failureReason"] is None
+
+    # The host goes away: each request that ends hands its slot to a parked
+    # sink at once (not at the fallback wake-up, 30 s or more away), whose
+    # request fails fast too: every later sink is tried within seconds.
+    host.close()
+
+    def tried() -> int:
+        return sum(1 for s, k in later if api.get_sink(s, k["id"])["status"] == "retrying")
+
+    wait_until(lambda: tried() == len(later), 15, "every parked sink tried")
 
 
 # --- the pool and the gate, in-process ---------------------------------------------
@@ -180,25 +192,43 @@ def test_gate_caps_slow_destinations_only(monkeypatch: pytest.MonkeyPatch) -> No
     slow, fast = ("http", "10.0.0.1", 80), ("https", "collector", 443)
     a = gate.enter(slow)
     a2 = gate.enter(slow)
-    gate.enter(fast)
-    gate.enter(fast)
-    assert gate.busy_for(slow) is None  # at the cap, but young: not known slow yet
+    assert not gate.busy(slow)  # at the cap, but young: not known slow yet
     clock[0] += lanes.SLOW_AFTER
-    busy = gate.busy_for(slow)
-    assert busy is not None and lanes.MIN_DEFER <= busy <= lanes.MIN_DEFER * 1.5
+    assert gate.busy(slow)
     gate.leave(slow, a)  # answered late: below the cap now, but remembered as slow
-    assert gate.busy_for(slow) is None
+    assert not gate.busy(slow)
     b = gate.enter(slow)
-    assert gate.busy_for(slow) is not None  # at the cap and slow lately: capped at once
+    assert gate.busy(slow)  # at the cap and slow lately: capped at once
     gate.leave(slow, b)
     gate.leave(slow, a2)
     clock[0] += lanes.SLOW_MEMORY
     gate.enter(slow)
-    c = gate.enter(slow)
-    assert gate.busy_for(slow) is None  # forgotten: young requests pass again
-    gate.leave(slow, c)
+    gate.enter(slow)
+    assert not gate.busy(slow)  # forgotten: young requests pass again
     # A fast destination with many quick requests is never capped.
     for _ in range(50):
+        gate.enter(fast)
+    for _ in range(50):
+        clock[0] += 0.01
         gate.leave(fast, gate.enter(fast))
-    assert gate.busy_for(fast) is not None  # its two first requests are old now
-    assert lanes.DestinationGate(cap=0).busy_for(slow) is None
+    assert not lanes.DestinationGate(cap=0).busy(slow)
+
+
+def test_parked_sinks_take_turns_as_slots_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamsink import lanes
+
+    clock = [1000.0]
+    monkeypatch.setattr(lanes.time, "monotonic", lambda: clock[0])
+    gate = lanes.DestinationGate(cap=1)
+    host = ("http", "hung", 80)
+    started = gate.enter(host)
+    clock[0] += 1.0
+    assert gate.busy(host)
+    for n in range(3):
+        gate.park(host, "strm", f"sink{n}")
+    gate.park(host, "strm", "sink0")  # parked once, keeps its place
+    assert gate.parked(host) == 3
+    assert gate.leave(host, started) == ("strm", "sink0")  # oldest first
+    assert gate.leave(host, gate.enter(host)) == ("strm", "sink1")
+    assert gate.leave(host, gate.enter(host)) == ("strm", "sink2")
+    assert gate.leave(host, gate.enter(host)) is None and gate.parked(host) == 0
