@@ -54,6 +54,7 @@ class Engine:
             timeout_ms=settings.js_timeout_ms,
             memory_mb=settings.js_memory_mb,
             cache_size=settings.js_context_cache,
+            max_output_bytes=settings.js_max_output_bytes,
         )
         # Start V8 here, in one thread: the first isolates created concurrently
         # by delivery threads abort the process ("Check failed:

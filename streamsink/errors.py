@@ -59,6 +59,17 @@ class Unprocessable(ApiError):
     code = "validation"
 
 
+class TooManyRequests(ApiError):
+    """429 with ``Retry-After`` (seconds): the caller should try again later."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int, code: str | None = None):
+        super().__init__(detail, code=code)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class ServiceUnavailable(ApiError):
     status_code = 503
     code = "service_unavailable"
@@ -119,6 +130,26 @@ class OutputError(TransformError):
         super().__init__(f"{path}: {message}" if path else message)
         self.path = path
         self.message = message
+
+
+class OutputTooLarge(OutputError):
+    """The handler's result, as JSON text, is over ``STREAMSINK_JS_MAX_OUTPUT_BYTES``
+    (checked inside V8, before the text leaves it)."""
+
+    kind = "output_too_large"
+
+    def __init__(self, size: int, limit: int, *, at_least: bool = False):
+        super().__init__(
+            "",
+            f"the handler's result is {'at least ' if at_least else ''}{size} bytes of JSON,"
+            f" over the {_bytes(limit)} output limit (STREAMSINK_JS_MAX_OUTPUT_BYTES={limit})",
+        )
+        self.size = size
+        self.limit = limit
+
+
+def _bytes(n: int) -> str:
+    return f"{n // 1048576} MiB" if n % 1048576 == 0 else f"{n} byte"
 
 
 # --- Delivery ----------------------------------------------------------------

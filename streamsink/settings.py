@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_max_output_bytes(js_memory_mb: int) -> int:
+    """The default size limit of a handler's result: a quarter of the V8 heap limit."""
+    return js_memory_mb * 1024 * 1024 // 4
 
 
 class Settings(BaseSettings):
@@ -29,6 +34,17 @@ class Settings(BaseSettings):
     js_timeout_ms: int = Field(default=2000, ge=10, description="per-call handler time limit")
     js_memory_mb: int = Field(default=128, ge=16, description="per-context V8 heap limit")
     js_context_cache: int = Field(default=256, ge=1, description="cached V8 contexts per process")
+    js_max_output_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="size limit of a handler's result as JSON; 0: js_memory_mb / 4 MiB",
+    )
+    simulate_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=256,
+        description="simulate's handler runs at once per API process; 429 past it",
+    )
 
     # API limits
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
@@ -86,6 +102,12 @@ class Settings(BaseSettings):
     local_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     local_max_traces: int = Field(default=1000, ge=1)
     local_max_spans: int = Field(default=10_000, ge=1)
+
+    @model_validator(mode="after")
+    def _default_output_limit(self) -> Settings:
+        if self.js_max_output_bytes == 0:
+            self.js_max_output_bytes = default_max_output_bytes(self.js_memory_mb)
+        return self
 
     def tokens(self) -> list[str]:
         """The accepted bearer tokens (empty when none configured)."""

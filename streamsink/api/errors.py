@@ -67,7 +67,9 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
 
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status_code, exc.code, exc.detail)
+    response = error_response(exc.status_code, exc.code, exc.detail)
+    response.headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After
+    return response
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

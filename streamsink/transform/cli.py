@@ -1,8 +1,9 @@
 """``streamsink transform run HANDLER EVENTS``: try a handler file locally.
 
 EVENTS is a JSON file holding ``[{eventType, payload}, ...]`` or
-``{"events": [...]}``. Prints the OTLP/JSON body (pretty) to stdout, warnings
-and errors to stderr (with the handler's line and column and the source line).
+``{"events": [...]}``, checked by the rules and limits of ``POST .../events``.
+Prints the OTLP/JSON body (pretty) to stdout, warnings and errors to stderr
+(with the handler's line and column and the source line).
 """
 
 from __future__ import annotations
@@ -12,18 +13,62 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
+from pydantic import ValidationError
 
 from streamsink.errors import CompileError, HandlerError, TransformError
+from streamsink.models import CreateStreamEventsIn
+from streamsink.settings import Settings
 from streamsink.transform.simulate import SIMULATE_STREAM_ID, simulate
 
 
-def _load_events(path: str | Path) -> list[dict[str, Any]]:
-    data = orjson.loads(Path(path).read_bytes())
-    if isinstance(data, dict):
-        data = data.get("events")
-    if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
-        raise ValueError('expected a JSON array of {eventType, payload} or {"events": [...]}')
-    return data
+def _load_events(path: str | Path, settings: Settings) -> list[dict[str, Any]]:
+    """The events of ``path``, checked by the API's own rules (``CreateStreamEventsIn``
+    and its limits), so the CLI runs only what ``POST .../events`` would take."""
+    raw = Path(path).read_bytes()
+    if len(raw) > settings.max_body_bytes:
+        raise ValueError(
+            f"{path} is {len(raw)} bytes; the API takes at most {settings.max_body_bytes}"
+            " (STREAMSINK_MAX_BODY_BYTES)"
+        )
+    data = orjson.loads(raw)
+    if isinstance(data, list):
+        data = {"events": data}
+    try:
+        body = CreateStreamEventsIn.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_problems(exc)[:5])
+        raise ValueError(
+            f'expected a JSON array of {{eventType, payload}} or {{"events": [...]}}: {problems}'
+        ) from None
+    limit = settings.max_events_per_request
+    if len(body.events) > limit:
+        raise ValueError(
+            f"{len(body.events)} events; the API takes at most {limit} a request"
+            " (STREAMSINK_MAX_EVENTS_PER_REQUEST)"
+        )
+    return [{"eventType": e.event_type, "payload": e.payload} for e in body.events]
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    """One line per field (a union's alternatives joined with "or")."""
+    fields: dict[tuple[Any, ...], list[str]] = {}
+    for e in exc.errors():
+        fields.setdefault(tuple(e["loc"][:3]), []).append(e["msg"])
+    out = []
+    for loc, msgs in fields.items():
+        prefix = "Input should be "
+        if len(msgs) > 1 and all(m.startswith(prefix) for m in msgs):
+            msgs = [prefix + " or ".join(m.removeprefix(prefix) for m in msgs)]
+        out.append(f"{_loc(loc)}: {'; '.join(msgs)}" if loc else "; ".join(msgs))
+    return out
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    """``("events", 0, "eventType")`` -> ``events[0].eventType``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 def format_error(exc: TransformError, handler_path: str, code: str) -> str:
@@ -60,7 +105,7 @@ def run_transform(
     handler_path, events_path = str(handler_path), str(events_path)
     try:
         code = Path(handler_path).read_text("utf-8")
-        events = _load_events(events_path)
+        events = _load_events(events_path, Settings())
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=err)
         return 1

@@ -1,5 +1,8 @@
-"""Where a handler result nests too deeply: an iterative walk (no recursion),
-used to turn a ``RecursionError`` into an ``OutputError`` naming the path."""
+"""The one depth rule of handler results: every value lies at most
+``MAX_DEPTH`` keys or indexes below the result. V8 enforces it (``prelude.js``)
+before the result leaves it, for the worker, simulate and the CLI alike;
+``too_deep`` is the same rule in Python (an iterative walk, no recursion), for
+simulate's answer and to turn a ``RecursionError`` into an ``OutputError``."""
 
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ MAX_DEPTH = 200
 
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> str | None:
-    """The path (``spans[0].attributes.a.b``, shortened) of the first object or
-    array nested more than ``limit`` levels inside ``value``, or None."""
+    """The path (``spans[0].attributes.a.b``, shortened) of a value lying more
+    than ``limit`` levels below ``value``, or None."""
     stack: list[tuple[Any, list[str]]] = [(value, [])]
     steps = 0
     while stack and steps < 10_000_000:

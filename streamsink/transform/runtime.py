@@ -10,6 +10,11 @@ The isolate has no network, file or process access (mini-racer exposes none);
 the few extras it installs (timers, WebAssembly, shared memory) are removed, and
 so are ArrayBuffer, DataView and the typed arrays: their memory lives outside
 the V8 heap, where the per-isolate memory limit cannot see it.
+
+The result's size and depth are checked inside V8 (``prelude.js``) before its
+JSON text leaves it: ``max_output_bytes`` (``STREAMSINK_JS_MAX_OUTPUT_BYTES``)
+bounds the text, ``depth.MAX_DEPTH`` the nesting; NaN or Infinity as a span
+time is an error (JSON would make it null, read as "now").
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from streamsink.errors import (
     HandlerMemoryExceeded,
     HandlerTimeout,
     OutputError,
+    OutputTooLarge,
 )
 from streamsink.transform.depth import MAX_DEPTH
 from streamsink.transform.jserror import USER_SCRIPT, parse_js_error
@@ -42,37 +48,7 @@ from streamsink.transform.v8 import enter_racer
 
 __all__ = ["JsRuntime", "check_code", "default_code", "default_runtime"]
 
-_PRELUDE = """
-(function () {
-  var g = globalThis;
-  ["WebAssembly", "Atomics", "fetch", "require", "process", "XMLHttpRequest", "importScripts",
-   // Binary buffers live outside the V8 heap, so the memory limit would not cover them.
-   "ArrayBuffer", "SharedArrayBuffer", "DataView", "Int8Array", "Uint8Array",
-   "Uint8ClampedArray", "Int16Array", "Uint16Array", "Int32Array", "Uint32Array",
-   "Float16Array", "Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array",
-  ].forEach(function (n) { try { delete g[n]; } catch (e) {} });
-  // mini-racer installs these with `var` (not deletable): disable them.
-  g.setTimeout = undefined; g.clearTimeout = undefined; g.__timer_manager = undefined;
-  var noop = function () {};
-  g.console = { log: noop, info: noop, warn: noop, error: noop, debug: noop };
-})();
-var __streamsink_output_mark = "streamsink-output: ";
-var __streamsink_run = function (text) {
-  var input = JSON.parse(text), evs = input.events;
-  for (var i = 0; i < evs.length; i++) {
-    var p = evs[i].payload;
-    if (typeof p === "string") { try { evs[i].payload = JSON.parse(p); } catch (e) {} }
-  }
-  var out = handler(input);
-  if (out !== null && typeof out === "object" && typeof out.then === "function") {
-    throw new Error(__streamsink_output_mark +
-      "the handler returned a Promise; it must return its result synchronously");
-  }
-  try { return JSON.stringify({ r: out }); }
-  catch (e) { throw new Error(__streamsink_output_mark + "not JSON-serialisable: " + e.message); }
-};
-//# sourceURL=streamsink.js
-"""
+_PRELUDE = resources.files("streamsink.transform").joinpath("prelude.js").read_text("utf-8")
 
 _OUTPUT_MARK = "streamsink-output: "
 _HAS_HANDLER = "typeof handler === 'function'"
@@ -132,7 +108,7 @@ class _Isolate:
         if not self.mr.eval(_HAS_HANDLER):
             raise CompileError("no `handler` function is defined (`function handler(input)`)")
 
-    def call(self, call_source: str, timeout_ms: int, memory_mb: int) -> Any:
+    def call(self, call_source: str, timeout_ms: int, memory_mb: int, max_output: int) -> Any:
         """Evaluate one wrapper call; map JS failures to transform errors.
 
         After a time-out or an out-of-memory ``broken`` is set: the caller
@@ -152,8 +128,7 @@ class _Isolate:
                 raise _memory_error(memory_mb) from None
             info = parse_js_error(str(exc))
             if _OUTPUT_MARK in info.message:
-                detail = info.message.split(_OUTPUT_MARK, 1)[1]
-                raise OutputError("", detail) from None
+                raise _output_error(info.message.split(_OUTPUT_MARK, 1)[1], max_output) from None
             raise HandlerError(info.message, info.line, info.column) from None
         return _decode_result(text)
 
@@ -161,6 +136,19 @@ class _Isolate:
         if not self.closed:
             self.closed = True
             self._stack.close()
+
+
+def _output_error(detail: str, max_output: int) -> OutputError:
+    """The OutputError for a message of ``prelude.js``."""
+    kind, _, rest = detail.partition(": ")
+    if kind in ("too-large", "too-large-at-least"):
+        return OutputTooLarge(int(rest), max_output, at_least=kind == "too-large-at-least")
+    if kind == "too-deep":
+        return OutputError(rest, f"nested deeper than {MAX_DEPTH} levels")
+    if kind == "bad-time":
+        path, _, value = rest.partition(": ")
+        return OutputError(path, f"not a time: {value} (JSON would turn it into null)")
+    return OutputError("", detail)
 
 
 def _code_hash(code: str) -> str:
@@ -178,6 +166,13 @@ def check_code(code: str, *, timeout_ms: int | None = None, memory_mb: int | Non
         raise CompileError("code must be a string")
     t_ms, m_mb = _limits(timeout_ms, memory_mb)
     _Isolate(code, timeout_ms=t_ms, memory_mb=m_mb).close()
+
+
+def _output_limit(memory_mb: int) -> int:
+    """``STREAMSINK_JS_MAX_OUTPUT_BYTES`` when set, else in proportion to ``memory_mb``."""
+    from streamsink.settings import Settings
+
+    return Settings(js_memory_mb=memory_mb).js_max_output_bytes
 
 
 def _limits(timeout_ms: int | None, memory_mb: int | None) -> tuple[int, int]:
@@ -203,8 +198,12 @@ class JsRuntime:
         timeout_ms: int | None = None,
         memory_mb: int | None = None,
         cache_size: int | None = None,
+        max_output_bytes: int | None = None,
     ) -> None:
         self.timeout_ms, self.memory_mb = _limits(timeout_ms, memory_mb)
+        if max_output_bytes is None:
+            max_output_bytes = _output_limit(self.memory_mb)
+        self.max_output_bytes = max(1, max_output_bytes)
         if cache_size is None:
             from streamsink.settings import Settings
 
@@ -293,14 +292,14 @@ class JsRuntime:
         ``HandlerMemoryExceeded`` or ``OutputError`` (result not JSON-able).
         """
         src = _DEFAULT_CODE if code is None else code
-        call = _call_source(input_json)
+        call = _call_source(input_json, self.max_output_bytes)
         for _ in range(3):
             iso = self._get(sink_key, src)
             with iso.lock:
                 if iso.closed:  # evicted between _get and lock: fetch again
                     continue
                 try:
-                    return iso.call(call, self.timeout_ms, self.memory_mb)
+                    return iso.call(call, self.timeout_ms, self.memory_mb, self.max_output_bytes)
                 finally:
                     if iso.broken:
                         self._discard(sink_key, src, iso)
@@ -312,14 +311,16 @@ class JsRuntime:
         src = _DEFAULT_CODE if code is None else code
         iso = _Isolate(src, timeout_ms=self.timeout_ms, memory_mb=self.memory_mb)
         try:
-            return iso.call(_call_source(input_json), self.timeout_ms, self.memory_mb)
+            call = _call_source(input_json, self.max_output_bytes)
+            return iso.call(call, self.timeout_ms, self.memory_mb, self.max_output_bytes)
         finally:
             iso.close()
 
 
-def _call_source(input_json: str) -> str:
+def _call_source(input_json: str, max_output: int) -> str:
     # The input travels as a JS string literal and is JSON.parse'd inside V8.
-    return "__streamsink_run(" + orjson.dumps(input_json).decode() + ")"
+    literal = orjson.dumps(input_json).decode()
+    return f"__streamsink_run({literal}, {max_output}, {MAX_DEPTH})"
 
 
 def _decode_result(text: Any) -> Any:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from streamsink.errors import OutputError
 from streamsink.otlp.encode_json import batch_json
+from streamsink.transform.depth import MAX_DEPTH, too_deep
 from streamsink.transform.handler_input import build_input_json
 from streamsink.transform.pipeline import output_to_batch
 from streamsink.transform.runtime import JsRuntime, default_runtime
@@ -29,6 +31,11 @@ def simulate(
     """
     rt = runtime or default_runtime()
     output = rt.run_once(code, build_input_json(events))
+    # V8 checked the depth of the result it was given; the answer echoes what
+    # JSON.stringify made of it (toJSON, getters), so check that too.
+    deep = too_deep(output)
+    if deep is not None:
+        raise OutputError(deep, f"nested deeper than {MAX_DEPTH} levels")
     batch, _, warnings = output_to_batch(output, stream_id=stream_id, now_ns=now_ns)
     result: dict[str, Any] = {"output": output, "otlp": batch_json(batch)}
     if warnings:

@@ -11,6 +11,8 @@ Accepted (anything else is an error naming the value):
 - JSON numbers: Unix epoch **milliseconds** (what ``Date.now()`` and
   ``Date.getTime()`` give), fractional part rounded to the nanosecond.
 - A JS ``Date`` object needs nothing: ``JSON.stringify`` makes it an ISO string.
+- NaN, Infinity and an invalid ``Date`` are errors (JSON would turn them into
+  null, read as "now"): caught inside V8 (``prelude.js``) and here.
 
 The result must lie between 1970-01-01 and 2262-04-11 (unsigned 64-bit
 nanoseconds as OTLP carries them, bounded by signed int64 for safety).
@@ -115,6 +117,8 @@ def parse_time_ns(value: object) -> int:
     if isinstance(value, int):
         return _checked(value * 1_000_000, value)
     if isinstance(value, float):
+        if not math.isfinite(value):  # JSON has none; JavaScript's become null in V8
+            raise TimeParseError(f"not a time: {value!r}")
         whole = math.floor(value)  # split first: keeps the sub-ms digits a double holds
         return _checked(whole * 1_000_000 + round((value - whole) * 1_000_000), value)
     raise TimeParseError(f"not an ISO 8601 time: {show_value(value)}")

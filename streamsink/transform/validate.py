@@ -17,7 +17,12 @@ Accepted shape (Svix's fields plus streamsink's additions)::
 - Times: see ``timeparse``. A missing time is "now", but never crosses the
   other given time: missing start = min(now, end), missing end = max(now,
   start). ``endTime`` before ``startTime`` is an error. An event without
-  ``time`` happens at the span start.
+  ``time`` happens at the span start. A time that is NaN, Infinity or an
+  invalid ``Date`` in JavaScript is an error naming the span and field
+  (checked in V8, where JSON would make it null, i.e. "now").
+- The result nests at most ``depth.MAX_DEPTH`` (200) levels: every value lies
+  at most 200 keys or indexes below the result (checked in V8, so the worker,
+  simulate and the CLI apply the same rule).
 - Unknown fields are ignored, as Svix does, but reported as warnings.
 """
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streamsink.errors import CompileError, HandlerError, OutputError
+from streamsink.errors import CompileError, HandlerError, OutputError, OutputTooLarge
 from streamsink.otlp.ids import derive_span_id, derive_trace_id
 from streamsink.transform import runtime as runtime_mod
 from streamsink.transform.cli import run_transform
@@ -194,3 +194,101 @@ def test_cli_bad_files(tmp_path: Path) -> None:
     err = io.StringIO()
     assert run_transform(str(handler), str(bad), stderr=err) == 1
     assert "expected a JSON array" in err.getvalue()
+
+
+BIG = (
+    "function handler(input) { var s = 'x'; for (var k = 0; k < 25; k++) s += s;\n"
+    "  return {spans: [{name: 'a', attributes: {big: s}}]}; }\n"
+)
+
+
+def test_output_limit_in_the_worker_pipeline_and_the_cli(
+    default_rt: JsRuntime, tmp_path: Path
+) -> None:
+    """The worker's pipeline raises OutputTooLarge (the worker disables the sink
+    with its message); the CLI prints it, naming the setting."""
+    with pytest.raises(OutputTooLarge) as info:
+        transform([ev("a")], stream_id="s", sink_key="big", code=BIG, runtime=default_rt)
+    limit = default_rt.max_output_bytes
+    assert limit == 16 * 1024 * 1024  # the fixture's 64 MiB heap / 4
+    assert str(info.value).endswith(f"(STREAMSINK_JS_MAX_OUTPUT_BYTES={limit})")
+    handler = tmp_path / "big.js"
+    handler.write_text(BIG)
+    events = tmp_path / "events.json"
+    events.write_text(json.dumps([ev("a")]))
+    out, err = io.StringIO(), io.StringIO()
+    assert run_transform(str(handler), str(events), stdout=out, stderr=err) == 1
+    assert out.getvalue() == ""
+    assert err.getvalue() == (
+        f"{handler}: output_too_large: the handler's result is at least 33554452 bytes of"
+        f" JSON, over the 16 MiB output limit (STREAMSINK_JS_MAX_OUTPUT_BYTES={limit})\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "shown"),
+    [
+        ("NaN", "startTime", "NaN"),
+        ("Infinity", "endTime", "Infinity"),
+        ("new Date('not a date')", "startTime", "Invalid Date"),
+        ("Date.now() / 0", "endTime", "Infinity"),
+    ],
+)
+def test_non_finite_times_are_errors_not_now(
+    rt: JsRuntime, value: str, field: str, shown: str
+) -> None:
+    """JSON.stringify turns NaN, Infinity and invalid Dates into null, which read
+    as "now": a handler bug that must surface, naming the span and field."""
+    code = (
+        "function handler() { return {spans: [{name: 'ok', startTime: 0},"
+        f" {{name: 'bad', {field}: {value}}}]}}; }}"
+    )
+    message = f"spans[1].{field}: not a time: {shown} (JSON would turn it into null)"
+    with pytest.raises(OutputError) as info:
+        transform([ev("a")], stream_id="s", sink_key="nan", code=code, runtime=rt)
+    assert str(info.value) == message
+    with pytest.raises(OutputError) as info:
+        simulate(code, [ev("a")], runtime=rt)
+    assert str(info.value) == message
+    events = (
+        "function handler() { return {spans: [{name: 'a', events: [{name: 'e', time: NaN}]}]}; }"
+    )
+    with pytest.raises(OutputError, match=r"^spans\[0\]\.events\[0\]\.time: not a time: NaN"):
+        transform([ev("a")], stream_id="s", sink_key="nan", code=events, runtime=rt)
+
+
+@pytest.mark.parametrize(
+    ("events", "problem"),
+    [
+        ([{"eventType": "a", "payload": 3}], "events[0].payload: Input should be a valid string"),
+        ([{"payload": "{}"}], "events[0].eventType: Field required"),
+        ([{"eventType": "a" * 300, "payload": "{}"}], "events[0].eventType: Value error"),
+        ([{"eventType": "a b", "payload": "{}"}], "events[0].eventType: Value error"),
+        ({"events": []}, "events: List should have at least 1 item"),
+        ([{"eventType": "a", "payload": "{}"}] * 3, "3 events; the API takes at most 2"),
+    ],
+)
+def test_cli_checks_events_by_the_api_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, events: object, problem: str
+) -> None:
+    """`transform run` refuses what POST .../events refuses (the same model and
+    limits), instead of running the handler on it."""
+    monkeypatch.setenv("STREAMSINK_MAX_EVENTS_PER_REQUEST", "2")
+    handler = tmp_path / "h.js"
+    handler.write_text("function handler() { return {spans: []}; }")
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps(events))
+    err = io.StringIO()
+    assert run_transform(handler, path, stdout=io.StringIO(), stderr=err) == 1
+    assert err.getvalue().startswith("error: ") and problem in err.getvalue()
+
+
+def test_cli_checks_the_api_body_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMSINK_MAX_BODY_BYTES", "1024")
+    handler = tmp_path / "h.js"
+    handler.write_text("function handler() { return {spans: []}; }")
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps([{"eventType": "a", "payload": "x" * 2000}]))
+    err = io.StringIO()
+    assert run_transform(handler, path, stdout=io.StringIO(), stderr=err) == 1
+    assert "the API takes at most 1024 (STREAMSINK_MAX_BODY_BYTES)" in err.getvalue()

@@ -4,12 +4,18 @@ once (V8 aborts the process when its first isolates race)."""
 
 from __future__ import annotations
 
+import io
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from streamsink.errors import OutputError
+from streamsink.transform.cli import run_transform
+from streamsink.transform.pipeline import transform
+from streamsink.transform.runtime import JsRuntime
 from streamsink.transform.simulate import simulate
 
 SPAN = '{name: "n", startTime: "2024-01-01T00:00:00Z", endTime: "2024-01-01T00:00:01Z"'
@@ -99,3 +105,43 @@ def test_distinct_batches_do_not_pile_up_in_the_v8_heap() -> None:
     default = _heap_after_distinct_batches("default-flags")
     assert ours < 8 * 2**20, ours
     assert default > 2 * ours, (ours, default)
+
+
+@pytest.mark.parametrize("levels", [197, 240, 300])
+def test_one_depth_rule_in_worker_simulate_and_cli(levels: int, tmp_path: Path) -> None:
+    """Values at most 200 levels below the result: 196 levels under
+    spans[0].attributes.deep (4 + 196 = 200) pass; one more fails the same
+    way in the worker's pipeline (which delivered depth 300 before), in
+    simulate (which let 201-240 through) and in the CLI."""
+    events = [{"eventType": "e", "payload": "{}"}]
+    rt = JsRuntime(timeout_ms=2000, memory_mb=64, cache_size=2)
+    ok = transform(events, stream_id="s", sink_key="ok", code=_deep_handler(196), runtime=rt)
+    assert len(ok.batch.spans) == 1
+    assert simulate(_deep_handler(196), events, runtime=rt)["output"]["spans"]
+    message = "spans[0].attributes.deep...: nested deeper than 200 levels"
+    with pytest.raises(OutputError) as worker:
+        transform(events, stream_id="s", sink_key="d", code=_deep_handler(levels), runtime=rt)
+    assert str(worker.value) == message
+    with pytest.raises(OutputError) as simulated:
+        simulate(_deep_handler(levels), events, runtime=rt)
+    assert str(simulated.value) == message
+    handler, events_file = tmp_path / "deep.js", tmp_path / "events.json"
+    handler.write_text(_deep_handler(levels))
+    events_file.write_text(json.dumps(events))
+    err = io.StringIO()
+    assert run_transform(handler, events_file, stderr=err, stdout=io.StringIO()) == 1
+    assert err.getvalue() == f"{handler}: output_error: {message}\n"
+    rt.close()
+
+
+def test_depth_through_tojson_is_checked_in_simulate() -> None:
+    """simulate answers with what JSON.stringify made of the result: a toJSON
+    that returns deeper data than the object walked in V8 is still refused."""
+    code = (
+        "var n = 0; function deep() { var o = {}, c = o;"
+        " for (var i = 0; i < 300; i++) { c.a = {}; c = c.a; } return o; }"
+        " function handler() { return {spans: [{name: 'n', attributes: {x: {toJSON: function ()"
+        " { return n++ ? deep() : 1; }}}}]}; }"
+    )
+    with pytest.raises(OutputError, match="nested deeper than 200 levels"):
+        simulate(code, [{"eventType": "e", "payload": "{}"}])

@@ -122,3 +122,9 @@ def test_fast_path_rejects_bad_tails(bad: str) -> None:
     parse_iso8601_ns("2025-08-19T15:24:00Z")  # prefix cached
     with pytest.raises(TimeParseError):
         parse_iso8601_ns(bad)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_numbers_are_not_times(value: float) -> None:
+    with pytest.raises(TimeParseError, match="not a time"):  # was a ValueError from math.floor
+        parse_time_ns(value)
