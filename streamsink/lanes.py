@@ -96,8 +96,10 @@ class DestinationGate:
         with self._lock:
             return len(self._flight.get(origin, ()))
 
-    def busy(self, origin: Origin) -> bool:
-        """Whether ``origin`` is at its cap and slow: no request may start now."""
+    def busy(self, origin: Origin, park: tuple[str, str] | None = None) -> bool:
+        """Whether ``origin`` is at its cap and slow: no request may start now.
+        If so, ``park`` (stream id, sink id) is parked in the same step, so a
+        request ending meanwhile cannot miss it."""
         if self.cap <= 0:
             return False
         now = time.monotonic()
@@ -108,6 +110,8 @@ class DestinationGate:
             waited = now - min(flight)
             if waited < SLOW_AFTER and self._slow_until.get(origin, 0.0) <= now:
                 return False  # at the cap but answering fast: not capped
+            if park is not None:
+                self._parked.setdefault(origin, {}).setdefault(park[1], park[0])
             count = len(flight)
             warn = self._warned.get(origin, 0.0) <= now
             if warn:
@@ -124,11 +128,6 @@ class DestinationGate:
                 self.cap,
             )
         return True
-
-    def park(self, origin: Origin, stream_id: str, sink_id: str) -> None:
-        """Remember a deferred sink; ``leave`` hands it out when a slot frees."""
-        with self._lock:
-            self._parked.setdefault(origin, {}).setdefault(sink_id, stream_id)
 
 
 class _Task:
@@ -236,7 +235,6 @@ def defer_if_busy(url: str, stream_id: str, sink_id: str) -> float | None:
         return None
     origin = origin_of(url)
     gate = task.pool.gate
-    if origin is None or not gate.busy(origin):
+    if origin is None or not gate.busy(origin, park=(stream_id, sink_id)):
         return None
-    gate.park(origin, stream_id, sink_id)
     return FALLBACK * random.uniform(1.0, 1.5)

@@ -29,7 +29,7 @@ def scenarios(short: bool) -> list[tuple[str, Callable[[], Result]]]:
             ("receiver_down", lambda: sinks.receiver_outage(5.0, "1s,1s,2s,2s,4s,4s,8s")),
             ("slow_receivers", lambda: sinks.slow_receivers(delay=4.0, drip=0.5)),
             ("bad_handlers", lambda: sinks.bad_handlers()),
-            ("hung_receivers", lambda: isolation.hung_receivers(hung=20, hosts=2, seconds=6)),
+            ("hung_receivers", lambda: isolation.hung_receivers(hung=20, hosts=2, seconds=3)),
             ("big_outputs", lambda: isolation.big_outputs(big=2, events=20)),
         ]
     return [

@@ -143,7 +143,7 @@ function handler(input) {
 LIMIT_SETTING = "STREAMSINK_JS_MAX_OUTPUT_BYTES"
 
 
-def big_outputs(big: int = 4, events: int = 50, budget_mb: float = 1024.0) -> Result:
+def big_outputs(big: int = 4, events: int = 50, budget_mb: float = 512.0) -> Result:
     """``big`` sinks whose handler returns a 100 MB attribute, and a healthy
     sink, on one stream: the worker's peak RSS stays under ``budget_mb``,
     each big sink is disabled with a reason naming ``STREAMSINK_JS_MAX_OUTPUT_BYTES``,

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+import redis
 
 from tests.helpers.hung_server import HungServer
 
@@ -223,12 +224,38 @@ def test_parked_sinks_take_turns_as_slots_free(monkeypatch: pytest.MonkeyPatch) 
     host = ("http", "hung", 80)
     started = gate.enter(host)
     clock[0] += 1.0
-    assert gate.busy(host)
     for n in range(3):
-        gate.park(host, "strm", f"sink{n}")
-    gate.park(host, "strm", "sink0")  # parked once, keeps its place
+        assert gate.busy(host, park=("strm", f"sink{n}"))
+    assert gate.busy(host, park=("strm", "sink0"))  # parked once, keeps its place
     assert gate.parked(host) == 3
     assert gate.leave(host, started) == ("strm", "sink0")  # oldest first
     assert gate.leave(host, gate.enter(host)) == ("strm", "sink1")
     assert gate.leave(host, gate.enter(host)) == ("strm", "sink2")
     assert gate.leave(host, gate.enter(host)) is None and gate.parked(host) == 0
+    assert not gate.busy(host, park=("strm", "sink9")) and gate.parked(host) == 0  # free: go
+
+
+def test_jobs_of_failing_sinks_wait_behind_healthy_ones(redis_client: redis.Redis) -> None:
+    """Retries, re-kicks and deferrals go to ``deliver-slow``; workers take it
+    only when ``deliver`` is empty, so a backlog there delays no healthy sink."""
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+
+    from streamsink import scheduling, store
+
+    for n in range(50):
+        assert scheduling.kick(redis_client, "strm_a", f"failing{n}", slow=True)
+    assert scheduling.kick(redis_client, "strm_b", "healthy")
+    fast, slow = scheduling.delivery_queues(redis_client)
+    assert (fast.count, slow.count) == (1, 50)
+    job, queue = Queue.dequeue_any(scheduling.delivery_queues(redis_client), None, redis_client)
+    assert job.args == ("strm_b", "healthy") and queue.name == scheduling.QUEUE_NAME
+
+    # A retry's wake-up (sink retrying) lands on the slow queue, a batch's wait on the other.
+    due = scheduling.now_ms() + 60_000
+    redis_client.hset(store.sink_key("r1"), "status", "retrying")
+    redis_client.hset(store.sink_key("w1"), "status", "enabled")
+    assert scheduling.wake_at(redis_client, "strm_a", "r1", due)
+    assert scheduling.wake_at(redis_client, "strm_a", "w1", due)
+    assert ScheduledJobRegistry(queue=slow).get_job_ids() == [f"ss-wake-r1-{due}"]
+    assert ScheduledJobRegistry(queue=fast).get_job_ids() == [f"ss-wake-w1-{due}"]
