@@ -6,7 +6,9 @@ connection pools live as long as the process. A delivery waiting on a sink's
 answer moves to the pool's waiting lane, so hung receivers never hold the
 working slots RQ feeds; a slow destination gets a bounded number of threads.
 When every working slot is busy the job blocks, so the worker stops taking
-jobs: back-pressure, not an unbounded backlog.
+jobs: back-pressure, not an unbounded backlog. RQ takes the ``deliver``
+queue first and ``deliver-slow`` (retries, deferred sinks, re-kicks) only
+when it is empty.
 
 Beside RQ's loop, a housekeeping thread moves due scheduled jobs to the queue
 (RQ's scheduler, run in a thread rather than a forked process), renews the

@@ -74,7 +74,8 @@ def hung_receivers(hung: int, hosts: int, seconds: float, interval: float = 0.1)
             # hang: from here on the healthy sink must not notice them.
             queue = delivery_queue(stack.redis_client())
             burst = time.monotonic()
-            wait_until(lambda: queue.count == 0, 60, 0.05, "the hung sinks' jobs taken")
+            taken = max(60.0, hung * 0.15)
+            wait_until(lambda: queue.count == 0, taken, 0.05, "the hung sinks' jobs taken")
             burst_s = time.monotonic() - burst
             time.sleep(0.5)
             seq, until = 0, time.monotonic() + seconds
