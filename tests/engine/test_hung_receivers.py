@@ -259,3 +259,25 @@ def test_jobs_of_failing_sinks_wait_behind_healthy_ones(redis_client: redis.Redi
     assert scheduling.wake_at(redis_client, "strm_a", "w1", due)
     assert ScheduledJobRegistry(queue=slow).get_job_ids() == [f"ss-wake-r1-{due}"]
     assert ScheduledJobRegistry(queue=fast).get_job_ids() == [f"ss-wake-w1-{due}"]
+
+
+def test_reaper_finds_stranded_sinks_in_one_round_trip_per_stream(api: Api) -> None:
+    """Idle with pending events: stranded. A kick flag, a lease or a pending
+    wake-up (a parked or waiting sink): not."""
+    from streamsink import reaper, scheduling, store_sinks
+
+    stream = api.stream()
+    ids = [api.sink(stream, "http://127.0.0.1:9/v1/traces")["id"] for _ in range(4)]
+    api.post_seqs(stream, range(1))  # kicks all four (no worker takes the jobs)
+    r = api.redis
+    sinks = store_sinks.list_stream_sinks(r, stream)
+    assert reaper.stranded(r, stream, sinks) == []  # all kicked
+    for sink_id in ids:
+        scheduling.clear_kick(r, sink_id)
+    r.set(scheduling.lease_key(ids[1]), "someone")
+    r.set(scheduling.wait_key(ids[2]), scheduling.now_ms() + 60_000)
+    r.set(scheduling.wait_key(ids[3]), scheduling.now_ms() - 1)  # due: no longer waiting
+    assert [s.id for s in reaper.stranded(r, stream, sinks)] == [ids[0], ids[3]]
+    api.patch_sink(stream, ids[0], status="disabled")
+    sinks = store_sinks.list_stream_sinks(r, stream)
+    assert [s.id for s in reaper.stranded(r, stream, sinks)] == [ids[3]]
