@@ -1,8 +1,9 @@
 """``python -m streamsink.faults [--short]``: run every fault scenario and
 print one JSON object ``{"passed", "seconds", "scenarios": {name: result}}``.
 
-The full run takes about 6 minutes (20 worker kills, a 2-minute receiver
-outage, ...); ``--short`` runs fewer kills and shorter outages (about 90 s).
+The full run takes about 8 minutes (20 worker kills, a 2-minute receiver
+outage, 200 hung receivers, ...); ``--short`` runs fewer kills, shorter
+outages and 20 hung receivers (about 100 s).
 Exit status 0 when every scenario passed.
 """
 
