@@ -57,10 +57,10 @@ def test_twenty_hung_receivers_do_not_delay_a_healthy_sink(
 ) -> None:
     workers.start(delivery_read_timeout=READ_TIMEOUT, delivery_threads="16")
     hung = [hung_servers() for _ in range(20)]  # 20 destinations: no per-host cap involved
-    for i, server in enumerate(hung):
-        stream = api.stream(f"hung{i}")
-        api.sink(stream, server.url, batchSize=1)
-        api.post_seqs(stream, range(1))
+    hung_stream = api.stream("hung")
+    for server in hung:
+        api.sink(hung_stream, server.url, batchSize=1)
+    api.post_seqs(hung_stream, range(1))  # one event for each of the 20 sinks
     time.sleep(1.0)  # their requests are in flight (before the fix: 16 of them, on every thread)
 
     healthy: Receiver = receiver_factory()
@@ -82,19 +82,16 @@ def test_one_hung_host_gets_a_bounded_number_of_threads(
     # No timeout fires during the test: the host's 4 requests hang until it closes.
     workers.start(delivery_read_timeout="30", delivery_per_destination="4")
     host = hung_servers()
-    first = []
-    for i in range(4):
-        stream = api.stream(f"first{i}")
-        first.append(api.sink(stream, host.url, batchSize=1))
-        api.post_seqs(stream, range(1))
+    first = api.stream("first")
+    for _ in range(4):
+        api.sink(first, host.url, batchSize=1)
+    api.post_seqs(first, range(1))
     wait_until(lambda: host.accepted == 4, 10, "4 requests in flight")
     time.sleep(1.0)  # they are slow now
 
-    later = []
-    for i in range(36):
-        stream = api.stream(f"later{i}")
-        later.append((stream, api.sink(stream, host.url, batchSize=1)))
-        api.post_seqs(stream, range(1))
+    stream = api.stream("later")
+    later = [(stream, api.sink(stream, host.url, batchSize=1)) for _ in range(36)]
+    api.post_seqs(stream, range(1))
     healthy: Receiver = receiver_factory()
     stream = api.stream("healthy")
     api.sink(stream, healthy.traces_url, batchSize=1)
