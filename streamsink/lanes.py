@@ -20,9 +20,11 @@ per-destination gate, so no slow, hung or failing sink delays another
   the gate parks it. Each request to that destination that ends kicks the
   oldest parked sink (``resume``), so they take turns at the cap; a
   fallback wake-up (``FALLBACK`` s, with jitter) covers a worker that died
-  or restarted. One hung host with a thousand sinks thus holds about the cap
-  of threads and costs no job per sink until a slot frees. Fast
-  destinations are never capped.
+  or restarted. One hung host with a thousand sinks thus holds the cap of
+  threads (``BURST`` times it in its first ``SLOW_AFTER`` s) and costs no
+  job per sink until a slot frees. Destinations that answer fast are not
+  capped (but at ``BURST`` times the cap, far above what a worker's CPU
+  can keep in flight to one).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 
 SLOW_AFTER = 0.5  # seconds: a request outstanding this long makes its destination slow
 SLOW_MEMORY = 60.0  # seconds a destination stays slow after a slow answer
+BURST = 4  # x the cap: requests in flight at once to a destination not yet known slow
 FALLBACK = 30.0  # seconds (x 1..1.5) before a parked sink is woken anyway
 
 
@@ -108,8 +111,9 @@ class DestinationGate:
             if not flight or len(flight) < self.cap:
                 return False
             waited = now - min(flight)
-            if waited < SLOW_AFTER and self._slow_until.get(origin, 0.0) <= now:
-                return False  # at the cap but answering fast: not capped
+            fresh = waited < SLOW_AFTER and self._slow_until.get(origin, 0.0) <= now
+            if fresh and len(flight) < self.cap * BURST:
+                return False  # at the cap but answering fast (so far): not capped
             if park is not None:
                 self._parked.setdefault(origin, {}).setdefault(park[1], park[0])
             count = len(flight)

@@ -203,12 +203,17 @@ def test_gate_caps_slow_destinations_only(monkeypatch: pytest.MonkeyPatch) -> No
     gate.enter(slow)
     gate.enter(slow)
     assert not gate.busy(slow)  # forgotten: young requests pass again
-    # A fast destination with many quick requests is never capped.
-    for _ in range(50):
-        gate.enter(fast)
-    for _ in range(50):
-        clock[0] += 0.01
+    # A fast destination is not capped, up to BURST times the cap at once.
+    quick = [gate.enter(fast) for _ in range(2 * lanes.BURST - 1)]
+    assert not gate.busy(fast)
+    for _ in range(50):  # quick answers, 0.25 s in all
+        clock[0] += 0.005
         gate.leave(fast, gate.enter(fast))
+    assert not gate.busy(fast)
+    gate.enter(fast)
+    assert gate.busy(fast)  # a burst to a host not yet known slow: bounded too
+    for started in quick:
+        gate.leave(fast, started)
     assert not lanes.DestinationGate(cap=0).busy(slow)
 
 
