@@ -102,18 +102,21 @@ class DestinationGate:
     def busy(self, origin: Origin, park: tuple[str, str] | None = None) -> bool:
         """Whether ``origin`` is at its cap and slow: no request may start now.
         If so, ``park`` (stream id, sink id) is parked in the same step, so a
-        request ending meanwhile cannot miss it."""
+        request ending meanwhile cannot miss it; if not, it is unparked (it
+        goes now, e.g. at its fallback wake-up)."""
         if self.cap <= 0:
             return False
         now = time.monotonic()
         with self._lock:
             flight = self._flight.get(origin)
-            if not flight or len(flight) < self.cap:
-                return False
-            waited = now - min(flight)
+            waited = now - min(flight) if flight else 0.0
             fresh = waited < SLOW_AFTER and self._slow_until.get(origin, 0.0) <= now
-            if fresh and len(flight) < self.cap * BURST:
-                return False  # at the cap but answering fast (so far): not capped
+            if not flight or len(flight) < self.cap or (fresh and len(flight) < self.cap * BURST):
+                # Under the cap, or at it but answering fast (so far): not capped.
+                parked = self._parked.get(origin)
+                if park is not None and parked and parked.pop(park[1], None) and not parked:
+                    del self._parked[origin]
+                return False
             if park is not None:
                 self._parked.setdefault(origin, {}).setdefault(park[1], park[0])
             count = len(flight)

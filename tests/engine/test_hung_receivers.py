@@ -230,11 +230,20 @@ def test_parked_sinks_take_turns_as_slots_free(monkeypatch: pytest.MonkeyPatch) 
         assert gate.busy(host, park=("strm", f"sink{n}"))
     assert gate.busy(host, park=("strm", "sink0"))  # parked once, keeps its place
     assert gate.parked(host) == 3
+    other = ("http", "other", 80)
+    gate.leave(other, gate.enter(other))  # ends elsewhere: nobody resumed
+    assert gate.parked(host) == 3
     assert gate.leave(host, started) == ("strm", "sink0")  # oldest first
     assert gate.leave(host, gate.enter(host)) == ("strm", "sink1")
     assert gate.leave(host, gate.enter(host)) == ("strm", "sink2")
     assert gate.leave(host, gate.enter(host)) is None and gate.parked(host) == 0
     assert not gate.busy(host, park=("strm", "sink9")) and gate.parked(host) == 0  # free: go
+    # A parked sink that goes at its fallback wake-up leaves the line.
+    started = gate.enter(host)
+    clock[0] += 1.0
+    assert gate.busy(host, park=("strm", "sink7")) and gate.busy(host, park=("strm", "sink8"))
+    assert gate.leave(host, started) == ("strm", "sink7") and gate.parked(host) == 1
+    assert not gate.busy(host, park=("strm", "sink8")) and gate.parked(host) == 0
 
 
 def test_jobs_of_failing_sinks_wait_behind_healthy_ones(redis_client: redis.Redis) -> None:
