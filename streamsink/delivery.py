@@ -12,7 +12,10 @@ outcome (``batch``) with, at its end, the reads for the next batch (the sink,
 the lease's holder and the events after the cursor the batch ended at); a
 re-read only when the cursor moved meanwhile or the sink filters event
 types. The lease and the kick flag are renewed every few seconds, not every
-batch.
+batch. A sink whose destination is slow and at its cap of requests in flight
+(``lanes.defer_if_busy``) is deferred before its batch: parked until a
+request to its destination ends (then kicked: ``resume``), with a fallback
+wake-up; the thread goes to other sinks.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ import redis
 from redis.client import Pipeline
 from rq import get_current_job
 
+from streamsink import lanes, scheduling, store, store_sinks
 from streamsink import log as event_log
-from streamsink import scheduling, store, store_sinks
 from streamsink.batch import Pending, deliver_batch
 from streamsink.engine import Engine, current
 from streamsink.store_sinks import SinkRecord
@@ -111,7 +114,7 @@ def process_sink(engine: Engine, stream_id: str, sink_id: str) -> None:
             sink = store_sinks.get_sink(r, sink_id, with_code=False)
             # After a crash the reaper's next round retries, not a hot loop.
             if not crashed and sink is not None and has_work(r, sink):
-                scheduling.kick(r, stream_id, sink_id)
+                scheduling.kick(r, stream_id, sink_id, slow=sink.status != "enabled")
         except redis.RedisError:
             log.warning("could not re-check sink %s; the reaper will", sink_id)
 
@@ -166,7 +169,7 @@ def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str)
             return
         now = scheduling.now_ms()
         if sink.status == "retrying" and sink.next_retry_at and sink.next_retry_at > now:
-            scheduling.wake_at(r, stream_id, sink_id, sink.next_retry_at)
+            scheduling.wake_at(r, stream_id, sink_id, sink.next_retry_at, slow=True)
             return
         first = None
         if prefetched and reads.guess == (sink.cursor, sink.batch_size):
@@ -187,6 +190,27 @@ def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str)
                 return
         if not renewed:
             return
+        fallback = lanes.defer_if_busy(sink.url, stream_id, sink_id)
+        if fallback is not None:
+            _defer(r, sink, fallback)
+            return
         reads.guess = (pending.scanned_to, sink.batch_size)
         if not deliver_batch(engine, sink, pending, then=reads):
             return
+
+
+def _defer(r: redis.Redis, sink: SinkRecord, seconds: float) -> None:
+    """The sink's destination is slow and at its cap: a wake-up in ``seconds``
+    unless one is pending (``resume`` comes first, normally). The caller
+    releases the lease; the events and the cursor stay as they are."""
+    if scheduling.waiting_until(r, sink.id) is None:
+        due = scheduling.now_ms() + int(seconds * 1000)
+        scheduling.wake_at(r, sink.stream_id, sink.id, due, slow=True)
+    log.debug("sink %s deferred: its destination is slow", sink.id)
+
+
+def resume(r: redis.Redis, stream_id: str, sink_id: str) -> None:
+    """A parked sink's turn: drop its fallback wake-up (else the sink would
+    look busy waiting and not be re-kicked after this run) and kick it."""
+    scheduling.clear_wait(r, sink_id)
+    scheduling.kick(r, stream_id, sink_id, slow=True)

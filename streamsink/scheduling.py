@@ -13,6 +13,12 @@ Per sink, three Redis keys coordinate every API and worker process:
   retry) is scheduled for; a job that finds it in the future goes back to sleep
   instead of scheduling again.
 
+Two RQ queues, taken in order: ``deliver`` (kicks from appends and from
+sinks that delivered) and ``deliver-slow`` (retries of failing sinks, sinks
+deferred because their destination is slow, the reaper's re-kicks). A
+worker takes a slow job only when no other waits, so a backlog of jobs for
+hung or failing sinks never delays a healthy sink's job.
+
 The race "event appended while the job finishes" is closed by the job itself:
 it deletes its kick flag *then* looks for pending events, re-kicking (NX) when
 it finds some, while an appender writes *then* kicks. Either side sees the other.
@@ -29,6 +35,8 @@ from redis.client import Pipeline
 from rq import Queue
 
 QUEUE_NAME = "deliver"
+SLOW_QUEUE_NAME = "deliver-slow"
+QUEUE_NAMES = (QUEUE_NAME, SLOW_QUEUE_NAME)  # in the order workers take them
 # After a SIGKILL both expire, then the reaper (every 5 s) re-kicks: delivery
 # resumes within ~20 s.
 KICK_TTL = 15
@@ -52,8 +60,13 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def delivery_queue(connection: redis.Redis) -> Queue:
-    return Queue(QUEUE_NAME, connection=connection)
+def delivery_queue(connection: redis.Redis, slow: bool = False) -> Queue:
+    return Queue(SLOW_QUEUE_NAME if slow else QUEUE_NAME, connection=connection)
+
+
+def delivery_queues(connection: redis.Redis) -> list[Queue]:
+    """Both queues, in the order workers take them."""
+    return [Queue(name, connection=connection) for name in QUEUE_NAMES]
 
 
 def _job_options() -> dict[str, object]:
@@ -61,15 +74,16 @@ def _job_options() -> dict[str, object]:
     return {"result_ttl": 0, "failure_ttl": 86_400, "job_timeout": 600}
 
 
-def enqueue_now(connection: redis.Redis, stream_id: str, sink_id: str) -> None:
-    delivery_queue(connection).enqueue(JOB_PATH, stream_id, sink_id, **_job_options())
+def enqueue_now(connection: redis.Redis, stream_id: str, sink_id: str, slow: bool = False) -> None:
+    delivery_queue(connection, slow).enqueue(JOB_PATH, stream_id, sink_id, **_job_options())
 
 
-def kick(connection: redis.Redis, stream_id: str, sink_id: str) -> bool:
-    """Enqueue a delivery job unless one is queued or running. True if enqueued."""
+def kick(connection: redis.Redis, stream_id: str, sink_id: str, slow: bool = False) -> bool:
+    """Enqueue a delivery job unless one is queued or running. True if enqueued.
+    ``slow``: on the slow queue (a failing sink, a slow destination, a re-kick)."""
     if not connection.set(kick_key(sink_id), 1, nx=True, ex=KICK_TTL):
         return False
-    enqueue_now(connection, stream_id, sink_id)
+    enqueue_now(connection, stream_id, sink_id, slow)
     return True
 
 
@@ -77,20 +91,27 @@ def clear_kick(connection: redis.Redis, sink_id: str) -> None:
     connection.delete(kick_key(sink_id))
 
 
-def wake_at(connection: redis.Redis, stream_id: str, sink_id: str, due_ms: int) -> bool:
+def wake_at(
+    connection: redis.Redis, stream_id: str, sink_id: str, due_ms: int, slow: bool | None = None
+) -> bool:
     """Schedule a delivery job at ``due_ms`` (RQ scheduler) unless that exact
-    wake-up is already scheduled. Returns True when a job was scheduled."""
+    wake-up is already scheduled. Returns True when a job was scheduled.
+    ``slow``: on the slow queue; None: there if the sink is ``retrying``."""
     key = wait_key(sink_id)
     current = connection.get(key)
     if current is not None and int(current) == due_ms:
         return False
+    if slow is None:
+        from streamsink.store import sink_key
+
+        slow = connection.hget(sink_key(sink_id), "status") in (b"retrying", "retrying")
     ttl = max(1, (due_ms - now_ms()) // 1000 + 120)
     connection.set(key, due_ms, ex=ttl)
     # RQ's scheduler keeps whole seconds (the fraction is cut off): round up, or
     # the job runs up to 1 s early, finds this wake-up still pending and ends,
     # leaving the sink to the reaper.
     when = datetime.fromtimestamp(-(-due_ms // 1000), tz=UTC)
-    delivery_queue(connection).enqueue_at(
+    delivery_queue(connection, slow).enqueue_at(
         when,
         JOB_PATH,
         stream_id,

@@ -76,7 +76,22 @@ class Settings(BaseSettings):
 
     # Delivery
     delivery_threads: int = Field(
-        default=16, ge=1, le=256, description="sinks delivered at once per worker process"
+        default=16,
+        ge=1,
+        le=256,
+        description="deliveries working at once per worker process (RQ waits when all are busy)",
+    )
+    delivery_wait_threads: int = Field(
+        default=256,
+        ge=0,
+        le=4096,
+        description="more threads per worker for deliveries waiting on a sink's answer",
+    )
+    delivery_per_destination: int = Field(
+        default=8,
+        ge=0,
+        description="requests in flight to one slow destination (scheme, host, port) per "
+        "worker; its other sinks are deferred (0: no cap)",
     )
     delivery_connect_timeout: float = Field(default=5.0, gt=0)
     delivery_read_timeout: float = Field(default=15.0, gt=0)

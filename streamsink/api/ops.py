@@ -14,10 +14,10 @@ from pydantic import Field
 from streamsink.api.deps import require_token
 from streamsink.metrics import RedisCollector
 from streamsink.models import WireModel
-from streamsink.scheduling import QUEUE_NAME
+from streamsink.scheduling import QUEUE_NAMES
 
 router = APIRouter(tags=["Health"])
-WORKER_STALE_SECS = 60
+WORKER_STALE_SECS = 60  # workers heartbeat every 2 s (worker.HEARTBEAT_EVERY), idle or not
 
 
 class WorkerOut(WireModel):
@@ -50,7 +50,7 @@ def health(request: Request) -> JSONResponse:
     client: redis.Redis = request.app.state.redis
     try:
         client.ping()
-        queue_depth = Queue(QUEUE_NAME, connection=client).count
+        queue_depth = sum(Queue(name, connection=client).count for name in QUEUE_NAMES)
         workers = [
             WorkerOut(name=w.name, state=str(w.state), last_heartbeat=_utc(w.last_heartbeat))
             for w in Worker.all(connection=client)

@@ -1,8 +1,9 @@
 """``python -m streamsink.faults [--short]``: run every fault scenario and
 print one JSON object ``{"passed", "seconds", "scenarios": {name: result}}``.
 
-The full run takes about 6 minutes (20 worker kills, a 2-minute receiver
-outage, ...); ``--short`` runs fewer kills and shorter outages (about 90 s).
+The full run takes about 8 minutes (20 worker kills, a 2-minute receiver
+outage, 200 hung receivers, ...); ``--short`` runs fewer kills, shorter
+outages and 20 hung receivers (about 100 s).
 Exit status 0 when every scenario passed.
 """
 
@@ -16,7 +17,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from streamsink.faults import processes, sinks
+from streamsink.faults import isolation, processes, sinks
 from streamsink.faults.harness import Result
 
 
@@ -29,6 +30,8 @@ def scenarios(short: bool) -> list[tuple[str, Callable[[], Result]]]:
             ("receiver_down", lambda: sinks.receiver_outage(5.0, "1s,1s,2s,2s,4s,4s,8s")),
             ("slow_receivers", lambda: sinks.slow_receivers(delay=4.0, drip=0.5)),
             ("bad_handlers", lambda: sinks.bad_handlers()),
+            ("hung_receivers", lambda: isolation.hung_receivers(hung=20, hosts=2, seconds=3)),
+            ("big_outputs", lambda: isolation.big_outputs(big=2, events=20)),
         ]
     return [
         ("worker_sigkill", lambda: processes.worker_kill(kills=20)),
@@ -40,6 +43,9 @@ def scenarios(short: bool) -> list[tuple[str, Callable[[], Result]]]:
         ),
         ("slow_receivers", lambda: sinks.slow_receivers(delay=10.0, drip=0.5)),
         ("bad_handlers", lambda: sinks.bad_handlers()),
+        ("hung_receivers", lambda: isolation.hung_receivers(hung=20, hosts=2, seconds=20)),
+        ("hung_receivers_200", lambda: isolation.hung_receivers(hung=200, hosts=10, seconds=25)),
+        ("big_outputs", lambda: isolation.big_outputs(big=4, events=50)),
     ]
 
 

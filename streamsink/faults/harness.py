@@ -1,11 +1,14 @@
 """Pieces shared by the fault scenarios: a counting OTLP receiver that can be
-taken down, a steady event producer, and the results."""
+taken down, a receiver that never answers, a steady event producer, and the
+results."""
 
 from __future__ import annotations
 
 import collections
 import contextlib
 import random
+import selectors
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -51,6 +54,7 @@ class Receiver:
         self.seqs: list[int] = []
         self.requests = 0
         self.arrivals: list[float] = []  # monotonic time of each accepted request
+        self.first_arrival: dict[int, float] = {}  # seq -> monotonic time it first arrived
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -78,14 +82,75 @@ class Receiver:
 
     def record(self, body: bytes, headers: Any) -> None:
         spans = decode_spans(body, headers.get("content-type"), headers.get("content-encoding"))
+        now = time.monotonic()
         with self._lock:
             self.requests += 1
-            self.arrivals.append(time.monotonic())
-            self.seqs.extend(int(s["attributes"]["seq"]) for s in spans)
+            self.arrivals.append(now)
+            for span in spans:
+                seq = int(span["attributes"]["seq"])
+                self.seqs.append(seq)
+                self.first_arrival.setdefault(seq, now)
 
     def snapshot(self) -> list[int]:
         with self._lock:
             return list(self.seqs)
+
+
+class HungReceiver:
+    """Accepts connections on 127.0.0.1, reads what comes and never answers:
+    each request stays in flight until the client gives up. Counts the
+    connections accepted and the most open at once. ``stop()`` closes every
+    connection, so the requests in flight end at once."""
+
+    def __init__(self) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self._sock.setblocking(False)
+        self.port: int = self._sock.getsockname()[1]
+        self.accepted = 0
+        self.most_open = 0
+        self._open: set[socket.socket] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/traces"
+
+    def _serve(self) -> None:
+        with selectors.DefaultSelector() as sel:
+            sel.register(self._sock, selectors.EVENT_READ)
+            while not self._stop.is_set():
+                for key, _ in sel.select(0.1):
+                    sock = key.fileobj
+                    assert isinstance(sock, socket.socket)
+                    if sock is self._sock:
+                        with contextlib.suppress(BlockingIOError):
+                            conn, _ = sock.accept()
+                            conn.setblocking(False)
+                            sel.register(conn, selectors.EVENT_READ)
+                            self._open.add(conn)
+                            self.accepted += 1
+                            self.most_open = max(self.most_open, len(self._open))
+                        continue
+                    try:
+                        data = sock.recv(65536)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        data = b""
+                    if not data:  # the client gave up
+                        sel.unregister(sock)
+                        self._open.discard(sock)
+                        sock.close()
+            for conn in list(self._open):
+                conn.close()
+            self._open.clear()
+            self._sock.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
 
 
 def _handler(server: Receiver) -> type[BaseHTTPRequestHandler]:

@@ -13,11 +13,18 @@ backend, with two additions, and a raw HTTP/1.1 fast path for POSTs.
 and timeouts built once by httpx per sink) goes to ``otlp.http1``'s keep-alive
 pool (same policy, TLS context, timeouts, deadline and httpx exceptions), or,
 for a request h11 would refuse, to httpcore's pool, which says why.
+
+Every request runs inside ``network_wait``'s hook when one is set for the
+thread (the worker's delivery pool sets it: ``streamsink.lanes``), with the
+request's origin: the pool moves the thread to its waiting lane meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import typing
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import NamedTuple
 
 import httpcore
@@ -29,7 +36,25 @@ from streamsink.otlp.deadline import bounded as _bounded
 from streamsink.otlp.deadline import request_deadline
 from streamsink.otlp.http1 import Http1Pool, RawRequest
 
-__all__ = ["DeliveryBackend", "DeliveryTransport", "Prepared", "request_deadline"]
+__all__ = [
+    "DeliveryBackend",
+    "DeliveryTransport",
+    "Origin",
+    "Prepared",
+    "network_wait",
+    "request_deadline",
+]
+
+Origin = tuple[str, str, int]  # scheme, host (IPv6 without brackets), port
+#: Entered around each request of this thread, given its origin (None: no hook).
+network_wait: ContextVar[Callable[[Origin], typing.ContextManager[None]] | None] = ContextVar(
+    "streamsink_network_wait", default=None
+)
+
+
+def _waiting(origin: Origin) -> typing.ContextManager[None]:
+    hook = network_wait.get()
+    return contextlib.nullcontext() if hook is None else hook(origin)
 
 
 class DeadlineStream(httpcore.NetworkStream):
@@ -134,21 +159,32 @@ class DeliveryTransport(httpx.HTTPTransport):
         """POST ``body``: (status, headers, at most ``limit`` bytes of the decoded body).
         Raises httpx's exceptions, like ``httpx.Client.send``. Header names in
         the answer are looked up in lower case."""
-        if prepared.raw is not None:
-            return self._http1.post(prepared.raw, body, limit)
+        raw = prepared.raw
+        if raw is not None:
+            with _waiting(("https" if raw.https else "http", raw.host, raw.port)):
+                return self._http1.post(raw, body, limit)
         headers = prepared.headers
         if body:
             headers = [*headers, (b"Content-Length", str(len(body)).encode())]
+        url = prepared.url
         request = httpcore.Request(
-            b"POST", prepared.url, headers=headers, content=body, extensions=prepared.extensions
+            b"POST", url, headers=headers, content=body, extensions=prepared.extensions
         )
-        with map_httpcore_exceptions():
-            response = self._pool.handle_request(request)
-        try:
-            answer = httpx.Headers(response.headers)
-            return response.status, answer, _read_bounded(response, answer, limit)
-        finally:
-            response.close()
+        with _waiting(_origin(url.scheme, url.host, url.port)):
+            with map_httpcore_exceptions():
+                response = self._pool.handle_request(request)
+            try:
+                answer = httpx.Headers(response.headers)
+                return response.status, answer, _read_bounded(response, answer, limit)
+            finally:
+                response.close()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """httpx.Client's path (URLs with credentials): waiting for the answer's
+        head counts as waiting; its body is read after (bounded by the deadline)."""
+        url = request.url
+        with _waiting(_origin(url.raw_scheme, url.raw_host, url.port)):
+            return super().handle_request(request)
 
 
 class Prepared(NamedTuple):
@@ -166,6 +202,11 @@ class Prepared(NamedTuple):
         url = httpcore.URL(scheme=u.raw_scheme, host=u.raw_host, port=u.port, target=u.raw_path)
         headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"content-length"]
         return cls(url, headers, dict(request.extensions), RawRequest.of(request))
+
+
+def _origin(scheme: bytes, host: bytes, port: int | None) -> Origin:
+    name = scheme.decode("ascii")
+    return (name, host.decode("ascii"), port or (443 if name == "https" else 80))
 
 
 def _read_bounded(response: httpcore.Response, headers: httpx.Headers, limit: int) -> bytes:
