@@ -135,14 +135,17 @@ def live_gauges(r: redis.Redis) -> Iterator[GaugeMetricFamily]:
     from rq import Queue, Worker
     from rq.registry import ScheduledJobRegistry
 
-    from streamsink.scheduling import QUEUE_NAME
+    from streamsink.scheduling import QUEUE_NAMES
     from streamsink.store import STREAMS_KEY, to_str
     from streamsink.store_sinks import list_stream_sinks
 
-    queue = Queue(QUEUE_NAME, connection=r)
-    depth = GaugeMetricFamily(PREFIX + "queue_depth", "Delivery jobs waiting", labels=["state"])
-    depth.add_metric(["queued"], queue.count)
-    depth.add_metric(["scheduled"], ScheduledJobRegistry(queue=queue).count)
+    depth = GaugeMetricFamily(
+        PREFIX + "queue_depth", "Delivery jobs waiting", labels=["queue", "state"]
+    )
+    for name in QUEUE_NAMES:
+        queue = Queue(name, connection=r)
+        depth.add_metric([name, "queued"], queue.count)
+        depth.add_metric([name, "scheduled"], ScheduledJobRegistry(queue=queue).count)
     yield depth
 
     by_status: dict[str, int] = {"enabled": 0, "disabled": 0, "paused": 0, "retrying": 0}

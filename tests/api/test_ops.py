@@ -37,7 +37,8 @@ def test_metrics_count_ingested_events_and_show_live_gauges(
     samples = _samples(r.text)
     assert samples[("streamsink_events_ingested_total", ())] == 7
     assert samples[("streamsink_sinks", (("status", "enabled"),))] == 1
-    assert samples[("streamsink_queue_depth", (("state", "queued"),))] == 1  # one kick, no worker
+    key = ("streamsink_queue_depth", (("queue", "deliver"), ("state", "queued")))
+    assert samples[key] == 1  # one kick, no worker
     assert samples[("streamsink_workers", ())] == 0
 
 
