@@ -6,8 +6,8 @@ import os
 import secrets
 from pathlib import Path
 
-from streamsink.redisconn import private_data_dir
 from streamsink.settings import Settings
+from streamsink.storage.connection import private_data_dir
 
 TOKEN_FILE = "auth-token"
 

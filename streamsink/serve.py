@@ -13,10 +13,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from streamsink.api.httpserver import deadline_protocol
 from streamsink.auth_token import TOKEN_FILE, ensure_token, token_hint
-from streamsink.httpserver import deadline_protocol
-from streamsink.redisconn import connect, redis_url_for
 from streamsink.settings import Settings
+from streamsink.storage.connection import connect, redis_url_for
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def _run_api(settings: Settings) -> None:
             "streamsink.api.app:create_app_from_env",
             factory=True,
             workers=settings.api_processes,
-            http="streamsink.httpserver:EnvDeadlineProtocol",
+            http="streamsink.api.httpserver:EnvDeadlineProtocol",
             **options,
         )
         return
@@ -162,7 +162,7 @@ def api(settings: Settings) -> int:
 
 def worker(settings: Settings, *, burst: bool = False) -> int:
     """One delivery worker (production split; scale out with more of them)."""
-    from streamsink.worker import run_worker
+    from streamsink.delivery.worker import run_worker
 
     if not settings.redis_url:
         print("streamsink worker needs --redis-url or STREAMSINK_REDIS_URL", file=sys.stderr)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streamsink.retry import (
+from streamsink.delivery.retry import (
     DEFAULT_MAX_ELAPSED,
     DEFAULT_SCHEDULE_TEXT,
     RetrySchedule,

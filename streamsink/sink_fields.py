@@ -9,7 +9,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from streamsink.netguard import DestinationPolicy, DestinationRefused
+from streamsink.sinkhttp.netguard import DestinationPolicy, DestinationRefused
 
 MAX_URL_LEN = 65536
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")

@@ -17,7 +17,7 @@ _db_numbers = itertools.cycle(range(1, 16))
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The unix-socket URL of a real redis-server for this session (no db)."""
-    from streamsink.redisconn import EmbeddedRedis
+    from streamsink.storage.connection import EmbeddedRedis
 
     server = EmbeddedRedis(Path(tmp_path_factory.mktemp("redis")))
     try:

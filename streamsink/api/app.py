@@ -11,7 +11,12 @@ from fastapi.security import HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from streamsink import __version__
-from streamsink.api import (
+from streamsink.api.deps import require_token
+from streamsink.api.errors import install_error_handlers
+from streamsink.api.middleware.encoding import ContentEncodingMiddleware
+from streamsink.api.middleware.idempotency import IdempotencyMiddleware
+from streamsink.api.middleware.ingest import IngestFastPath
+from streamsink.api.routes import (
     event_types,
     events,
     local,
@@ -21,12 +26,7 @@ from streamsink.api import (
     sinks,
     streams,
 )
-from streamsink.api.deps import require_token
-from streamsink.api.docs import install_docs
-from streamsink.api.encoding import ContentEncodingMiddleware
-from streamsink.api.errors import install_error_handlers
-from streamsink.api.ingest import IngestFastPath
-from streamsink.idempotency import IdempotencyMiddleware
+from streamsink.api.routes.docs import install_docs
 from streamsink.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """The app from ``STREAMSINK_*`` settings (uvicorn's factory for API processes)."""
-    from streamsink.redisconn import connect
+    from streamsink.storage.connection import connect
 
     settings = Settings()
     if not settings.redis_url:

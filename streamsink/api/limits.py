@@ -13,10 +13,10 @@ from typing import Any
 
 import redis
 
-from streamsink import store_sinks
 from streamsink.api.errors import validation_error
 from streamsink.settings import Settings
-from streamsink.store import stream_sinks_key
+from streamsink.storage import sinks as store_sinks
+from streamsink.storage.base import stream_sinks_key
 
 
 def check_code_size(settings: Settings, code: str | None) -> None:

@@ -18,7 +18,7 @@ from fastapi import Query
 
 from streamsink.api.errors import validation_error
 from streamsink.resource_ids import validate_name
-from streamsink.store import Page, Window
+from streamsink.storage.base import Page, Window
 
 Order = Literal["ascending", "descending"]
 

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import httpx
 
-from streamsink.otlp.deadline import bounded
+from streamsink.sinkhttp.deadline import bounded
 
 READ_BYTES = 64 * 1024
 MAX_HEAD = 100 * 1024  # httpcore's limit for an incomplete status line + headers

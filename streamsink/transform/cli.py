@@ -15,8 +15,8 @@ from typing import Any, TextIO
 import orjson
 from pydantic import ValidationError
 
+from streamsink.api.models import CreateStreamEventsIn
 from streamsink.errors import CompileError, HandlerError, TransformError
-from streamsink.models import CreateStreamEventsIn
 from streamsink.settings import Settings
 from streamsink.transform.simulate import SIMULATE_STREAM_ID, simulate
 

@@ -3,7 +3,7 @@ and serve the same data (the app keeps no state of its own)."""
 
 from __future__ import annotations
 
-from streamsink.devstack import Stack
+from tools.devstack import Stack
 
 
 def test_two_api_processes_share_the_port_and_the_data() -> None:

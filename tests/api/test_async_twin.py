@@ -10,7 +10,7 @@ import pytest
 import redis
 import redis.asyncio.connection as aconn
 
-from streamsink.redisconn import async_twin, connect
+from streamsink.storage.connection import async_twin, connect
 
 
 def test_twin_reaches_the_same_database(redis_url: str) -> None:

@@ -113,7 +113,7 @@ def test_unknown_route_is_404_json(client: TestClient) -> None:
 def test_unexpected_exception_is_500_internal(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from streamsink import store_streams
+    from streamsink.storage import streams as store_streams
 
     def boom(*_: Any, **__: Any) -> None:
         raise RuntimeError("kaboom")

@@ -13,8 +13,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from streamsink import store_streams
-from streamsink.api.encoding import BodyTooLarge, gunzip
+from streamsink.api.middleware.encoding import BodyTooLarge, gunzip
+from streamsink.storage import streams as store_streams
 
 from .util import events_body
 

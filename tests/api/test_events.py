@@ -11,7 +11,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from streamsink import log as event_log
+from streamsink.storage import eventlog as event_log
 
 from .util import AUTH, events_body, sink_body
 
@@ -195,7 +195,7 @@ def test_concurrent_duplicates_write_once(
 def test_5xx_is_not_replayed(
     client: TestClient, stream: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from streamsink.api import events as events_api
+    from streamsink.api.routes import events as events_api
 
     store = events_api.store_streams
     real = store.append_call  # both lanes (fast path and route) build their call here
@@ -266,7 +266,7 @@ def test_log_module_primitives(redis_client: redis.Redis) -> None:
 def test_append_and_sink_edits_wake_the_engine(
     client: TestClient, stream: dict[str, Any], sink: dict[str, Any], redis_client: redis.Redis
 ) -> None:
-    from streamsink import scheduling
+    from streamsink.delivery import scheduling
 
     client.post(E, json=events_body(2))
     assert redis_client.exists(scheduling.kick_key(sink["id"]))  # default hook: kick_matching

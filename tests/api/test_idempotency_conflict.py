@@ -10,7 +10,7 @@ import orjson
 import redis
 from fastapi.testclient import TestClient
 
-from streamsink.idempotency import KEY_PREFIX
+from streamsink.api.middleware.idempotency import KEY_PREFIX
 
 from .util import events_body
 
@@ -63,7 +63,7 @@ def test_a_pending_claim_with_another_body_is_a_conflict_at_once(
     """A duplicate of a request still running waits for its answer; a request
     with another body under that key does not wait: it can never match."""
     from streamsink.api.deps import bearer_token
-    from streamsink.idempotency import body_hash, replay_key
+    from streamsink.api.middleware.idempotency import body_hash, replay_key
 
     token = bearer_token(client.headers["authorization"])
     rkey = replay_key(token, "POST", E, "busy")
@@ -79,7 +79,7 @@ def test_answers_stored_before_hashes_still_replay(
     client: TestClient, stream: dict[str, Any], redis_client: redis.Redis
 ) -> None:
     from streamsink.api.deps import bearer_token
-    from streamsink.idempotency import replay_key
+    from streamsink.api.middleware.idempotency import replay_key
 
     token = bearer_token(client.headers["authorization"])
     redis_client.set(replay_key(token, "POST", E, "old"), b"202\napplication/json\n{}", ex=60)

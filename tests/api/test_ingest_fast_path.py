@@ -11,10 +11,11 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from streamsink import metrics, store_streams
 from streamsink.api.app import create_app
-from streamsink.api.ingest import parse_events
+from streamsink.api.middleware.ingest import parse_events
 from streamsink.settings import Settings
+from streamsink.storage import metrics
+from streamsink.storage import streams as store_streams
 
 from .util import AUTH, events_body
 
@@ -192,7 +193,7 @@ def test_kicks_matching_sinks_like_the_route(
 @pytest.fixture
 def down_client(tmp_path: Any) -> Iterator[TestClient]:
     """An app whose Redis is a unix socket nobody listens on."""
-    from streamsink.redisconn import connect
+    from streamsink.storage.connection import connect
 
     dead = connect(f"unix://{tmp_path}/none.sock", socket_timeout=0.5)
     app = create_app(Settings(auth_token="test-token"), dead)

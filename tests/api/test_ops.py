@@ -8,7 +8,7 @@ import redis
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamsink import metrics
+from streamsink.storage import metrics
 
 from .util import events_body
 

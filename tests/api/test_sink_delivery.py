@@ -9,7 +9,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from streamsink import attempts
+from streamsink.storage import attempts
 
 from .util import events_body
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from streamsink import store_sinks
+from streamsink.storage import sinks as store_sinks
 
 from .util import SINK_URL, sink_body
 

@@ -8,8 +8,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from streamsink import log as event_log
-from streamsink import store_sinks
+from streamsink.storage import eventlog as event_log
+from streamsink.storage import sinks as store_sinks
 
 from .util import SINK_URL, events_body, sink_body
 

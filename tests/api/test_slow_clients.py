@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streamsink.devstack import Stack
+from tools.devstack import Stack
 
 HEADER_TIMEOUT, BODY_TIMEOUT = 1.0, 2.0
 SLACK = 4.0  # generous: the server's timer plus a loaded 2-core machine

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import redis
 
-from streamsink import log as event_log
-from streamsink import store_sink_edits, store_sinks, store_streams
+from streamsink.storage import eventlog as event_log
+from streamsink.storage import sink_edits as store_sink_edits
+from streamsink.storage import sinks as store_sinks
+from streamsink.storage import streams as store_streams
 
 
 def _sink(client: redis.Redis, stream_id: str, **values: object) -> store_sinks.SinkRecord:

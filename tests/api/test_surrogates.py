@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from streamsink.text import has_surrogate, surrogate_error
+from streamsink.api.text import has_surrogate, surrogate_error
 
 from .util import sink_body
 

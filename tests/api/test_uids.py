@@ -11,7 +11,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from streamsink import store_streams
+from streamsink.storage import streams as store_streams
 
 from .util import sink_body
 

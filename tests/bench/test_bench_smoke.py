@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
 
@@ -25,7 +26,8 @@ def test_bench_smoke_run_prints_the_figures_and_loses_nothing() -> None:
     args = ["--events", "400", "--rate", "200", "--duration", "1", "--workers", "1"]
     args += ["--memory-sinks", "3", "--ceiling-seconds", "0.01", "--streams", "2"]
     out = subprocess.run(
-        [sys.executable, "-m", "streamsink.bench", *args],
+        [sys.executable, "-m", "tools.bench", *args],
+        cwd=Path(__file__).resolve().parents[2],  # tools/ is run from the checkout
         capture_output=True,
         check=True,
         timeout=100,

@@ -5,7 +5,7 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import orjson
 
-from streamsink.bench.ceiling import main
+from tools.bench.ceiling import main
 
 
 def test_bench_prints_one_json_object_and_a_table() -> None:

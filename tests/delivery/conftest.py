@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streamsink.otlp.client import DeliveryClient
+from streamsink.sinkhttp.client import DeliveryClient
 from tests.helpers.receiver_server import ReceiverServer
 
 

@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from streamsink import __version__
-from streamsink.otlp.client import (
+from streamsink.sinkhttp.client import (
     JSON,
     PROTOBUF,
     DeliveryClient,

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 import orjson
 import pytest
 
-from streamsink.otlp.client import PROTOBUF, DeliveryClient, Outcome
-from streamsink.otlp.export import Prerendered, deliver_spans, export
 from streamsink.otlp.spans import Span, SpanBatch
 from streamsink.otlp.split import CONTENT_TYPES, BodyEncoder, Encoding, encode_bodies
+from streamsink.sinkhttp.client import PROTOBUF, DeliveryClient, Outcome
+from streamsink.sinkhttp.export import Prerendered, deliver_spans, export
 from tests.helpers.otlp_requests import make_request, make_span, to_json, to_protobuf
 from tests.helpers.receiver_server import Answer, ReceiverServer, Recorded
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from streamsink.netguard import DestinationPolicy
-from streamsink.otlp.client import DeliveryClient, Outcome
+from streamsink.sinkhttp.client import DeliveryClient, Outcome
+from streamsink.sinkhttp.netguard import DestinationPolicy
 
 TLS = Path(__file__).parent / "tls"
 BODY = b'{"resourceSpans":[]}'

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import redis
 
-from streamsink import scheduling
+from streamsink.delivery import scheduling
 
 
 def _check(r: redis.Redis, lease: scheduling.Lease) -> bool:

@@ -15,9 +15,10 @@ from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from streamsink.api.local import MAX_TREE_DEPTH, receiver_router, router, span_tree
+from streamsink.api.routes.local import MAX_TREE_DEPTH, receiver_router, router, span_tree
 from streamsink.errors import ApiError
-from streamsink.receiver import TraceStore, decode_spans
+from streamsink.receiver.decode import decode_spans
+from streamsink.receiver.store import TraceStore
 from streamsink.settings import Settings
 from tests.helpers.otlp_requests import (
     TRACE_A,

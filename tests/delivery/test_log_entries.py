@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis
 
-from streamsink import log as event_log
-from streamsink.log import LogEntry
+from streamsink.storage import eventlog as event_log
+from streamsink.storage.eventlog import LogEntry
 
 
 def test_raw_reply_usual_order_and_others() -> None:

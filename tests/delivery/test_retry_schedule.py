@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from streamsink.retry import (
+from streamsink.delivery.retry import (
     DEFAULT_SCHEDULE_TEXT,
     SVIX_DELAYS,
     SVIX_SCHEDULE_TEXT,

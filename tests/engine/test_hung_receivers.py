@@ -123,8 +123,8 @@ def test_one_hung_host_gets_a_bounded_number_of_threads(
 
 def test_requests_waiting_on_sinks_free_the_working_slots() -> None:
     """2 working slots; 6 deliveries wait on (hung) answers: a 7th still runs at once."""
-    from streamsink.lanes import DeliveryPool
-    from streamsink.otlp.transport import network_wait
+    from streamsink.delivery.lanes import DeliveryPool
+    from streamsink.sinkhttp.transport import network_wait
 
     pool = DeliveryPool(working=2, waiting=8)
     release = threading.Event()
@@ -153,8 +153,8 @@ def test_requests_waiting_on_sinks_free_the_working_slots() -> None:
 def test_a_full_waiting_lane_keeps_the_working_slot() -> None:
     """Waiting lane full: the delivery waits in its working slot; submit blocks
     (back-pressure) until one ends."""
-    from streamsink.lanes import DeliveryPool
-    from streamsink.otlp.transport import network_wait
+    from streamsink.delivery.lanes import DeliveryPool
+    from streamsink.sinkhttp.transport import network_wait
 
     pool = DeliveryPool(working=1, waiting=1)
     release = threading.Event()
@@ -182,7 +182,7 @@ def test_a_full_waiting_lane_keeps_the_working_slot() -> None:
 
 
 def test_gate_caps_slow_destinations_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from streamsink import lanes
+    from streamsink.delivery import lanes
 
     clock = [1000.0]
     monkeypatch.setattr(lanes.time, "monotonic", lambda: clock[0])
@@ -218,7 +218,7 @@ def test_gate_caps_slow_destinations_only(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_parked_sinks_take_turns_as_slots_free(monkeypatch: pytest.MonkeyPatch) -> None:
-    from streamsink import lanes
+    from streamsink.delivery import lanes
 
     clock = [1000.0]
     monkeypatch.setattr(lanes.time, "monotonic", lambda: clock[0])
@@ -252,7 +252,8 @@ def test_jobs_of_failing_sinks_wait_behind_healthy_ones(redis_client: redis.Redi
     from rq import Queue
     from rq.registry import ScheduledJobRegistry
 
-    from streamsink import scheduling, store
+    from streamsink.delivery import scheduling
+    from streamsink.storage import base as store
 
     for n in range(50):
         assert scheduling.kick(redis_client, "strm_a", f"failing{n}", slow=True)
@@ -275,7 +276,8 @@ def test_jobs_of_failing_sinks_wait_behind_healthy_ones(redis_client: redis.Redi
 def test_reaper_finds_stranded_sinks_in_one_round_trip_per_stream(api: Api) -> None:
     """Idle with pending events: stranded. A kick flag, a lease or a pending
     wake-up (a parked or waiting sink): not."""
-    from streamsink import reaper, scheduling, store_sinks
+    from streamsink.delivery import reaper, scheduling
+    from streamsink.storage import sinks as store_sinks
 
     stream = api.stream()
     ids = [api.sink(stream, "http://127.0.0.1:9/v1/traces")["id"] for _ in range(4)]

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 import redis
 
-from streamsink import delivery, scheduling
-from streamsink.engine import Engine
+from streamsink.delivery import job as delivery
+from streamsink.delivery import scheduling
+from streamsink.delivery.engine import Engine
 from streamsink.settings import Settings
 
 from .conftest import Api, Receiver

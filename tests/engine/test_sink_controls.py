@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from streamsink import log as event_log
+from streamsink.storage import eventlog as event_log
 from tests.helpers.receiver_server import Answer
 
 from .conftest import Api, Receiver, Workers, wait_until

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from rq import Worker
 
-from streamsink.api import ops
+from streamsink.api.routes import ops
 
 from .conftest import Api, Workers
 

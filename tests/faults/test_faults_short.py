@@ -19,7 +19,7 @@ def test_fault_suite_short() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMSINK_")}
     env["NO_PROXY"] = "127.0.0.1,localhost"
     done = subprocess.run(
-        [sys.executable, "-m", "streamsink.faults", "--short"],
+        [sys.executable, "-m", "tools.faults", "--short"],
         cwd=ROOT,
         env=env,
         capture_output=True,

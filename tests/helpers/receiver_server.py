@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from streamsink.receiver import decode_spans
+from streamsink.receiver.decode import decode_spans
 
 
 @dataclass

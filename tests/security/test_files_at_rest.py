@@ -11,9 +11,9 @@ from pathlib import Path
 import redis
 
 from streamsink.auth_token import TOKEN_FILE, ensure_token
-from streamsink.devstack import wait_until
-from streamsink.redisconn import EmbeddedRedis
 from streamsink.settings import Settings
+from streamsink.storage.connection import EmbeddedRedis
+from tools.devstack import wait_until
 
 SECRET = "Bearer s3cr3t-at-rest-4711"
 

@@ -11,8 +11,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from streamsink import delivery
-from streamsink.engine import Engine
+from streamsink.delivery import job as delivery
+from streamsink.delivery.engine import Engine
 from streamsink.settings import Settings
 from streamsink.sink_fields import REDACTED, is_sensitive_header
 from tests.helpers.receiver_server import Answer, ReceiverServer

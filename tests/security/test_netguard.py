@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from streamsink.netguard import DestinationPolicy, DestinationRefused, parse_ipv4
-from streamsink.otlp.client import DeliveryClient, Outcome
+from streamsink.sinkhttp.client import DeliveryClient, Outcome
+from streamsink.sinkhttp.netguard import DestinationPolicy, DestinationRefused, parse_ipv4
 from tests.helpers.receiver_server import ReceiverServer
 
 OPEN = DestinationPolicy(block_private=False)

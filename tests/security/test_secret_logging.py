@@ -65,8 +65,8 @@ def test_banner_shows_where_the_token_is_not_the_token(tmp_path) -> None:  # typ
 
     import httpx
 
-    from streamsink.devstack import free_port, wait_until
     from tests.engine.conftest import ROOT
+    from tools.devstack import free_port, wait_until
 
     data, port = tmp_path / "data", free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMSINK_")}

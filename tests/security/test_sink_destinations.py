@@ -13,9 +13,9 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from streamsink import delivery
 from streamsink.api.app import create_app
-from streamsink.engine import Engine
+from streamsink.delivery import job as delivery
+from streamsink.delivery.engine import Engine
 from streamsink.settings import Settings
 from tests.helpers.receiver_server import ReceiverServer
 

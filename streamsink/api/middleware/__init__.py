@@ -1,0 +1,1 @@
+"""ASGI middleware: content encoding, idempotency, ingest fast lane."""

@@ -1,0 +1,232 @@
+"""The hot route's fast lane: ``POST /api/v1/stream/{id}/events`` without the
+router, the dependency solver, pydantic or a thread hand-off.
+
+``IngestFastPath`` is ASGI middleware inside the body limit and idempotency
+middlewares. It answers only the plain, valid case: an accepted bearer token,
+a body ``{"events": [{"eventType": ..., "payload": ...}, ...]}`` (``stream``
+absent or null) within the limits, and a stream that exists. It appends the
+events with the same atomic script as the route (on an asyncio Redis client)
+and wakes the sinks as the route does. Anything else (a bad token, any other
+body shape, a value the model would reject or coerce, a missing stream) is
+handed, body intact, to the FastAPI route, which gives the one authoritative
+answer; so both lanes store and answer alike by construction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import redis
+import redis.asyncio
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from streamsink.api.deps import bearer_token, token_matches
+from streamsink.api.errors import error_response
+from streamsink.delivery import scheduling
+from streamsink.resource_ids import DOT_SEGMENTS, NAME_MAX_LEN, UID_MAX_LEN, UID_PATTERN
+from streamsink.settings import Settings
+from streamsink.storage import streams as store_streams
+from streamsink.storage.base import sink_key, stream_sinks_key, to_str
+from streamsink.storage.connection import async_twin
+
+log = logging.getLogger(__name__)
+
+_CHARS = UID_PATTERN[1:-2]  # the uid alphabet, a character class
+_PATH = re.compile(rf"/api/v1/stream/({_CHARS}{{1,{UID_MAX_LEN}}})/events")
+_NAME = re.compile(rf"{_CHARS}{{1,{NAME_MAX_LEN}}}")
+_HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"2")]
+
+Events = list[tuple[str, str]]
+
+# The route's append and its default ``on_append`` (kick_matching) in one script:
+# ARGV as ``store_streams.append_call`` with the kick's arguments inserted before
+# the events, at ARGV[7..11]: sink-index key prefix and suffix, sink key prefix,
+# kick key prefix, kick TTL. Returns {stream id, claimed sink ids}.
+_KICK_ARGS = [
+    stream_sinks_key("\0").split("\0")[0],
+    stream_sinks_key("\0").split("\0")[1],
+    sink_key(""),
+    scheduling.kick_key(""),
+    scheduling.KICK_TTL,
+]
+APPEND_AND_KICK = (
+    store_streams.APPEND_LUA
+    + scheduling.KICK_MATCHING_LUA
+    + """
+local sid = append_events(12)
+if not sid then return false end
+local types = {}
+for i = 12, #ARGV, 2 do types[ARGV[i]] = true end
+return {sid, kick_matching(ARGV[7] .. sid .. ARGV[8], ARGV[9], ARGV[10], ARGV[11], types)}
+"""
+)
+
+
+def parse_events(body: bytes, max_events: int) -> Events | None:
+    """(event type, payload text) pairs when ``body`` is a plain valid events
+    body, else None (the route then answers, with its exact error if any)."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or doc.get("stream") is not None:
+        return None
+    items = doc.get("events")
+    if len(doc) != ("stream" in doc) + 1 or not isinstance(items, list):
+        return None
+    if not 1 <= len(items) <= max_events:
+        return None
+    events: Events = []
+    dumps = orjson.dumps
+    for item in items:
+        if type(item) is not dict or len(item) != 2:
+            return None
+        name, payload = item.get("eventType"), item.get("payload")
+        if type(name) is not str or _NAME.fullmatch(name) is None or name in DOT_SEGMENTS:
+            return None
+        if type(payload) is not str:
+            if type(payload) is not dict and type(payload) is not list:
+                return None
+            try:
+                payload = dumps(payload).decode()
+            except orjson.JSONEncodeError:
+                return None  # past orjson's depth: the route's stdlib fallback
+        events.append((name, payload))
+    return events
+
+
+def _plain_request(scope: Scope, tokens: list[str]) -> bool:
+    """An accepted bearer token, and a body FastAPI would read as JSON (no
+    Content-Type, or ``application/json`` or ``application/*+json``) with no
+    Content-Encoding left (``api.encoding`` decodes gzip before this lane)."""
+    authorized, json_body, media_seen = False, True, False
+    for name, value in scope["headers"]:
+        if name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+            json_body = False
+        elif name == b"authorization":
+            presented = bearer_token(value.decode("latin-1"))
+            authorized = bool(presented) and token_matches(presented, tokens)
+        elif name == b"content-type":
+            if not json_body or media_seen:
+                json_body = False
+                continue
+            media_seen = True
+            media = value.split(b";", 1)[0].strip().lower()
+            json_body = media == b"application/json" or (
+                media.startswith(b"application/") and media.endswith(b"+json")
+            )
+    return authorized and json_body
+
+
+class IngestFastPath:
+    """See the module docstring. ``client`` is the app's sync redis-py client;
+    the fast lane is off when no asyncio twin of it can be made."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, client: redis.Redis) -> None:
+        self.app = app
+        self.settings = settings
+        self.client = client
+        self.enabled = async_twin(client) is not None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._aclient: redis.asyncio.Redis | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = None
+        if self.enabled and scope["type"] == "http" and scope["method"] == "POST":
+            match = _PATH.fullmatch(scope["path"])
+        if (
+            match is None
+            or scope.get("query_string")
+            or not _plain_request(scope, self.settings.tokens())
+        ):
+            return await self.app(scope, receive, send)
+        body, complete = await _read_body(receive)
+        events = parse_events(body, self.settings.max_events_per_request) if complete else None
+        if events is not None:
+            try:
+                if await self._append(scope, match.group(1), events):
+                    await send({"type": "http.response.start", "status": 202, "headers": _HEADERS})
+                    await send({"type": "http.response.body", "body": b"{}"})
+                    return
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.error("redis unavailable during POST %s: %s", scope["path"], exc)
+                response = error_response(
+                    503, "service_unavailable", "the data store is unavailable"
+                )
+                return await response(scope, receive, send)
+        await self.app(scope, _replay(body, complete, receive), send)
+
+    async def _append(self, scope: Scope, stream: str, events: Events) -> bool:
+        """Append and wake the sinks; False when the stream does not exist.
+
+        With the default ``on_append`` hook, one script appends and claims the
+        kick flags of the matching idle sinks (one round trip); a replaced hook
+        runs as it is, in a thread, after a plain append."""
+        from streamsink.api.routes.events import default_on_append
+
+        aclient = self._async_client()
+        keys, args = store_streams.append_call(stream, events)
+        hook: Callable[..., Any] | None = getattr(scope["app"].state, "on_append", None)
+        if hook is default_on_append:
+            args[6:6] = _KICK_ARGS
+            raw = await aclient.register_script(APPEND_AND_KICK)(keys=keys, args=args)
+            if not raw:
+                return False
+            sid, claimed = str(to_str(raw[0])), scheduling.claimed_ids(raw[1])
+            if claimed:
+                await self._in_thread(scheduling.enqueue_claimed, self.client, sid, claimed)
+            return True
+        raw = await aclient.register_script(store_streams.APPEND_SCRIPT)(keys=keys, args=args)
+        if raw is None:
+            return False
+        if hook is not None:
+            event_types = {name for name, _ in events}
+            await self._in_thread(hook, self.client, str(to_str(raw)), event_types)
+        return True
+
+    @staticmethod
+    async def _in_thread(fn: Callable[..., Any], *args: Any) -> None:
+        """Wake-up work after the append; never fails the request: the events
+        are durable and the reaper re-kicks sinks with pending events."""
+        try:
+            await run_in_threadpool(fn, *args)
+        except Exception:
+            log.exception("waking the sinks of stream %s failed", args[1])
+
+    def _async_client(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        if self._aclient is None or self._loop is not loop:
+            self._aclient, self._loop = async_twin(self.client), loop
+        assert self._aclient is not None
+        return self._aclient
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+    """The whole body, or what came before a disconnect (then not complete)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+
+
+def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": not complete}
+        return await receive()
+
+    return replay

@@ -1,0 +1,286 @@
+"""Routes that write and read events: ``POST /stream/{id}/events`` (append to the
+log, atomically), ``GET /stream/{id}/events/latest`` and the SDK's
+``GET /stream/{id}/sink/{sink}/events`` (read-only; never moves a sink)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+import redis
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.routing import APIRoute
+from redis.client import Pipeline
+
+from streamsink.api.deps import RedisDep, SettingsDep
+from streamsink.api.errors import validation_error
+from streamsink.api.models import (
+    CreateStreamEventsIn,
+    EmptyResponse,
+    EventOut,
+    EventStreamOut,
+    HttpErrorOut,
+)
+from streamsink.api.routes.streams import ERRORS, StreamIdPath, ms_to_dt
+from streamsink.api.text import surrogate_error
+from streamsink.errors import NotFound
+from streamsink.resource_ids import UID_MAX_LEN, UID_PATTERN
+from streamsink.storage import eventlog as event_log
+from streamsink.storage import metrics
+from streamsink.storage import sinks as store_sinks
+from streamsink.storage import streams as store_streams
+from streamsink.storage.base import transaction
+from streamsink.storage.sinks import SinkRecord
+
+log = logging.getLogger(__name__)
+
+_SCAN_MAX = 10_000  # log entries one filtered read may skip over
+
+
+class OrjsonRequest(Request):
+    """A request whose JSON body is parsed by orjson (its decode error is a
+    ``json.JSONDecodeError``, so FastAPI still answers 422 ``json_invalid``).
+
+    orjson refuses lone surrogates (``"\\udfff"``) while parsing; such a body is
+    parsed again by the stdlib so that the models' 422 names the field."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                self._json = _with_surrogates(body, exc)
+        return self._json
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _with_surrogates(body: bytes, error: orjson.JSONDecodeError) -> Any:
+    """``body`` parsed by the stdlib when it is valid JSON but for lone surrogates,
+    else ``error`` raised (NaN and Infinity stay refused, as orjson does)."""
+    try:
+        doc = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise error from None
+    if surrogate_error(doc) is None:
+        raise error
+    return doc
+
+
+class OrjsonRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def run(request: Request) -> Response:
+            return await handler(OrjsonRequest(request.scope, request.receive))
+
+        return run
+
+
+router = APIRouter(tags=["Stream Events"], route_class=OrjsonRoute)
+
+EVENT_ERRORS = {
+    **ERRORS,
+    400: {"model": HttpErrorOut, "description": "Bad Request (a body that is not gzip)"},
+    413: {"model": HttpErrorOut, "description": "Payload Too Large"},
+    415: {"model": HttpErrorOut, "description": "Unsupported Content-Encoding"},
+}
+
+
+def default_on_append(client: redis.Redis, stream_id: str, event_types: set[str]) -> None:
+    """Kick every idle enabled sink of the stream that selects one of ``event_types``."""
+    from streamsink.delivery import scheduling
+
+    scheduling.kick_matching(client, stream_id, event_types)
+
+
+def default_on_sink_change(client: redis.Redis, stream_id: str, sink_id: str) -> None:
+    """Kick an enabled sink whose configuration changed (it may now have work)."""
+    from streamsink.delivery import scheduling
+
+    scheduling.kick(client, stream_id, sink_id)
+
+
+def after_append(request: Request, stream_id: str, event_types: set[str]) -> None:
+    """Wake the delivery engine (``app.state.on_append``). Never fails the request:
+    the events are durable and the reaper re-kicks sinks with pending events."""
+    hook = getattr(request.app.state, "on_append", None)
+    if hook is not None:
+        try:
+            hook(request.app.state.redis, stream_id, event_types)
+        except Exception:
+            log.exception("on_append(%s) failed", stream_id)
+
+
+def after_sink_change(request: Request, sink: SinkRecord) -> None:
+    """``app.state.on_sink_change`` for an enabled sink (never fails the request)."""
+    hook = getattr(request.app.state, "on_sink_change", None)
+    if hook is not None and sink.status == "enabled":
+        try:
+            hook(request.app.state.redis, sink.stream_id, sink.id)
+        except Exception:
+            log.exception("on_sink_change(%s) failed", sink.id)
+
+
+@router.post(
+    "/stream/{stream_id}/events",
+    status_code=202,
+    operation_id="v1.streaming.events.create",
+    response_model=EmptyResponse,
+    responses=EVENT_ERRORS,
+)
+def create_events(
+    stream_id: StreamIdPath,
+    body: CreateStreamEventsIn,
+    client: RedisDep,
+    settings: SettingsDep,
+    request: Request,
+) -> dict[str, Any]:
+    """Append the events, all or none, to the stream's log; answered once durable.
+    With ``stream``, a missing stream is created (the path is its uid, or its id
+    when it looks like ``strm_...``). Payload objects are stored as JSON text."""
+    limit = settings.max_events_per_request
+    if len(body.events) > limit:
+        raise validation_error(
+            ("body", "events"),
+            f"List should have at most {limit} items (STREAMSINK_MAX_EVENTS_PER_REQUEST)",
+            "too_long",
+        )
+    events = [(e.event_type, _payload_text(e.payload)) for e in body.events]
+    if body.stream is None:  # the usual case: one atomic script, one round trip
+        found = store_streams.append_existing(client, stream_id, events)
+        if found is None:
+            raise NotFound(f"stream {stream_id!r} not found")
+        after_append(request, found, {event_type for event_type, _ in events})
+        return {}
+    create = body.stream.model_dump()
+    watch = store_streams.stream_watch_keys(client, stream_id, create)
+
+    def run(pipe: Pipeline) -> str:
+        sid, created = store_streams.ensure_stream(pipe, stream_id, create)
+        if created is None:
+            pipe.multi()
+        event_log.stage_append(pipe, sid, events)
+        metrics.inc(pipe, "events_ingested", len(events))
+        return sid
+
+    sid = transaction(client, run, *watch)
+    after_append(request, sid, {event_type for event_type, _ in events})
+    return {}
+
+
+def _payload_text(payload: str | dict[str, Any] | list[Any]) -> str:
+    """A payload object as compact JSON text (stdlib fallback past orjson's depth limit)."""
+    if isinstance(payload, str):
+        return payload
+    try:
+        return orjson.dumps(payload).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def _entry_id(value: str | None, name: str) -> str | None:
+    if value is not None and not event_log.is_entry_id(value):
+        raise validation_error(("query", name), "Invalid iterator: expected an event id")
+    return value
+
+
+def _ms(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return max(0, int(value.timestamp() * 1000))
+
+
+def _event_out(entry: event_log.LogEntry) -> EventOut:
+    return EventOut(
+        event_type=entry.event_type, payload=entry.payload, timestamp=ms_to_dt(entry.ts)
+    )
+
+
+Limit = Annotated[int, Query(ge=1, le=250, description="Limit the number of returned items")]
+Iterator = Annotated[str | None, Query(max_length=64, description="An iterator (event id)")]
+After = Annotated[datetime | None, Query(description="Only events created at or after this")]
+
+
+@router.get(
+    "/stream/{stream_id}/events/latest",
+    operation_id="v1.streaming.events.latest",
+    response_model=EventStreamOut,
+    responses=ERRORS,
+)
+def latest_events(
+    stream_id: StreamIdPath,
+    client: RedisDep,
+    limit: Limit = 50,
+    iterator: Iterator = None,
+    after: After = None,
+) -> EventStreamOut:
+    """The most recent events, newest first. Pass the returned ``iterator`` to page
+    further back; ``done`` is true when no older event remains."""
+    before = _entry_id(iterator, "iterator")
+    sid = store_streams.require_stream(client, stream_id).id
+    entries = event_log.latest(client, sid, limit + 1, before=before, after_ms=_ms(after))
+    page = entries[:limit]
+    return EventStreamOut(
+        data=[_event_out(e) for e in page],
+        iterator=page[-1].id if page else (before or event_log.START),
+        done=len(entries) <= limit,
+    )
+
+
+@router.get(
+    "/stream/{stream_id}/sink/{sink_id}/events",
+    operation_id="v1.streaming.events.get",
+    response_model=EventStreamOut,
+    responses=ERRORS,
+)
+def sink_events(
+    stream_id: StreamIdPath,
+    sink_id: Annotated[
+        str,
+        Path(
+            min_length=1, max_length=UID_MAX_LEN, pattern=UID_PATTERN, description="Sink ID or UID"
+        ),
+    ],
+    client: RedisDep,
+    limit: Limit = 50,
+    iterator: Iterator = None,
+    after: After = None,
+) -> EventStreamOut:
+    """The events this sink selects (its ``eventTypes``), in stream order, from the
+    start of the log, after ``iterator`` or from ``after``. Read-only: it does not
+    move the sink's delivery position. ``done`` is true at the end of the log."""
+    cursor = _entry_id(iterator, "iterator")
+    sid = store_streams.require_stream(client, stream_id).id
+    sink = store_sinks.require_stream_sink(client, sid, sink_id)
+    if cursor is None:
+        after_ms = _ms(after)
+        cursor = event_log.prev_id(f"{after_ms}-0") if after_ms else None
+        cursor = cursor or event_log.START
+    found: list[EventOut] = []
+    step = min(1000, max(limit * 4, 100))
+    scanned = 0
+    done = False
+    while len(found) < limit and scanned < _SCAN_MAX:
+        chunk = event_log.entries_after(client, sid, cursor, step)
+        for entry in chunk:
+            cursor, scanned = entry.id, scanned + 1
+            if sink.matches(entry.event_type):
+                found.append(_event_out(entry))
+                if len(found) == limit:
+                    break
+        if len(chunk) < step and len(found) < limit:
+            done = True  # read to the end of the log
+            break
+    if not done and len(found) == limit:
+        done = not event_log.entries_after(client, sid, cursor, 1)
+    return EventStreamOut(data=found, iterator=cursor, done=done)

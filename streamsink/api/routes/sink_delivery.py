@@ -1,0 +1,200 @@
+"""Routes about a sink's delivery: attempts, force-retry and skip."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import Field
+
+from streamsink.api.deps import RedisDep
+from streamsink.api.errors import validation_error
+from streamsink.api.models import StreamSinkOut, WireModel
+from streamsink.api.routes.sinks import SINK_ERRORS, SinkIdPath, render_sink
+from streamsink.api.routes.streams import StreamIdPath
+from streamsink.delivery import scheduling
+from streamsink.delivery.batch import retry_count_key
+from streamsink.errors import Conflict
+from streamsink.storage import attempts
+from streamsink.storage import eventlog as event_log
+from streamsink.storage import sinks as store_sinks
+from streamsink.storage import streams as store_streams
+
+router = APIRouter(tags=["Stream Sink"])
+BASE = "/stream/{stream_id}/sink/{sink_id}"
+
+
+class SinkAttemptOut(WireModel):
+    id: str
+    timestamp: str
+    outcome: str = Field(
+        description="success | retrying | failed | switched (auto encoding changed after a 415)"
+    )
+    status_code: int | None = None
+    error: str | None = None
+    spans_sent: int
+    rejected_spans: int
+    duration_ms: float
+    response_excerpt: str | None = None
+    first_event_id: str | None = None
+    last_event_id: str | None = None
+
+
+class ListResponseSinkAttemptOut(WireModel):
+    data: list[SinkAttemptOut]
+    iterator: str | None
+    prev_iterator: str | None = None
+    done: bool
+
+
+class SinkSkipIn(WireModel):
+    """Svix's ``SkipParams``; the iterator may come in the query instead."""
+
+    iterator: str | None = Field(
+        default=None,
+        max_length=64,
+        description="event id to resume after: events up to and including it are skipped",
+    )
+
+
+def _sink(client: Any, stream_id: str, sink_id: str) -> store_sinks.SinkRecord:
+    stream = store_streams.require_stream(client, stream_id)
+    return store_sinks.require_stream_sink(client, stream.id, sink_id)
+
+
+def _restart(client: Any, sink: store_sinks.SinkRecord, **changes: Any) -> StreamSinkOut:
+    """Apply ``changes``, forget the retry count and any scheduled wake-up, and
+    kick the sink so delivery starts now."""
+    store_sinks.update_sink_state(client, sink.id, **changes)
+    client.delete(retry_count_key(sink.id))
+    scheduling.clear_wait(client, sink.id)
+    scheduling.kick(client, sink.stream_id, sink.id)
+    return render_sink(store_sinks.require_stream_sink(client, sink.stream_id, sink.id))
+
+
+@router.get(
+    BASE + "/attempt",
+    operation_id="v1.streaming.sink.list-attempts",
+    response_model=ListResponseSinkAttemptOut,
+    responses=SINK_ERRORS,
+)
+def list_attempts(
+    stream_id: StreamIdPath,
+    sink_id: SinkIdPath,
+    client: RedisDep,
+    limit: Annotated[int, Query(ge=1, le=250)] = 50,
+    iterator: Annotated[
+        str | None,
+        Query(
+            pattern=attempts.ATTEMPT_ID_PATTERN,
+            description="The iterator returned from a prior invocation (an attempt id)",
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """Recent delivery attempts, newest first."""
+    sink = _sink(client, stream_id, sink_id)
+    data, next_iterator, done = attempts.list_attempts(
+        client, sink.id, limit=limit, iterator=iterator
+    )
+    return {"data": data, "iterator": next_iterator, "prevIterator": None, "done": done}
+
+
+@router.post(
+    BASE + "/force-retry",
+    status_code=202,
+    operation_id="v1.streaming.sink.force-retry",
+    response_model=StreamSinkOut,
+    responses=SINK_ERRORS,
+)
+def force_retry(stream_id: StreamIdPath, sink_id: SinkIdPath, client: RedisDep) -> StreamSinkOut:
+    """Retry now: a retrying sink skips its wait, a sink disabled by a failure
+    is retried from its cursor (a sink disabled by a user stays disabled)."""
+    sink = _sink(client, stream_id, sink_id)
+    if sink.status == "disabled" and not sink.failure_reason:
+        raise Conflict("the sink was disabled by a user: set its status to enabled instead")
+    status = "retrying" if sink.status in ("retrying", "disabled") else sink.status
+    return _restart(client, sink, status=status, next_retry_at=None)
+
+
+@router.post(
+    BASE + "/skip",
+    status_code=202,
+    operation_id="v1.streaming.sink.skip",
+    response_model=StreamSinkOut,
+    responses=SINK_ERRORS,
+)
+def skip(
+    stream_id: StreamIdPath,
+    sink_id: SinkIdPath,
+    client: RedisDep,
+    body: SinkSkipIn | None = None,
+    iterator: Annotated[
+        str | None, Query(max_length=64, description="the event id (or in the body)")
+    ] = None,
+) -> StreamSinkOut:
+    """Move the cursor to ``iterator`` (in the query or the body): an event of the
+    stream, the last one (skip everything pending) or ``0-0`` (replay the log),
+    as in ``currentIterator``. Delivery resumes with the event after it. A sink
+    disabled by a failure (a poison event, say) is enabled again."""
+    loc, target = _skip_target(iterator, body)
+    sink = _sink(client, stream_id, sink_id)
+    target = _existing_position(client, sink, target, loc)
+    changes: dict[str, Any] = {"cursor": target, "next_retry_at": None}
+    if sink.status == "retrying" or (sink.status == "disabled" and sink.failure_reason):
+        changes.update(status="enabled", failure_reason=None)
+    return _restart(client, sink, **changes)
+
+
+def _skip_target(query: str | None, body: SinkSkipIn | None) -> tuple[tuple[str, str], str]:
+    """Where the iterator was given and its value (422 when absent or given twice
+    with different values)."""
+    in_body = body.iterator if body is not None else None
+    if query is not None and in_body is not None and query != in_body:
+        raise validation_error(
+            ("query", "iterator"),
+            f"iterator {query!r} in the query differs from {in_body!r} in the body",
+        )
+    if query is not None:
+        return ("query", "iterator"), query
+    if in_body is not None:
+        return ("body", "iterator"), in_body
+    raise validation_error(
+        ("query", "iterator"),
+        "Field required: the event id to skip to, as ?iterator= or in the body",
+        "missing",
+    )
+
+
+def _existing_position(
+    client: Any, sink: store_sinks.SinkRecord, value: str, loc: tuple[str, str]
+) -> str:
+    """``value`` as a log position a cursor may take: ``0-0``, the sink's own
+    cursor, an event of the stream, or the stream's last event id (``0-0`` for
+    an empty log). Anything else is a 422: a cursor past the end would silently
+    skip every event posted until that time."""
+    if not event_log.is_entry_id(value):
+        raise validation_error(loc, f"{value!r} is not an event id like 1700000000000-0")
+    ms, _, seq = value.partition("-")
+    value = f"{int(ms)}-{int(seq)}"
+    if value in (event_log.START, sink.cursor):
+        return value
+    stream_id = sink.stream_id
+    last = event_log.last_id(client, stream_id)
+    if value == last:
+        return value
+    if _id_key(value) > _id_key(last):
+        raise validation_error(
+            loc,
+            f"{value!r} is past the end of the stream (its last event is {last!r}):"
+            " skipping there would drop every event posted until then",
+        )
+    before = event_log.prev_id(value) or event_log.START
+    found = event_log.entries_after(client, stream_id, before, 1)
+    if not found or found[0].id != value:
+        raise validation_error(loc, f"the stream has no event {value!r}")
+    return value
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq)

@@ -1,3 +1,0 @@
-from streamsink.bench.run import main
-
-raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Delivery in execution order: scheduling, worker, job, batch, retry policy, reaper."""

@@ -1,0 +1,115 @@
+"""The per-process delivery engine: what a worker keeps between jobs.
+
+One ``Engine`` per worker process holds the Redis client, the V8 runtime
+(cached contexts), the pooled HTTP client, the retry policy and the leases
+this process holds (renewed by the worker's housekeeping thread).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from streamsink.delivery.retry import RetrySchedule
+from streamsink.delivery.scheduling import Lease
+from streamsink.settings import Settings
+from streamsink.sinkhttp.client import DeliveryClient
+from streamsink.sinkhttp.netguard import DestinationPolicy
+from streamsink.storage.trace_memory import TraceMemory
+from streamsink.transform.runtime import JsRuntime
+
+
+class LeaseRegistry:
+    """The leases this process holds, renewed together with their sinks' kick
+    flags (so neither expires while a batch takes long, and both expire soon
+    after a crash)."""
+
+    def __init__(self) -> None:
+        self._leases: set[Lease] = set()
+        self._lock = threading.Lock()
+
+    def add(self, lease: Lease) -> None:
+        with self._lock:
+            self._leases.add(lease)
+
+    def discard(self, lease: Lease) -> None:
+        with self._lock:
+            self._leases.discard(lease)
+
+    def renew_all(self) -> None:
+        with self._lock:
+            held = list(self._leases)
+        for lease in held:
+            lease.keep_alive()
+
+
+class Engine:
+    def __init__(self, connection: redis.Redis, settings: Settings):
+        self.redis = connection
+        self.settings = settings
+        self.runtime = JsRuntime(
+            timeout_ms=settings.js_timeout_ms,
+            memory_mb=settings.js_memory_mb,
+            cache_size=settings.js_context_cache,
+            max_output_bytes=settings.js_max_output_bytes,
+        )
+        # Start V8 here, in one thread: the first isolates created concurrently
+        # by delivery threads abort the process ("Check failed:
+        # !IsConfigurablePoolInitialized()" in V8's allocator set-up).
+        self.runtime.run_once(None, '{"events": []}')
+        self.client = DeliveryClient(
+            connect_timeout=settings.delivery_connect_timeout,
+            read_timeout=settings.delivery_read_timeout,
+            total_timeout=settings.delivery_total_timeout,
+            max_retry_after=settings.delivery_max_retry_after,
+            policy=DestinationPolicy(block_private=settings.block_private_destinations),
+        )
+        self.retry = RetrySchedule.parse(
+            settings.retry_schedule,
+            max_retry_after=settings.delivery_max_retry_after,
+            max_elapsed=settings.retry_max_elapsed,
+        )
+        self.traces = TraceMemory(connection, settings.trace_memory_secs)
+        self.leases = LeaseRegistry()
+        #: Set when the process shuts down: deliveries end after their batch.
+        self.stopping = threading.Event()
+
+    def close(self) -> None:
+        self.client.close()
+        self.runtime.close()
+
+
+Submit = Callable[..., Any]
+_installed: tuple[Engine, Submit | None] | None = None
+_lock = threading.Lock()
+
+
+def install(engine: Engine, submit: Submit | None) -> None:
+    """Make ``engine`` this process's engine; ``submit(fn, *args)`` runs deliveries
+    (a worker's thread pool), or None to run them inline in the job."""
+    global _installed
+    with _lock:
+        _installed = (engine, submit)
+
+
+def current(connection: redis.Redis | None = None) -> tuple[Engine, Submit | None]:
+    """The installed engine, or (outside ``streamsink worker``, e.g. a plain
+    ``rq worker``) one created on first use from ``connection`` and env settings."""
+    global _installed
+    with _lock:
+        if _installed is None:
+            if connection is None:
+                raise RuntimeError("no delivery engine installed and no Redis connection given")
+            _installed = (Engine(connection, Settings()), None)
+        return _installed
+
+
+def uninstall() -> None:
+    global _installed
+    with _lock:
+        if _installed is not None:
+            _installed[0].close()
+        _installed = None

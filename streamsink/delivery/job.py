@@ -1,0 +1,218 @@
+"""Delivering one sink: the RQ job and the loop it runs (DESIGN section 1).
+
+Holding the sink's lease (one batch in flight per sink: FIFO), the loop reads
+up to ``batchSize`` matching events after the cursor, waits (by scheduling a
+wake-up, never sleeping) until the batch is full or its oldest event is
+``maxWaitSecs`` old, transforms, POSTs, and on success moves the cursor with a
+compare-and-set, so a cursor moved meanwhile (skip, another lease holder after
+an expiry) is never overwritten. It keeps going while batches are ready, for
+at most ``TIME_SLICE`` seconds (or until the worker stops), then yields the
+thread to other sinks. Each batch costs one Redis round trip: the batch's
+outcome (``batch``) with, at its end, the reads for the next batch (the sink,
+the lease's holder and the events after the cursor the batch ended at); a
+re-read only when the cursor moved meanwhile or the sink filters event
+types. The lease and the kick flag are renewed every few seconds, not every
+batch. A sink whose destination is slow and at its cap of requests in flight
+(``lanes.defer_if_busy``) is deferred before its batch: parked until a
+request to its destination ends (then kicked: ``resume``), with a fallback
+wake-up; the thread goes to other sinks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis
+from redis.client import Pipeline
+from rq import get_current_job
+
+from streamsink.delivery import lanes, scheduling
+from streamsink.delivery.batch import Pending, deliver_batch
+from streamsink.delivery.engine import Engine, current
+from streamsink.storage import base as store
+from streamsink.storage import eventlog as event_log
+from streamsink.storage import sinks as store_sinks
+from streamsink.storage.sinks import SinkRecord
+
+log = logging.getLogger(__name__)
+
+TIME_SLICE = 5.0
+RENEW_AFTER = 4.0  # seconds between the loop's own renewals of lease and kick flag
+SCAN_CHUNK = 1000
+MAX_SCAN = 20_000
+ACTIVE = ("enabled", "retrying")
+
+
+def deliver_job(stream_id: str, sink_id: str) -> None:
+    """RQ job: deliver for one sink (on the worker's pool when there is one)."""
+    job = get_current_job()
+    engine, submit = current(job.connection if job else None)
+    if submit is None:
+        process_sink(engine, stream_id, sink_id)
+    else:
+        submit(process_sink, engine, stream_id, sink_id)
+
+
+def read_pending(
+    r: redis.Redis, sink: SinkRecord, first: list[event_log.LogEntry] | None = None
+) -> Pending:
+    """Up to ``batch_size`` matching events after the cursor, skipping others.
+    ``first``: the first read (``batch_size`` entries after the cursor), when the
+    caller already made it."""
+    found: list[event_log.LogEntry] = []
+    cursor = sink.cursor
+    scanned = 0
+    while len(found) < sink.batch_size and scanned < MAX_SCAN:
+        want = sink.batch_size - len(found) if not sink.event_types else SCAN_CHUNK
+        if first is not None and not sink.event_types:
+            chunk, first = first, None
+        else:
+            chunk = event_log.entries_after(r, sink.stream_id, cursor, want)
+        if not chunk:
+            break
+        for entry in chunk:
+            cursor = entry.id
+            if sink.matches(entry.event_type):
+                found.append(entry)
+                if len(found) == sink.batch_size:
+                    break
+        scanned += len(chunk)
+        if len(chunk) < want:
+            break
+    return Pending(found, cursor)
+
+
+def has_work(r: redis.Redis, sink: SinkRecord) -> bool:
+    """Whether an idle sink should get a job now."""
+    if sink.status not in ACTIVE:
+        return False
+    now = scheduling.now_ms()
+    if sink.status == "retrying" and sink.next_retry_at and sink.next_retry_at > now:
+        return False
+    if scheduling.waiting_until(r, sink.id) is not None:
+        return False
+    return event_log.last_id(r, sink.stream_id) != sink.cursor
+
+
+def process_sink(engine: Engine, stream_id: str, sink_id: str) -> None:
+    r = engine.redis
+    lease = scheduling.Lease(r, sink_id)
+    if not lease.acquire():
+        return  # another process delivers; it re-checks for work when it ends
+    engine.leases.add(lease)
+    crashed = False
+    try:
+        _loop(engine, lease, stream_id, sink_id)
+    except Exception:  # noqa: BLE001 - Redis blips etc.: the reaper re-kicks
+        crashed = True
+        log.exception("delivery for sink %s failed", sink_id)
+    finally:
+        engine.leases.discard(lease)
+        try:
+            lease.release()
+            scheduling.clear_kick(r, sink_id)
+            sink = store_sinks.get_sink(r, sink_id, with_code=False)
+            # After a crash the reaper's next round retries, not a hot loop.
+            if not crashed and sink is not None and has_work(r, sink):
+                scheduling.kick(r, stream_id, sink_id, slow=sink.status != "enabled")
+        except redis.RedisError:
+            log.warning("could not re-check sink %s; the reaper will", sink_id)
+
+
+class _Reads:
+    """The loop's reads for one batch: the sink, whether the lease is still ours,
+    and (a guess of) the next events. Reads only (no AOF fsync) but every
+    ``RENEW_AFTER`` s, when they also renew the lease and the kick flag (both
+    last 15 s; the housekeeping thread renews them too, every 3 s). After a
+    delivered batch they ride at the end of its outcome pipeline (``replies``):
+    one round trip per batch."""
+
+    def __init__(self, lease: scheduling.Lease, stream_id: str, sink_id: str) -> None:
+        self.lease, self.stream_id, self.sink_id = lease, stream_id, sink_id
+        self.renewed_at = time.monotonic()  # the lease was just acquired
+        self.renewing = False
+        self.guess: tuple[str, int] | None = None  # (cursor, batch size) of the next batch
+        self.replies: list[Any] | None = None
+
+    def stage(self, pipe: Pipeline) -> None:
+        pipe.hgetall(store.sink_key(self.sink_id))
+        self.renewing = time.monotonic() - self.renewed_at > RENEW_AFTER
+        if self.renewing:
+            self.lease.stage_keep_alive(pipe)
+        else:
+            self.lease.stage_check(pipe)
+        if self.guess is not None:
+            event_log.stage_entries_after(pipe, self.stream_id, *self.guess)
+
+    def take(self, r: redis.Redis) -> tuple[Any, bool, list[Any]]:
+        """(raw sink hash, lease still ours, prefetched XRANGE replies)."""
+        replies, self.replies = self.replies, None
+        if replies is None:
+            pipe = r.pipeline(transaction=False)
+            self.stage(pipe)
+            replies = pipe.execute()
+        raw, holder, *prefetched = replies
+        renewed = bool(holder) if self.renewing else self.lease.is_holder(holder)
+        if self.renewing and renewed:
+            self.renewed_at = time.monotonic()
+        return raw, renewed, prefetched
+
+
+def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str) -> None:
+    r = engine.redis
+    deadline = time.monotonic() + TIME_SLICE
+    reads = _Reads(lease, stream_id, sink_id)
+    while time.monotonic() < deadline and not engine.stopping.is_set():
+        raw, renewed, prefetched = reads.take(r)
+        sink = store_sinks.sink_from_raw(raw)
+        if sink is None or sink.stream_id != stream_id or sink.status not in ACTIVE:
+            return
+        now = scheduling.now_ms()
+        if sink.status == "retrying" and sink.next_retry_at and sink.next_retry_at > now:
+            scheduling.wake_at(r, stream_id, sink_id, sink.next_retry_at, slow=True)
+            return
+        first = None
+        if prefetched and reads.guess == (sink.cursor, sink.batch_size):
+            first = event_log.parse_entries(prefetched[0])
+        pending = read_pending(r, sink, first)
+        if not pending.events:
+            if pending.scanned_to != sink.cursor:
+                store_sinks.update_sink_state(
+                    r, sink_id, cursor=pending.scanned_to, if_cursor=sink.cursor
+                )
+                reads.guess = None
+                continue
+            return
+        if len(pending.events) < sink.batch_size and sink.max_wait_secs > 0:
+            due = pending.events[0].ts + sink.max_wait_secs * 1000
+            if now < due:
+                scheduling.wake_at(r, stream_id, sink_id, due)
+                return
+        if not renewed:
+            return
+        fallback = lanes.defer_if_busy(sink.url, stream_id, sink_id)
+        if fallback is not None:
+            _defer(r, sink, fallback)
+            return
+        reads.guess = (pending.scanned_to, sink.batch_size)
+        if not deliver_batch(engine, sink, pending, then=reads):
+            return
+
+
+def _defer(r: redis.Redis, sink: SinkRecord, seconds: float) -> None:
+    """The sink's destination is slow and at its cap: a wake-up in ``seconds``
+    unless one is pending (``resume`` comes first, normally). The caller
+    releases the lease; the events and the cursor stay as they are."""
+    if scheduling.waiting_until(r, sink.id) is None:
+        due = scheduling.now_ms() + int(seconds * 1000)
+        scheduling.wake_at(r, sink.stream_id, sink.id, due, slow=True)
+    log.debug("sink %s deferred: its destination is slow", sink.id)
+
+
+def resume(r: redis.Redis, stream_id: str, sink_id: str) -> None:
+    """A parked sink's turn: drop its fallback wake-up (else the sink would
+    look busy waiting and not be re-kicked after this run) and kick it."""
+    scheduling.clear_wait(r, sink_id)
+    scheduling.kick(r, stream_id, sink_id, slow=True)

@@ -1,0 +1,186 @@
+"""``streamsink worker``: an RQ worker that never forks per job.
+
+The RQ job (``streamsink.delivery.job.deliver_job``) only hands the sink to this
+process's delivery pool (``streamsink.delivery.lanes``), so V8 contexts and HTTP
+connection pools live as long as the process. A delivery waiting on a sink's
+answer moves to the pool's waiting lane, so hung receivers never hold the
+working slots RQ feeds; a slow destination gets a bounded number of threads.
+When every working slot is busy the job blocks, so the worker stops taking
+jobs: back-pressure, not an unbounded backlog. RQ takes the ``deliver``
+queue first and ``deliver-slow`` (retries, deferred sinks, re-kicks) only
+when it is empty.
+
+Beside RQ's loop, a housekeeping thread moves due scheduled jobs to the queue
+(RQ's scheduler, run in a thread rather than a forked process), renews the
+leases this process holds, runs the reaper that re-kicks stranded sinks, and
+sends the worker's heartbeat on a timer (RQ sends one only around jobs and
+every ~7 minutes when idle, so ``/health`` said ``degraded`` on an idle
+install).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+import redis
+from rq import SimpleWorker
+from rq.scheduler import RQScheduler
+
+from streamsink.delivery import engine as engine_mod
+from streamsink.delivery.job import resume
+from streamsink.delivery.lanes import DeliveryPool
+from streamsink.delivery.scheduling import QUEUE_NAMES, delivery_queues
+from streamsink.settings import Settings
+from streamsink.storage.connection import connect
+
+log = logging.getLogger(__name__)
+
+
+TICK = 0.5  # seconds between scheduler checks: RQ keeps whole seconds, so a
+# wake-up runs at most ~1.5 s after its moment
+RENEW_EVERY = 6  # ticks (3 s; leases last 15 s)
+REAP_EVERY = 10  # ticks (5 s)
+HEARTBEAT_EVERY = 4  # ticks (2 s; /health calls a worker stale after 60 s)
+
+
+class StreamsinkWorker(SimpleWorker):
+    """RQ's ``SimpleWorker`` whose heartbeat the housekeeping thread can send
+    too, between its registered birth and death only (a heartbeat before birth
+    would make RQ refuse the name; one after death would revive the key)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._alive_lock = threading.Lock()
+        self._alive = False
+
+    def register_birth(self) -> None:
+        with self._alive_lock:
+            super().register_birth()
+            self._alive = True
+
+    def register_death(self) -> None:
+        with self._alive_lock:
+            self._alive = False
+            super().register_death()
+
+    def retire(self) -> None:
+        """No more timer heartbeats (its loop ended, with or without a death)."""
+        with self._alive_lock:
+            self._alive = False
+
+    def timer_heartbeat(self, connection: redis.Redis) -> None:
+        """RQ's heartbeat (``last_heartbeat`` and the key's expiry, as ``rq info``
+        reads them), sent on ``connection``: the engine's, with its short socket
+        time-outs, not RQ's, which waits minutes on blocking pops."""
+        with self._alive_lock:
+            if self._alive:
+                pipe = connection.pipeline(transaction=False)
+                self.heartbeat(pipeline=pipe)
+                pipe.execute()
+
+
+class Housekeeping(threading.Thread):
+    """Scheduler tick, lease renewal, the reaper and the worker's heartbeat,
+    until stopped."""
+
+    def __init__(self, engine: engine_mod.Engine):
+        super().__init__(name="housekeeping", daemon=True)
+        self.engine = engine
+        #: RQ's worker of the moment (``_run_rq`` sets it; restarts replace it).
+        self.rq_worker: StreamsinkWorker | None = None
+        self.stopping = threading.Event()
+        self.scheduler = RQScheduler(list(QUEUE_NAMES), connection=engine.redis, interval=1)
+
+    def run(self) -> None:
+        from streamsink.delivery.reaper import reap
+
+        tick = 0
+        while not self.stopping.wait(TICK):
+            tick += 1
+            try:
+                self._schedule()
+                if tick % RENEW_EVERY == 0:
+                    self.engine.leases.renew_all()
+                if tick % REAP_EVERY == 0:
+                    reap(self.engine)
+                worker = self.rq_worker
+                if tick % HEARTBEAT_EVERY == 0 and worker is not None:
+                    worker.timer_heartbeat(self.engine.redis)
+            except Exception:  # noqa: BLE001 - keep the thread alive through Redis blips
+                log.exception("housekeeping tick failed")
+
+    def _schedule(self) -> None:
+        # Acquires the per-queue lock, or refreshes it when already ours.
+        self.scheduler.acquire_locks()
+        if self.scheduler.acquired_locks:
+            self.scheduler.enqueue_scheduled_jobs()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        try:
+            self.scheduler.release_locks()
+        except Exception:  # noqa: BLE001
+            log.debug("could not release scheduler locks", exc_info=True)
+
+
+def run_worker(settings: Settings, *, burst: bool = False) -> int:
+    assert settings.redis_url
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per POST is noise
+    connection = connect(settings.redis_url)
+    engine = engine_mod.Engine(connection, settings)
+    pool = DeliveryPool(
+        settings.delivery_threads,
+        settings.delivery_wait_threads,
+        settings.delivery_per_destination,
+        resume=functools.partial(resume, engine.redis),
+    )
+    engine_mod.install(engine, pool.submit)
+    housekeeping = Housekeeping(engine)
+    housekeeping.start()
+    try:
+        _run_rq(settings, burst, housekeeping)
+    finally:
+        engine.stopping.set()  # batches in flight finish; sinks go to other workers
+        housekeeping.stop()
+        pool.shutdown()
+        engine.close()
+    return 0
+
+
+def _run_rq(settings: Settings, burst: bool, housekeeping: Housekeeping) -> None:
+    """RQ's loop, started again when it quits on a Redis error (RQ retries a
+    failed dequeue, but quits on an error elsewhere, e.g. a heartbeat while
+    Redis restarts); ends on SIGTERM/SIGINT or, with ``burst``, when idle.
+
+    RQ gets its own connection: it raises the socket time-out of its client
+    above its blocking pops (minutes), which the engine's commands must not
+    inherit."""
+    assert settings.redis_url
+    base = f"streamsink-{socket.gethostname()}-{threading.get_native_id()}"
+    for attempt in range(1_000_000):
+        connection = connect(settings.redis_url)
+        worker = None
+        try:  # RQ talks to Redis from its constructor on
+            worker = StreamsinkWorker(
+                delivery_queues(connection),  # in this order: slow jobs when no other waits
+                connection=connection,
+                name=base if attempt == 0 else f"{base}-{attempt}",
+            )
+            worker.max_connection_wait_time = 5.0  # reconnect soon after Redis is back
+            housekeeping.rq_worker = worker
+            worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+        except (redis.ConnectionError, redis.TimeoutError, ValueError):
+            log.warning("RQ loop failed (Redis unavailable?)", exc_info=True)
+        finally:
+            if worker is not None:
+                worker.retire()
+            connection.close()
+        if burst or (worker is not None and worker._shutdown_requested_date is not None):
+            return
+        log.warning("RQ loop ended without a stop request; restarting it in 1 s")
+        time.sleep(1)

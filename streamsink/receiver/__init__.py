@@ -1,0 +1,1 @@
+"""The local OTLP/HTTP receiver: decoding and its bounded trace store."""

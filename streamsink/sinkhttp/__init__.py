@@ -1,0 +1,1 @@
+"""The one HTTP client to sinks: transport, destination policy, export."""

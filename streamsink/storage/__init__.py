@@ -1,0 +1,1 @@
+"""The only code that knows Redis: connection, keys, Lua scripts, records."""

@@ -1,0 +1,366 @@
+"""Sinks in Redis: the record, reads, and the delivery engine's state updates
+(the API's writes are in ``store_sink_edits``).
+
+A sink is the hash ``ss:sink:{sink_id}`` with the fields::
+
+    id streamId uid type url headers(json) encoding compression status batchSize
+    maxWaitSecs eventTypes(json) channels(json) metadata(json) code createdAt
+    updatedAt seq
+    cursor         Redis Stream entry id after which the sink has delivered
+                   (= currentIterator; a new sink starts at the log's last id, "0-0")
+    failureReason  last permanent failure (absent = none)
+    nextRetryAt    epoch ms of the next retry (absent = none)
+    negotiatedEncoding  json|protobuf: what ``encoding: auto`` found to work
+                   (cleared when url or encoding change)
+
+The retry state of a failing sink is the hash ``ss:retries:{sink_id}``
+(``n``: failures counted on the retry schedule, ``since``: epoch ms of the
+first failure after the last success); a success, a force-retry and a
+re-enable delete it.
+
+indexed by ``ss:stream:{stream_id}:sinks`` (ZSET by creation seq) and, when it
+has a uid, ``ss:stream:{stream_id}:sink-uid:{uid}``. The API writes only the
+fields it changes, so it never clobbers the engine's cursor or status; the engine
+uses ``update_sink_state`` (atomic, no-op on a deleted sink).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import redis
+from redis.client import Pipeline
+
+from streamsink.errors import NotFound
+from streamsink.resource_ids import SINK_PREFIX
+from streamsink.storage import eventlog as event_log
+from streamsink.storage.base import (
+    Page,
+    Window,
+    decode_hash,
+    dumps,
+    loads,
+    scan_index,
+    sink_key,
+    sink_uid_key,
+    stream_sinks_key,
+    to_str,
+)
+
+STATUSES: Final = ("enabled", "disabled", "paused", "retrying")
+#: Fields the API's create/replace sets (snake_case -> hash field).
+CONFIG_FIELDS: Final = {
+    "type": "type",
+    "url": "url",
+    "headers": "headers",
+    "encoding": "encoding",
+    "compression": "compression",
+    "uid": "uid",
+    "batch_size": "batchSize",
+    "max_wait_secs": "maxWaitSecs",
+    "event_types": "eventTypes",
+    "channels": "channels",
+    "metadata": "metadata",
+}
+HASH_NAMES: Final = {
+    **CONFIG_FIELDS,
+    "status": "status",
+    "failure_reason": "failureReason",
+    "next_retry_at": "nextRetryAt",
+    "negotiated_encoding": "negotiatedEncoding",
+    "updated_at": "updatedAt",
+}
+ENCODINGS: Final = ("auto", "json", "protobuf")
+COMPRESSIONS: Final = ("none", "gzip")
+_JSON_FIELDS: Final = {"headers", "eventTypes", "channels", "metadata"}
+_LIST_FIELDS: Final = [
+    "id",
+    "streamId",
+    "uid",
+    "type",
+    "url",
+    "headers",
+    "encoding",
+    "compression",
+    "negotiatedEncoding",
+    "status",
+    "batchSize",
+    "maxWaitSecs",
+    "eventTypes",
+    "channels",
+    "metadata",
+    "cursor",
+    "failureReason",
+    "nextRetryAt",
+    "createdAt",
+    "updatedAt",
+    "seq",
+]
+
+
+@dataclass
+class SinkRecord:
+    id: str
+    stream_id: str
+    type: str
+    url: str
+    uid: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    encoding: str = "auto"  # auto | json | protobuf
+    compression: str = "none"  # none | gzip
+    negotiated_encoding: str | None = None  # what auto found to work
+    status: str = "enabled"
+    batch_size: int = 100
+    max_wait_secs: int = 0
+    event_types: list[str] = field(default_factory=list)
+    channels: list[str] | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    cursor: str = event_log.START
+    failure_reason: str | None = None
+    next_retry_at: int | None = None  # epoch ms
+    code: str | None = None  # loaded by get_sink / with_code=True only
+    created_at: int = 0
+    updated_at: int = 0
+    seq: int = 0
+
+    def matches(self, event_type: str) -> bool:
+        """True when this sink's event-type filter lets ``event_type`` through."""
+        return not self.event_types or event_type in self.event_types
+
+    def wire_encoding(self) -> str:
+        """The encoding of the next request: the explicit one, or under ``auto``
+        the negotiated one (JSON until a receiver refuses it)."""
+        if self.encoding in ("json", "protobuf"):
+            return self.encoding
+        return self.negotiated_encoding if self.negotiated_encoding == "protobuf" else "json"
+
+    @classmethod
+    def from_hash(cls, h: dict[str, str]) -> SinkRecord:
+        nra = h.get("nextRetryAt")
+        return cls(
+            id=h["id"],
+            stream_id=h.get("streamId", ""),
+            type=h.get("type", "otelTracing"),
+            url=h.get("url", ""),
+            uid=h.get("uid") or None,
+            headers=loads(h.get("headers"), {}),
+            encoding=h.get("encoding") or "auto",
+            compression=h.get("compression") or "none",
+            negotiated_encoding=h.get("negotiatedEncoding") or None,
+            status=h.get("status") or "enabled",
+            batch_size=int(h.get("batchSize") or 100),
+            max_wait_secs=int(h.get("maxWaitSecs") or 0),
+            event_types=loads(h.get("eventTypes"), []) or [],
+            channels=loads(h.get("channels"), None),
+            metadata=loads(h.get("metadata"), {}),
+            cursor=h.get("cursor") or event_log.START,
+            failure_reason=h.get("failureReason") or None,
+            next_retry_at=int(nra) if nra else None,
+            code=h.get("code") or None,
+            created_at=int(h.get("createdAt") or 0),
+            updated_at=int(h.get("updatedAt") or 0),
+            seq=int(h.get("seq") or 0),
+        )
+
+
+def _encode(name: str, value: Any) -> str | None:
+    """Hash text for a field; None means "delete the field"."""
+    if value is None:
+        return None
+    if name in _JSON_FIELDS:
+        return dumps(value)
+    return str(value)
+
+
+def stage_fields(pipe: Pipeline, sink_id: str, values: dict[str, Any]) -> None:
+    """Queue HSET/HDEL of hash ``values`` (already in MULTI)."""
+    sets = {k: t for k, v in values.items() if (t := _encode(k, v)) is not None}
+    dels = [k for k, v in values.items() if v is None]
+    if sets:
+        pipe.hset(sink_key(sink_id), mapping=sets)
+    if dels:
+        pipe.hdel(sink_key(sink_id), *dels)
+
+
+# --- reads ------------------------------------------------------------------------
+
+
+def get_sink(
+    client: redis.Redis | Pipeline, sink_id: str, *, with_code: bool = True
+) -> SinkRecord | None:
+    """The sink by id (any stream), or None. Engine entry point."""
+    if with_code:
+        raw = client.hgetall(sink_key(sink_id))
+        return SinkRecord.from_hash(decode_hash(raw)) if raw else None
+    return _load(client, [sink_id])[0]
+
+
+def _load(client: redis.Redis | Pipeline, sink_ids: Sequence[str]) -> list[SinkRecord | None]:
+    if not sink_ids:
+        return []
+    if isinstance(client, Pipeline):  # inside a WATCH block: immediate-mode reads
+        rows = [client.hmget(sink_key(s), _LIST_FIELDS) for s in sink_ids]
+    else:
+        pipe = client.pipeline(transaction=False)
+        for sink_id in sink_ids:
+            pipe.hmget(sink_key(sink_id), _LIST_FIELDS)
+        rows = pipe.execute()
+    out: list[SinkRecord | None] = []
+    for row in rows:
+        h = {k: to_str(v) or "" for k, v in zip(_LIST_FIELDS, row, strict=True) if v is not None}
+        out.append(SinkRecord.from_hash(h) if h.get("id") else None)
+    return out
+
+
+def list_stream_sinks(client: redis.Redis, stream_id: str) -> list[SinkRecord]:
+    """Every sink of a stream, in creation order (without ``code``). Engine entry point."""
+    ids = [to_str(s) or "" for s in client.zrange(stream_sinks_key(stream_id), 0, -1)]
+    return [s for s in _load(client, ids) if s is not None]
+
+
+def list_sinks(client: redis.Redis, stream_id: str, window: Window) -> Page:
+    return scan_index(client, stream_sinks_key(stream_id), window, lambda ids: _load(client, ids))
+
+
+def resolve_sink_id(client: redis.Redis | Pipeline, stream_id: str, id_or_uid: str) -> str | None:
+    if id_or_uid.startswith(SINK_PREFIX):
+        owner = to_str(client.hget(sink_key(id_or_uid), "streamId"))
+        return id_or_uid if owner == stream_id else None
+    return to_str(client.get(sink_uid_key(stream_id, id_or_uid)))
+
+
+def get_stream_sink(
+    client: redis.Redis | Pipeline, stream_id: str, id_or_uid: str, *, with_code: bool = False
+) -> SinkRecord | None:
+    """The sink ``id_or_uid`` of ``stream_id`` (None if missing or in another stream)."""
+    sink_id = resolve_sink_id(client, stream_id, id_or_uid)
+    return get_sink(client, sink_id, with_code=with_code) if sink_id else None
+
+
+def require_stream_sink(
+    client: redis.Redis | Pipeline, stream_id: str, id_or_uid: str, *, with_code: bool = False
+) -> SinkRecord:
+    record = get_stream_sink(client, stream_id, id_or_uid, with_code=with_code)
+    if record is None:
+        raise NotFound(f"sink {id_or_uid!r} not found in stream {stream_id!r}")
+    return record
+
+
+# --- engine writes ----------------------------------------------------------------
+
+_UPDATE_STATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'cursor') ~= ARGV[1] then return -1 end
+for i = 2, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
+  else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 1
+"""
+_UNSET: Any = object()
+
+
+def _state_args(
+    status: str,
+    failure_reason: str | None,
+    next_retry_at: int | None,
+    cursor: str,
+    negotiated_encoding: str | None = _UNSET,
+) -> list[str]:
+    args: list[str] = []
+    if negotiated_encoding is not _UNSET:
+        if negotiated_encoding not in (None, "json", "protobuf"):
+            raise ValueError("negotiated_encoding must be json, protobuf or None")
+        args += ["negotiatedEncoding", negotiated_encoding or ""]
+    if status is not _UNSET:
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}")
+        args += ["status", status]
+    if failure_reason is not _UNSET:
+        args += ["failureReason", failure_reason or ""]
+    if next_retry_at is not _UNSET:
+        args += ["nextRetryAt", str(int(next_retry_at)) if next_retry_at is not None else ""]
+    if cursor is not _UNSET:
+        if not event_log.is_entry_id(cursor):
+            raise ValueError(f"cursor {cursor!r} is not a stream entry id")
+        args += ["cursor", cursor]
+    return args
+
+
+def update_sink_state(
+    client: redis.Redis,
+    sink_id: str,
+    *,
+    status: str = _UNSET,
+    failure_reason: str | None = _UNSET,
+    next_retry_at: int | None = _UNSET,
+    cursor: str = _UNSET,
+    negotiated_encoding: str | None = _UNSET,
+    if_cursor: str | None = None,
+) -> bool:
+    """Atomically set the given delivery fields of a sink (None clears
+    ``failure_reason``/``next_retry_at``, epoch ms). With ``if_cursor`` the update
+    applies only while the stored cursor equals it (compare-and-set).
+    ``negotiated_encoding``: what ``encoding: auto`` found to work. False when
+    the sink no longer exists or the cursor did not match."""
+    args = _state_args(status, failure_reason, next_retry_at, cursor, negotiated_encoding)
+    return state_updated(client.eval(_UPDATE_STATE, 1, sink_key(sink_id), if_cursor or "", *args))
+
+
+def stage_sink_state(
+    pipe: Pipeline,
+    sink_id: str,
+    *,
+    status: str = _UNSET,
+    failure_reason: str | None = _UNSET,
+    next_retry_at: int | None = _UNSET,
+    cursor: str = _UNSET,
+    negotiated_encoding: str | None = _UNSET,
+    if_cursor: str | None = None,
+) -> None:
+    """``update_sink_state`` queued on a pipeline; ``state_updated`` reads its reply."""
+    args = _state_args(status, failure_reason, next_retry_at, cursor, negotiated_encoding)
+    pipe.eval(_UPDATE_STATE, 1, sink_key(sink_id), if_cursor or "", *args)
+
+
+def state_updated(reply: Any) -> bool:
+    """The reply of an ``update_sink_state`` as True (applied) or False."""
+    return int(reply) == 1
+
+
+def sink_from_raw(raw: dict[Any, Any]) -> SinkRecord | None:
+    """A sink from its raw HGETALL reply (None when the hash is missing)."""
+    return SinkRecord.from_hash(decode_hash(raw)) if raw else None
+
+
+# --- retry state --------------------------------------------------------------------
+
+
+def retry_state_key(sink_id: str) -> str:
+    return f"ss:retries:{sink_id}"
+
+
+_NOTE_FAILURE = """
+if redis.call('TYPE', KEYS[1]).ok == 'string' then
+  local old = redis.call('GET', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'n', old)
+end
+local n
+if ARGV[1] == '1' then n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+else n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0') end
+redis.call('HSETNX', KEYS[1], 'since', ARGV[2])
+return {n, tonumber(redis.call('HGET', KEYS[1], 'since'))}
+"""
+
+
+def note_failure(client: redis.Redis, sink_id: str, *, count: bool, now_ms: int) -> tuple[int, int]:
+    """Record a retryable failure: ``(failures counted on the schedule, epoch ms
+    of the first failure since the last success)``. ``count=False`` for a
+    throttled answer (its ``Retry-After`` sets the wait, the schedule stays put).
+    Atomic, so it holds across workers and restarts."""
+    key = retry_state_key(sink_id)
+    n, since = client.eval(_NOTE_FAILURE, 1, key, "1" if count else "0", str(int(now_ms)))
+    return int(n), int(since)

@@ -1,0 +1,1 @@
+"""Development tools run from a checkout (bench, faults, devstack); not shipped."""
