@@ -1,4 +1,4 @@
-"""Delivering one sink: the RQ job and the loop it runs (DESIGN section 1).
+"""Delivering one sink: the RQ job and the loop it runs (docs/architecture.md).
 
 Holding the sink's lease (one batch in flight per sink: FIFO), the loop reads
 up to ``batchSize`` matching events after the cursor, waits (by scheduling a

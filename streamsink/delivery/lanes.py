@@ -1,6 +1,6 @@
 """The worker's delivery pool: a working lane, a waiting lane and a
 per-destination gate, so no slow, hung or failing sink delays another
-(DESIGN section 7), at any count of them.
+(docs/architecture.md, guarantees), at any count of them.
 
 - **Working lane**: ``delivery_threads`` slots for deliveries that work
   (Redis reads and writes, the handler, encoding, the outcome). The RQ job

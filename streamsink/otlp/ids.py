@@ -1,6 +1,6 @@
 """Trace and span IDs: derived from keys (stable forever), explicit, or random.
 
-Derivation rule (DESIGN section 5; never change it, users' traces depend on it)::
+Derivation rule (docs/architecture.md, IDs; never change it, users' traces depend on it)::
 
     digest   = SHA-256( UTF-8(stream_id) || 0x00 || UTF-8(key) )
     traceId  = digest[0:16]        spanId / parentSpanId = digest[0:8]

@@ -1,4 +1,4 @@
-"""Sending one batch of spans (DESIGN section 6): the one splitter.
+"""Sending one batch of spans (docs/architecture.md, delivery rules): the one splitter.
 
 ``export`` POSTs the spans of a batch in order, as runs of span indices that a
 ``Renderer`` turns into request bodies (any encoding, any compression):

@@ -1,5 +1,5 @@
 """Remembered spanId -> traceId per stream, so children in later batches join
-their parent's trace (DESIGN section 5).
+their parent's trace (docs/architecture.md, IDs).
 
 Entries live in hourly hash buckets ``ss:traces:{stream_id}:{hour}`` that expire
 after ``ttl`` (+1 h); one HSET per batch writes them, a lookup reads the buckets

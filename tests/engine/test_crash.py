@@ -1,6 +1,6 @@
 """A worker killed with SIGKILL in the middle of a batch: its lease expires,
 the reaper re-kicks the sink, and a new worker delivers every event (only the
-batch in flight may arrive twice), within the 60 s of DESIGN section 7."""
+batch in flight may arrive twice), within the 60 s of docs/architecture.md (guarantees)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hung receivers never starve healthy sinks (DESIGN section 7, issue 11 item 2).
+"""Hung receivers never starve healthy sinks (docs/architecture.md, guarantees; issue 11 item 2).
 
 Receivers that accept and never answer hold each request until the read
 timeout. Before the fix, 20 of them held all 16 delivery threads, so a healthy

@@ -1,4 +1,4 @@
-"""One slow or failing sink never delays another (DESIGN section 7): a receiver
+"""One slow or failing sink never delays another (docs/architecture.md, guarantees): a receiver
 that hangs, or a handler that loops forever, holds one delivery thread only."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The interop cases: a bundled handler, its sample events, and the spans a
 receiver must end up with, computed here from the events alone (IDs by the
-SHA-256 rule of docs/DESIGN §5, times parsed from the ISO strings), not from
+SHA-256 rule of docs/architecture.md (IDs), times parsed from the ISO strings), not from
 streamsink's output."""
 
 from __future__ import annotations
