@@ -5,8 +5,6 @@ engine made from env settings. Both run in this process on a real Redis."""
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 import redis
 from rq import SimpleWorker
@@ -43,7 +41,7 @@ def test_streamsink_worker_passes_its_engine_to_the_job(
 
     def runner(stream_id: str, sink_id: str) -> None:
         calls.append((stream_id, sink_id))
-        functools.partial(job_mod.deliver, engine, None)(stream_id, sink_id)
+        job_mod.deliver(engine, None, stream_id, sink_id)
 
     try:
         worker = StreamsinkWorker(
