@@ -1,18 +1,17 @@
-"""One batch of one sink: transform, POST, then record what happened.
+"""One batch of one sink: prepare, send, then record what happened.
 
-The batch is encoded as the sink says (``encoding``: json, protobuf, or auto:
-JSON until a receiver answers 415, then the other one at once, remembered as
-the sink's ``negotiatedEncoding``; ``compression``: none or gzip) and sent by
-``otlp.export`` (halves over the byte limit or on 413). Success moves the
-cursor (compare-and-set against the cursor the batch was read at) and clears
-a retrying state; a retryable answer schedules the next try (``retrying`` +
-``nextRetryAt``: the receiver's ``Retry-After``, else the retry schedule); a
-permanent answer, a transform error, an exhausted schedule or a sink failing
-for ``STREAMSINK_RETRY_MAX_ELAPSED`` disables the sink with its
-``failureReason`` (events and cursor kept). Every outcome is an attempt record
-(an encoding switch too) and metrics; on success those, the trace memory and
-the cursor move go to Redis in one pipeline, with the caller's reads for its
-next batch at its end.
+What a batch becomes and how it is sent is the sink kind's (``delivery.kinds``,
+``KINDS[sink.type]``: transform, encode, send, classify); this module keeps
+what is the same for every kind. Success moves the cursor (compare-and-set
+against the cursor the batch was read at) and clears a retrying state; a
+retryable answer schedules the next try (``retrying`` + ``nextRetryAt``: the
+receiver's ``Retry-After``, else the retry schedule); a permanent answer, a
+transform error, an exhausted schedule or a sink failing for
+``STREAMSINK_RETRY_MAX_ELAPSED`` disables the sink with its ``failureReason``
+(events and cursor kept). Every outcome is an attempt record (an encoding
+switch too) and metrics; on success those, what the kind remembers (the trace
+memory) and the cursor move go to Redis in one pipeline, with the caller's
+reads for its next batch at its end.
 """
 
 from __future__ import annotations
@@ -27,21 +26,16 @@ from redis.client import Pipeline
 
 from streamsink.delivery import scheduling
 from streamsink.delivery.engine import Engine
+from streamsink.delivery.kinds import KINDS
 from streamsink.delivery.retry import format_duration
 from streamsink.errors import TransformError
-from streamsink.otlp.split import CONTENT_TYPES, BodyEncoder, Encoding, other_encoding
-from streamsink.sinkhttp.client import DeliveryResult, Outcome
-from streamsink.sinkhttp.export import BatchResult, Prerendered, export
+from streamsink.sinkhttp.client import Outcome
 from streamsink.storage import attempts, metrics
 from streamsink.storage import eventlog as event_log
 from streamsink.storage import sinks as store_sinks
 from streamsink.storage.sinks import SinkRecord
-from streamsink.transform.pipeline import TransformResult, transform
 
 log = logging.getLogger(__name__)
-
-#: The retry state of a sink (failures counted, first failure time): ``store_sinks``.
-retry_count_key = store_sinks.retry_state_key
 
 
 @dataclass(slots=True)
@@ -71,18 +65,13 @@ def deliver_batch(
         duration = (time.perf_counter() - started) * 1000
         return attempts.Attempt(outcome, spans, duration, first_event=first, last_event=last, **kw)
 
+    kind = KINDS.get(sink.type)
+    if kind is None:
+        reason = f'sink type "{sink.type}" cannot be delivered by this version of streamsink'
+        _disable(r, sink, reason, [attempt("failed", 0, error=reason)], "permanent")
+        return False
     try:
-        result = transform(
-            [{"eventType": e.event_type, "payload": e.payload} for e in pending.events],
-            stream_id=sink.stream_id,
-            sink_key=sink.id,
-            code=sink.code,
-            runtime=engine.runtime,
-            encoding=_encoding(sink),
-            gzip_body=sink.compression == "gzip",
-            max_bytes=engine.settings.max_request_bytes,
-            trace_lookup=engine.traces.lookup(sink.stream_id),
-        )
+        prepared = kind.prepare(engine, sink, pending.events)
     except redis.RedisError:
         raise  # not the batch's fault: the job ends, the sink is re-checked
     except Exception as exc:  # noqa: BLE001 - TransformError, or a pipeline bug
@@ -96,10 +85,9 @@ def deliver_batch(
         return False
     transformed = time.perf_counter()
 
-    sent = send_bodies(engine, sink, result)
-    spans = len(result.batch.spans)
-    records = _switch_records(sent, first, last)
-    learned = _learned_encoding(sink, sent)
+    outcome = kind.send(engine, sink, prepared, first, last)
+    sent, records, learned = outcome.result, outcome.records, outcome.learned
+    spans = kind.items(prepared)
     pipe = r.pipeline(transaction=False)
     metrics.observe(pipe, "transform_duration_seconds", transformed - started)
     metrics.observe(pipe, "delivery_duration_seconds", time.perf_counter() - started)
@@ -118,16 +106,14 @@ def deliver_batch(
                 response_excerpt=(final.response_excerpt or None) if final else None,
             ),
         )
-        pipe.delete(retry_count_key(sink.id))
+        store_sinks.reset_retry_state(pipe, sink.id)
         metrics.inc(pipe, "batches_delivered", 1, sink=sink.id)
         metrics.inc(pipe, "spans_delivered", spans, sink=sink.id)
         metrics.inc(pipe, "spans_rejected", sent.rejected_spans, sink=sink.id)
-        engine.traces.stage_remember(pipe, sink.stream_id, result.span_traces)
-        state: dict[str, Any] = {}
+        kind.stage_success(pipe, engine, sink, prepared)
+        state: dict[str, Any] = dict(learned)
         if sink.status != "enabled" or sink.failure_reason:
             state |= {"status": "enabled", "failure_reason": None, "next_retry_at": None}
-        if learned is not None:
-            state["negotiated_encoding"] = learned
         store_sinks.stage_sink_state(
             pipe, sink.id, cursor=pending.scanned_to, if_cursor=sink.cursor, **state
         )
@@ -146,7 +132,7 @@ def deliver_batch(
         "status_code": failure.status_code,
         "response_excerpt": failure.response_excerpt or None,
     }
-    reason = _refusal(sink, sent, failure) if failure.status_code == 415 else failure.reason
+    reason = outcome.reason or failure.reason
     if failure.outcome is Outcome.RETRYABLE:
         now = scheduling.now_ms()
         throttled = engine.retry.throttled(failure.retry_after)
@@ -158,85 +144,12 @@ def deliver_batch(
             record = attempt("retrying", spans, error=reason, **details)
             return _retry(engine, sink, reason, decision.delay, [*records, record], learned)
         reason = f"{decision.why}; last: {reason}"
-        kind = "exhausted"
+        failure_class = "exhausted"
     else:
-        kind = "permanent"
+        failure_class = "permanent"
     record = attempt("failed", spans, error=reason, **details)
-    _disable(r, sink, reason, [*records, record], kind, learned)
+    _disable(r, sink, reason, [*records, record], failure_class, learned)
     return False
-
-
-def _encoding(sink: SinkRecord) -> Encoding:
-    return "protobuf" if sink.wire_encoding() == "protobuf" else "json"
-
-
-def send_bodies(engine: Engine, sink: SinkRecord, result: TransformResult) -> BatchResult:
-    """POST the batch's bodies in order (see ``otlp.export``): halves over the byte
-    limit or on 413 keep the sink's encoding and compression; under ``auto`` a 415
-    sends the rest in the other encoding. Stops at the first failure."""
-    encoding, gz = _encoding(sink), sink.compression == "gzip"
-    renderer = Prerendered(result.bodies, encoding, lambda: BodyEncoder(result.batch, encoding, gz))
-    fallback = None
-    if sink.encoding == "auto":
-        other = other_encoding(encoding)
-        fallback = lambda: BodyEncoder(result.batch, other, gz)  # noqa: E731
-    return export(
-        engine.client,
-        sink.url,
-        renderer,
-        headers=sink.headers,
-        max_bytes=engine.settings.max_request_bytes,
-        fallback=fallback,
-    )
-
-
-def _switch_records(sent: BatchResult, first: str, last: str) -> list[attempts.Attempt]:
-    """The attempt record of an ``auto`` encoding switch (none without one)."""
-    switch = sent.switch
-    if switch is None:
-        return []
-    answer = switch.answer
-    error = (
-        f"the receiver answered 415 to {CONTENT_TYPES[switch.from_encoding]}:"
-        f" encoding auto switched from {switch.from_encoding} to {switch.to_encoding}"
-    )
-    return [
-        attempts.Attempt(
-            "switched",
-            switch.span_count,
-            answer.duration_ms,
-            status_code=answer.status_code,
-            error=error,
-            response_excerpt=answer.response_excerpt or None,
-            first_event=first,
-            last_event=last,
-        )
-    ]
-
-
-def _learned_encoding(sink: SinkRecord, sent: BatchResult) -> str | None:
-    """The encoding ``auto`` should remember after this batch (None: no change).
-    A body accepted, or another answer than 415 after a switch, settles it."""
-    if sink.encoding != "auto" or not sent.attempts:
-        return None
-    refused = sent.failure is not None and sent.failure.status_code == 415
-    if sent.ok or (sent.switch is not None and not refused):
-        return sent.encoding if sent.encoding != sink.negotiated_encoding else None
-    return None
-
-
-def _refusal(sink: SinkRecord, sent: BatchResult, failure: DeliveryResult) -> str:
-    """``failureReason`` of a 415: what the receiver refused and the setting to change."""
-    gz = " gzip-compressed" if sink.compression == "gzip" else ""
-    hint = '; try config.compression "none"' if gz else ""
-    said = f": {failure.response_excerpt[:200]}" if failure.response_excerpt else ""
-    if sent.switch is not None:
-        return f"HTTP 415: the receiver refuses both JSON and protobuf{gz} bodies{hint}{said}"
-    return (
-        f"HTTP 415: the receiver does not accept {CONTENT_TYPES[sent.encoding]}{gz} bodies"
-        f' (config.encoding is "{sink.encoding}": set it to "auto" or to the encoding'
-        f" the receiver takes{hint}){said}"
-    )
 
 
 def _retry(
@@ -245,7 +158,7 @@ def _retry(
     reason: str,
     delay: float,
     records: list[attempts.Attempt],
-    learned: str | None,
+    learned: dict[str, Any],
 ) -> bool:
     r = engine.redis
     due = scheduling.now_ms() + int(delay * 1000)
@@ -255,9 +168,8 @@ def _retry(
     metrics.inc(pipe, "delivery_failures", 1, **{"class": "retryable"})
     metrics.inc(pipe, "retries")
     pipe.execute()
-    extra = {"negotiated_encoding": learned} if learned is not None else {}
     store_sinks.update_sink_state(
-        r, sink.id, status="retrying", failure_reason=reason, next_retry_at=due, **extra
+        r, sink.id, status="retrying", failure_reason=reason, next_retry_at=due, **learned
     )
     if delay <= 0:
         return True  # "immediately": the loop tries again now
@@ -270,17 +182,21 @@ def _disable(
     sink: SinkRecord,
     reason: str,
     records: list[attempts.Attempt],
-    kind: str,
-    learned: str | None = None,
+    failure_class: str,
+    learned: dict[str, Any] | None = None,
 ) -> None:
     pipe = r.pipeline(transaction=False)
     for record in records:
         attempts.record(pipe, sink.id, record)
-    pipe.delete(retry_count_key(sink.id))
-    metrics.inc(pipe, "delivery_failures", 1, **{"class": kind})
+    store_sinks.reset_retry_state(pipe, sink.id)
+    metrics.inc(pipe, "delivery_failures", 1, **{"class": failure_class})
     pipe.execute()
-    extra = {"negotiated_encoding": learned} if learned is not None else {}
     store_sinks.update_sink_state(
-        r, sink.id, status="disabled", failure_reason=reason[:1000], next_retry_at=None, **extra
+        r,
+        sink.id,
+        status="disabled",
+        failure_reason=reason[:1000],
+        next_retry_at=None,
+        **(learned or {}),
     )
     log.warning("sink %s disabled: %s", sink.id, reason)

@@ -2,14 +2,14 @@
 
 One ``Engine`` per worker process holds the Redis client, the V8 runtime
 (cached contexts), the pooled HTTP client, the retry policy and the leases
-this process holds (renewed by the worker's housekeeping thread).
+this process holds (renewed by the worker's housekeeping thread). There is no
+process-wide engine: ``streamsink worker`` (``delivery.worker``) creates it
+and passes it down to each job, batch and sink kind.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
 
 import redis
 
@@ -80,36 +80,3 @@ class Engine:
     def close(self) -> None:
         self.client.close()
         self.runtime.close()
-
-
-Submit = Callable[..., Any]
-_installed: tuple[Engine, Submit | None] | None = None
-_lock = threading.Lock()
-
-
-def install(engine: Engine, submit: Submit | None) -> None:
-    """Make ``engine`` this process's engine; ``submit(fn, *args)`` runs deliveries
-    (a worker's thread pool), or None to run them inline in the job."""
-    global _installed
-    with _lock:
-        _installed = (engine, submit)
-
-
-def current(connection: redis.Redis | None = None) -> tuple[Engine, Submit | None]:
-    """The installed engine, or (outside ``streamsink worker``, e.g. a plain
-    ``rq worker``) one created on first use from ``connection`` and env settings."""
-    global _installed
-    with _lock:
-        if _installed is None:
-            if connection is None:
-                raise RuntimeError("no delivery engine installed and no Redis connection given")
-            _installed = (Engine(connection, Settings()), None)
-        return _installed
-
-
-def uninstall() -> None:
-    global _installed
-    with _lock:
-        if _installed is not None:
-            _installed[0].close()
-        _installed = None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -30,7 +31,8 @@ from rq import get_current_job
 
 from streamsink.delivery import lanes, scheduling
 from streamsink.delivery.batch import Pending, deliver_batch
-from streamsink.delivery.engine import Engine, current
+from streamsink.delivery.engine import Engine
+from streamsink.settings import Settings
 from streamsink.storage import base as store
 from streamsink.storage import eventlog as event_log
 from streamsink.storage import sinks as store_sinks
@@ -45,14 +47,35 @@ MAX_SCAN = 20_000
 ACTIVE = ("enabled", "retrying")
 
 
-def deliver_job(stream_id: str, sink_id: str) -> None:
-    """RQ job: deliver for one sink (on the worker's pool when there is one)."""
-    job = get_current_job()
-    engine, submit = current(job.connection if job else None)
+#: Runs a delivery elsewhere: ``submit(process_sink, engine, stream_id, sink_id)``
+#: (the worker's thread pool, ``lanes.DeliveryPool.submit``).
+Submit = Callable[..., Any]
+
+
+def deliver(engine: Engine, submit: Submit | None, stream_id: str, sink_id: str) -> None:
+    """Deliver for one sink with ``engine``: on ``submit`` (the worker's pool),
+    or inline when None. ``streamsink worker`` runs each delivery job with this,
+    bound to its engine and pool (``worker.DeliveryJob``)."""
     if submit is None:
         process_sink(engine, stream_id, sink_id)
     else:
         submit(process_sink, engine, stream_id, sink_id)
+
+
+def deliver_job(stream_id: str, sink_id: str) -> None:
+    """The RQ job function (``scheduling.JOB_PATH``) as a plain ``rq worker``
+    runs it: an engine made for this job from env settings (``STREAMSINK_*``)
+    on the job's Redis connection, inline, closed at the end. ``streamsink
+    worker`` never calls it: it runs ``deliver`` with the engine and pool it
+    keeps between jobs."""
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("deliver_job runs inside an RQ worker (use deliver() elsewhere)")
+    engine = Engine(job.connection, Settings())
+    try:
+        process_sink(engine, stream_id, sink_id)
+    finally:
+        engine.close()
 
 
 def read_pending(

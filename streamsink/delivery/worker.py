@@ -1,10 +1,14 @@
 """``streamsink worker``: an RQ worker that never forks per job.
 
-The RQ job (``streamsink.delivery.job.deliver_job``) only hands the sink to this
-process's delivery pool (``streamsink.delivery.lanes``), so V8 contexts and HTTP
-connection pools live as long as the process. A delivery waiting on a sink's
-answer moves to the pool's waiting lane, so hung receivers never hold the
-working slots RQ feeds; a slow destination gets a bounded number of threads.
+The worker owns the delivery engine (``delivery.engine``) and its pool
+(``delivery.lanes``) and passes them down: a delivery job (named
+``scheduling.JOB_PATH`` in Redis) runs as ``job.deliver`` bound to them
+(``DeliveryJob``), which only hands the sink to the pool, so V8 contexts and
+HTTP connection pools live as long as the process. (A plain ``rq worker``
+runs the same jobs through ``job.deliver_job``, with an engine per job.)
+A delivery waiting on a sink's answer moves to the pool's waiting lane, so
+hung receivers never hold the working slots RQ feeds; a slow destination gets
+a bounded number of threads.
 When every working slot is busy the job blocks, so the worker stops taking
 jobs: back-pressure, not an unbounded backlog. RQ takes the ``deliver``
 queue first and ``deliver-slow`` (retries, deferred sinks, re-kicks) only
@@ -25,16 +29,18 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.job import Job
 from rq.scheduler import RQScheduler
 
-from streamsink.delivery import engine as engine_mod
-from streamsink.delivery.job import resume
+from streamsink.delivery.engine import Engine
+from streamsink.delivery.job import deliver, resume
 from streamsink.delivery.lanes import DeliveryPool
-from streamsink.delivery.scheduling import QUEUE_NAMES, delivery_queues
+from streamsink.delivery.scheduling import JOB_PATH, QUEUE_NAMES, delivery_queues
 from streamsink.settings import Settings
 from streamsink.storage.connection import connect
 
@@ -48,15 +54,41 @@ REAP_EVERY = 10  # ticks (5 s)
 HEARTBEAT_EVERY = 4  # ticks (2 s; /health calls a worker stale after 60 s)
 
 
-class StreamsinkWorker(SimpleWorker):
-    """RQ's ``SimpleWorker`` whose heartbeat the housekeeping thread can send
-    too, between its registered birth and death only (a heartbeat before birth
-    would make RQ refuse the name; one after death would revive the key)."""
+#: A delivery with the worker's engine and pool bound: ``runner(stream_id, sink_id)``.
+Runner = Callable[[str, str], None]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+
+class DeliveryJob(Job):
+    """An RQ job whose function, when it is the delivery job (``JOB_PATH``), is
+    the worker's ``runner``: the job in Redis stays as any RQ worker reads it;
+    the worker hands its engine and pool to it (``StreamsinkWorker.execute_job``)."""
+
+    runner: Runner | None = None
+
+    @property
+    def func(self) -> Any:
+        if self.runner is not None and self.func_name == JOB_PATH:
+            return self.runner
+        return super().func
+
+
+class StreamsinkWorker(SimpleWorker):
+    """RQ's ``SimpleWorker`` that runs delivery jobs with ``runner`` (the
+    engine and pool it was given) and whose heartbeat the housekeeping thread
+    can send too, between its registered birth and death only (a heartbeat
+    before birth would make RQ refuse the name; one after death would revive
+    the key)."""
+
+    def __init__(self, *args: Any, runner: Runner | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, job_class=DeliveryJob, **kwargs)
+        self.runner = runner
         self._alive_lock = threading.Lock()
         self._alive = False
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        if isinstance(job, DeliveryJob):
+            job.runner = self.runner
+        super().execute_job(job, queue)
 
     def register_birth(self) -> None:
         with self._alive_lock:
@@ -88,7 +120,7 @@ class Housekeeping(threading.Thread):
     """Scheduler tick, lease renewal, the reaper and the worker's heartbeat,
     until stopped."""
 
-    def __init__(self, engine: engine_mod.Engine):
+    def __init__(self, engine: Engine):
         super().__init__(name="housekeeping", daemon=True)
         self.engine = engine
         #: RQ's worker of the moment (``_run_rq`` sets it; restarts replace it).
@@ -132,18 +164,18 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     assert settings.redis_url
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per POST is noise
     connection = connect(settings.redis_url)
-    engine = engine_mod.Engine(connection, settings)
+    engine = Engine(connection, settings)
     pool = DeliveryPool(
         settings.delivery_threads,
         settings.delivery_wait_threads,
         settings.delivery_per_destination,
         resume=functools.partial(resume, engine.redis),
     )
-    engine_mod.install(engine, pool.submit)
+    runner = functools.partial(deliver, engine, pool.submit)
     housekeeping = Housekeeping(engine)
     housekeeping.start()
     try:
-        _run_rq(settings, burst, housekeeping)
+        _run_rq(settings, burst, housekeeping, runner)
     finally:
         engine.stopping.set()  # batches in flight finish; sinks go to other workers
         housekeeping.stop()
@@ -152,7 +184,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
     return 0
 
 
-def _run_rq(settings: Settings, burst: bool, housekeeping: Housekeeping) -> None:
+def _run_rq(settings: Settings, burst: bool, housekeeping: Housekeeping, runner: Runner) -> None:
     """RQ's loop, started again when it quits on a Redis error (RQ retries a
     failed dequeue, but quits on an error elsewhere, e.g. a heartbeat while
     Redis restarts); ends on SIGTERM/SIGINT or, with ``burst``, when idle.
@@ -170,6 +202,7 @@ def _run_rq(settings: Settings, burst: bool, housekeeping: Housekeeping) -> None
                 delivery_queues(connection),  # in this order: slow jobs when no other waits
                 connection=connection,
                 name=base if attempt == 0 else f"{base}-{attempt}",
+                runner=runner,
             )
             worker.max_connection_wait_time = 5.0  # reconnect soon after Redis is back
             housekeeping.rq_worker = worker

@@ -342,6 +342,12 @@ def retry_state_key(sink_id: str) -> str:
     return f"ss:retries:{sink_id}"
 
 
+def reset_retry_state(client: redis.Redis | Pipeline, sink_id: str) -> None:
+    """Forget a sink's failures (count and first-failure time): its retry
+    schedule starts over. ``client`` may be a pipeline (staged, not sent)."""
+    client.delete(retry_state_key(sink_id))
+
+
 _NOTE_FAILURE = """
 if redis.call('TYPE', KEYS[1]).ok == 'string' then
   local old = redis.call('GET', KEYS[1])

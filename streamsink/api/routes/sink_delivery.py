@@ -13,7 +13,6 @@ from streamsink.api.models import StreamSinkOut, WireModel
 from streamsink.api.routes.sinks import SINK_ERRORS, SinkIdPath, render_sink
 from streamsink.api.routes.streams import StreamIdPath
 from streamsink.delivery import scheduling
-from streamsink.delivery.batch import retry_count_key
 from streamsink.errors import Conflict
 from streamsink.storage import attempts
 from streamsink.storage import eventlog as event_log
@@ -66,7 +65,7 @@ def _restart(client: Any, sink: store_sinks.SinkRecord, **changes: Any) -> Strea
     """Apply ``changes``, forget the retry count and any scheduled wake-up, and
     kick the sink so delivery starts now."""
     store_sinks.update_sink_state(client, sink.id, **changes)
-    client.delete(retry_count_key(sink.id))
+    store_sinks.reset_retry_state(client, sink.id)
     scheduling.clear_wait(client, sink.id)
     scheduling.kick(client, sink.stream_id, sink.id)
     return render_sink(store_sinks.require_stream_sink(client, sink.stream_id, sink.id))
