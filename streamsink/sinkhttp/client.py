@@ -5,7 +5,7 @@
 ``DeliveryResult`` whose ``outcome`` is SUCCESS (2xx), RETRYABLE (408, 429,
 502, 503, 504, connection errors, timeouts), TOO_LARGE (413: split and retry)
 or PERMANENT (anything else, including redirects, which are never followed).
-``otlp.export`` sends a whole batch on top of ``send`` (splitting, encoding switch).
+``sinkhttp.export`` sends a whole batch on top of ``send`` (splitting, encoding switch).
 """
 
 from __future__ import annotations
