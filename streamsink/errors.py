@@ -10,6 +10,7 @@
      |    +-- UnsupportedMediaType   415 (OTLP receiver: content type or encoding)
      |    +-- Unprocessable          422
      |    +-- TooManyRequests        429 + Retry-After
+     +-- BodyTooLarge                a decoded request body over its limit (answered 413)
      +-- TransformError              a user's handler failed (message for that user)
      |    +-- CompileError
      |    +-- HandlerError
@@ -17,6 +18,7 @@
      |    +-- HandlerMemoryExceeded
      |    +-- OutputError
      |         +-- OutputTooLarge
+     +-- TimeParseError (also a ValueError)  a value is not a time streamsink accepts
      +-- DestinationRefused          a sink URL or its address is not allowed (netguard)
      +-- TransportError              a request to a sink got no (whole) answer (sinkhttp)
           +-- InvalidRequest         the request cannot be sent (URL, headers): permanent
@@ -105,6 +107,10 @@ class UnsupportedMediaType(ApiError):
     code = "unsupported_media_type"
 
 
+class BodyTooLarge(StreamsinkError):
+    """The decoded body is larger than the limit (the encoding middleware answers 413)."""
+
+
 # --- Transform ---------------------------------------------------------------
 
 
@@ -176,6 +182,10 @@ class OutputTooLarge(OutputError):
         )
         self.size = size
         self.limit = limit
+
+
+class TimeParseError(StreamsinkError, ValueError):
+    """The value is not a time streamsink accepts; the message says why."""
 
 
 def _bytes(n: int) -> str:
