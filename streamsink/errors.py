@@ -1,9 +1,41 @@
-"""The one exception hierarchy of streamsink.
+"""The one exception hierarchy of streamsink: every exception class it defines.
 
-``StreamsinkError`` is the root. API errors carry an HTTP status and a
-machine-readable ``code``; the API layer renders any ``ApiError`` as
-``{"code": ..., "detail": ...}``. Transform errors describe a user's handler
-problem (compile, runtime, limits, output shape) and map to 4xx at the API.
+    StreamsinkError
+     +-- ApiError                    rendered as {"code", "detail"} with its status
+     |    +-- BadRequest             400
+     |    +-- AuthenticationFailed   401
+     |    +-- NotFound               404
+     |    +-- Conflict               409
+     |    +-- PayloadTooLarge        413
+     |    +-- UnsupportedMediaType   415 (OTLP receiver: content type or encoding)
+     |    +-- Unprocessable          422
+     |    +-- TooManyRequests        429 + Retry-After
+     +-- BodyTooLarge                a decoded request body over its limit (answered 413)
+     +-- TransformError              a user's handler failed (message for that user)
+     |    +-- CompileError
+     |    +-- HandlerError
+     |    +-- HandlerTimeout
+     |    +-- HandlerMemoryExceeded
+     |    +-- OutputError
+     |         +-- OutputTooLarge
+     +-- TimeParseError (also a ValueError)  a value is not a time streamsink accepts
+     +-- DestinationRefused          a sink URL or its address is not allowed (netguard)
+     +-- TransportError              a request to a sink got no (whole) answer (sinkhttp)
+          +-- InvalidRequest         the request cannot be sent (URL, headers): permanent
+          +-- TimeoutException
+          |    +-- ConnectTimeout
+          |    +-- ReadTimeout
+          |    +-- WriteTimeout
+          |    +-- PoolTimeout
+          +-- NetworkError
+          |    +-- ConnectError
+          |    +-- ReadError
+          |    +-- WriteError
+          +-- RemoteProtocolError    the sink's answer is not HTTP/1.1
+
+The transport errors are named as httpx names its own (the delivery client's
+messages quote the class name: ``timed out (ReadTimeout) ...``); the httpx-based
+transport translates httpx's and httpcore's into these.
 """
 
 from __future__ import annotations
@@ -70,9 +102,13 @@ class TooManyRequests(ApiError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
-class ServiceUnavailable(ApiError):
-    status_code = 503
-    code = "service_unavailable"
+class UnsupportedMediaType(ApiError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class BodyTooLarge(StreamsinkError):
+    """The decoded body is larger than the limit (the encoding middleware answers 413)."""
 
 
 # --- Transform ---------------------------------------------------------------
@@ -148,12 +184,64 @@ class OutputTooLarge(OutputError):
         self.limit = limit
 
 
+class TimeParseError(StreamsinkError, ValueError):
+    """The value is not a time streamsink accepts; the message says why."""
+
+
 def _bytes(n: int) -> str:
     return f"{n // 1048576} MiB" if n % 1048576 == 0 else f"{n} byte"
 
 
-# --- Delivery ----------------------------------------------------------------
+# --- Sinks: destinations and transport ---------------------------------------------
 
 
-class DeliveryError(StreamsinkError):
-    """Sending a batch to a sink failed."""
+class DestinationRefused(StreamsinkError):
+    """A sink URL or the address it resolves to is not allowed."""
+
+
+class TransportError(StreamsinkError):
+    """A request to a sink got no (whole) answer."""
+
+
+class InvalidRequest(TransportError):
+    """The request cannot be sent as it is (bad URL or header values)."""
+
+
+class TimeoutException(TransportError):
+    pass
+
+
+class ConnectTimeout(TimeoutException):
+    pass
+
+
+class ReadTimeout(TimeoutException):
+    pass
+
+
+class WriteTimeout(TimeoutException):
+    pass
+
+
+class PoolTimeout(TimeoutException):
+    pass
+
+
+class NetworkError(TransportError):
+    pass
+
+
+class ConnectError(NetworkError):
+    pass
+
+
+class ReadError(NetworkError):
+    pass
+
+
+class WriteError(NetworkError):
+    pass
+
+
+class RemoteProtocolError(TransportError):
+    pass

@@ -1,6 +1,6 @@
-"""OTLP: typed spans, ID derivation, attribute conversion, JSON/protobuf encoding,
-splitting (pure), the delivery client (``otlp.client``, I/O) and the sending of
-a whole batch (``otlp.export``: byte limit, 413 halves, the 415 encoding switch)."""
+"""OTLP, pure: typed spans, ID derivation, attribute conversion, JSON/protobuf
+encoding, splitting and reading a sink's answer (``otlp.answer``). The HTTP
+client and the sending of a whole batch are in ``streamsink.sinkhttp``."""
 
 from streamsink.otlp.encode_json import CONTENT_TYPE_JSON, encode_json
 from streamsink.otlp.encode_proto import CONTENT_TYPE_PROTOBUF, encode_proto

@@ -1,8 +1,11 @@
-"""Reading a sink's answer: a printable excerpt, ``Retry-After`` and the OTLP
-``partialSuccess`` of an ExportTraceServiceResponse (JSON or protobuf)."""
+"""Reading a sink's answer (pure): its ``Outcome`` (``classify_status``), a
+printable excerpt, ``Retry-After`` and the OTLP ``partialSuccess`` of an
+ExportTraceServiceResponse (JSON or protobuf). ``JSON`` and ``PROTOBUF``: the
+OTLP content types, defined once by the encoders."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -11,9 +14,41 @@ import orjson
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-JSON = "application/json"
-PROTOBUF = "application/x-protobuf"
+from streamsink.otlp.encode_json import CONTENT_TYPE_JSON as JSON
+from streamsink.otlp.encode_proto import CONTENT_TYPE_PROTOBUF as PROTOBUF
+
+__all__ = [
+    "EXCERPT_CHARS",
+    "JSON",
+    "PROTOBUF",
+    "RETRYABLE_STATUSES",
+    "Outcome",
+    "PartialSuccess",
+    "classify_status",
+    "parse_partial_success",
+    "parse_retry_after",
+    "safe_excerpt",
+]
+
 EXCERPT_CHARS = 500
+RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
+
+
+class Outcome(enum.StrEnum):
+    SUCCESS = "success"
+    RETRYABLE = "retryable"
+    TOO_LARGE = "too_large"
+    PERMANENT = "permanent"
+
+
+def classify_status(status: int) -> Outcome:
+    if 200 <= status < 300:
+        return Outcome.SUCCESS
+    if status == 413:
+        return Outcome.TOO_LARGE
+    if status in RETRYABLE_STATUSES:
+        return Outcome.RETRYABLE
+    return Outcome.PERMANENT
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,20 +24,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from streamsink.errors import ApiError, BadRequest, PayloadTooLarge
+from streamsink.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from streamsink.otlp.answer import JSON, PROTOBUF
 
-JSON = "application/json"
-PROTOBUF = "application/x-protobuf"
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_DECODED_BYTES = 32 * 1024 * 1024  # decode_spans' default (tests, tools)
 DEFAULT_MAX_ATTRIBUTE_BYTES = 64 * 1024
 
 Span_ = dict[str, Any]
-
-
-class UnsupportedMediaType(ApiError):
-    status_code = 415
-    code = "unsupported_media_type"
 
 
 # --- decoding ----------------------------------------------------------------

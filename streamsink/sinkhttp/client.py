@@ -1,20 +1,20 @@
-"""OTLP/HTTP delivery: one pooled HTTP client per process, answers classified.
+"""OTLP/HTTP delivery: one pooled HTTP client per process, answers classified
+(``otlp.answer``), sent through one ``Transport`` (``sinkhttp.transport``).
 
 ``DeliveryClient.send`` never raises for network or HTTP outcomes: it returns a
 ``DeliveryResult`` whose ``outcome`` is SUCCESS (2xx), RETRYABLE (408, 429,
 502, 503, 504, connection errors, timeouts), TOO_LARGE (413: split and retry)
 or PERMANENT (anything else, including redirects, which are never followed).
-``otlp.export`` sends a whole batch on top of ``send`` (splitting, encoding switch).
+``sinkhttp.export`` sends a whole batch on top of ``send`` (splitting, encoding switch).
 """
 
 from __future__ import annotations
 
-import enum
 import os
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,31 +22,44 @@ import httpx
 
 from streamsink import __version__
 from streamsink.delivery.retry import DEFAULT_MAX_RETRY_AFTER
+from streamsink.errors import DestinationRefused, InvalidRequest, TimeoutException, TransportError
 from streamsink.otlp.answer import (
     JSON,
     PROTOBUF,
+    Outcome,
     PartialSuccess,
+    classify_status,
     parse_partial_success,
     parse_retry_after,
     safe_excerpt,
 )
 from streamsink.otlp.split import gzip_bytes
-from streamsink.sinkhttp.netguard import DestinationPolicy, DestinationRefused
-from streamsink.sinkhttp.transport import DeliveryTransport, Prepared, request_deadline
+from streamsink.sinkhttp.deadline import request_deadline
+from streamsink.sinkhttp.http1 import RawPool, raw_head
+from streamsink.sinkhttp.httpx_transport import HttpxTransport, guarded_client, ssl_context
+from streamsink.sinkhttp.netguard import DestinationPolicy
+from streamsink.sinkhttp.transport import Request, Response, Transport, waiting
+
+__all__ = [
+    "JSON",
+    "MAX_RESPONSE_READ",
+    "PROTOBUF",
+    "DeliveryClient",
+    "DeliveryResult",
+    "Outcome",
+    "PartialSuccess",
+    "classify_status",
+    "default_client",
+    "parse_partial_success",
+    "parse_retry_after",
+    "safe_excerpt",
+]
 
 USER_AGENT = f"streamsink/{__version__}"
-RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
 MAX_RESPONSE_READ = 64 * 1024
 # Set by us whatever the sink's headers say: they describe the body we send.
 _OWN_HEADERS = ("content-type", "content-encoding", "content-length")
 _HOP_HEADERS = ("host", "transfer-encoding", "connection", "keep-alive", "upgrade", "te")
-
-
-class Outcome(enum.StrEnum):
-    SUCCESS = "success"
-    RETRYABLE = "retryable"
-    TOO_LARGE = "too_large"
-    PERMANENT = "permanent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,25 +94,16 @@ class DeliveryResult:
         return ": ".join(parts) or self.outcome.value
 
 
-def classify_status(status: int) -> Outcome:
-    if 200 <= status < 300:
-        return Outcome.SUCCESS
-    if status == 413:
-        return Outcome.TOO_LARGE
-    if status in RETRYABLE_STATUSES:
-        return Outcome.RETRYABLE
-    return Outcome.PERMANENT
-
-
 class DeliveryClient:
-    """POSTs OTLP bodies over one pooled, keep-alive transport: the raw HTTP/1.1
-    pool of ``otlp.http1`` for requests prepared once per sink, ``httpx.Client``
-    (same transport, policy and limits) for anything else.
+    """POSTs OTLP bodies through one ``Transport`` seam (``sinkhttp.transport``):
+    the raw HTTP/1.1 pool for requests it can send, ``HttpxTransport`` (same
+    policy, TLS context and limits) for the rest; requests are prepared once per
+    (url, headers) with httpx's URL and header rules.
 
-    Thread-safe (httpx.Client is). Pass ``client`` to supply your own; it is
-    then not closed by ``close()``. ``verify``: httpx's TLS verification
-    (default: certifi's CAs, hostname checked); an ``ssl.SSLContext`` to trust
-    other CAs.
+    Thread-safe. ``client``: your own ``httpx.Client`` for every request (not
+    closed by ``close()``). ``transport``: a ``Transport`` for every request
+    (``MockTransport`` in tests). ``verify``: httpx's TLS verification (default:
+    certifi's CAs, hostname checked); an ``ssl.SSLContext`` to trust other CAs.
     """
 
     def __init__(
@@ -115,6 +119,7 @@ class DeliveryClient:
         policy: DestinationPolicy | None = None,
         client: httpx.Client | None = None,
         verify: ssl.SSLContext | bool = True,
+        transport: Transport | None = None,
     ) -> None:
         self.total_timeout = total_timeout
         self.max_retry_after = max_retry_after
@@ -124,24 +129,33 @@ class DeliveryClient:
             max_keepalive_connections=max_keepalive,
             keepalive_expiry=keepalive_expiry,
         )
-        # Our own transport: POSTs take its fast path with requests prepared once
-        # per (url, headers) by httpx; a caller's client always goes through httpx.
-        self._transport = (
-            DeliveryTransport(policy, limits, verify=verify) if client is None else None
-        )
-        self._prepared: dict[tuple[Any, ...], Prepared] = {}
-        self._client = client or httpx.Client(
-            timeout=httpx.Timeout(
+        settings: dict[str, Any] = {
+            "timeout": httpx.Timeout(
                 connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
             ),
-            limits=limits,
-            transport=self._transport,
-            trust_env=False,
-            follow_redirects=False,
-            headers={"User-Agent": USER_AGENT, "Accept": f"{PROTOBUF}, {JSON};q=0.9, */*;q=0.1"},
-        )
+            "trust_env": False,
+            "follow_redirects": False,
+            "headers": {"User-Agent": USER_AGENT, "Accept": f"{PROTOBUF}, {JSON};q=0.9, */*;q=0.1"},
+        }
+        self._raw: RawPool | None = None
+        if client is None and transport is None:
+            context = ssl_context(verify)
+            client = guarded_client(policy, context, limits, **settings)
+            self._raw = RawPool(
+                policy,
+                context,
+                max_connections=limits.max_connections,
+                max_keepalive=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+            )
+        #: Builds every request (URL, default headers, timeouts); sends the fallback's.
+        self._client = client or httpx.Client(**settings)
+        self._fallback: Transport = transport or HttpxTransport(self._client)
+        self._prepared: dict[tuple[Any, ...], Request] = {}
 
     def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
         if self._owns_client:
             self._client.close()
 
@@ -187,67 +201,25 @@ class DeliveryClient:
             return DeliveryResult(outcome, duration_ms=ms, request_bytes=len(wire), **kw)
 
         with request_deadline(self.total_timeout):
-            return self._exchange(url, wire, headers, content_type, encoding, done)
-
-    def _exchange(
-        self,
-        url: str,
-        wire: bytes,
-        headers: Mapping[str, str] | None,
-        content_type: str,
-        encoding: str | None,
-        done: Callable[..., DeliveryResult],
-    ) -> DeliveryResult:
-        try:
-            fast = self._prepare(url, headers, content_type, encoding)
-            if fast is not None and self._transport is not None:
-                status, answer, data = self._transport.post(fast, wire, MAX_RESPONSE_READ)
-            else:
-                request = self._client.build_request(
-                    "POST",
-                    url,
-                    content=wire,
-                    headers=self.build_headers(headers, content_type, encoding),
-                )
-                response = self._client.send(request, stream=True)
-                try:
-                    data = self._read_bounded(response)
-                finally:
-                    response.close()
-                status, answer = response.status_code, response.headers
-        except DestinationRefused as exc:
-            return done(Outcome.PERMANENT, error=f"destination refused: {exc}")
-        except httpx.TimeoutException as exc:
-            return done(Outcome.RETRYABLE, error=f"timed out ({type(exc).__name__}) {exc}")
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
-            return done(Outcome.PERMANENT, error=f"invalid request: {exc}")
-        except httpx.TransportError as exc:
-            return done(Outcome.RETRYABLE, error=f"connection error ({type(exc).__name__}): {exc}")
-        except (ValueError, TypeError, UnicodeError) as exc:  # bad URL or header values
-            return done(Outcome.PERMANENT, error=f"invalid request: {exc}")
-
-        outcome = classify_status(status)
-        excerpt = safe_excerpt(data)
-        error, partial, retry_after = None, None, None
-        if outcome is Outcome.SUCCESS:
-            partial = parse_partial_success(data, answer.get("content-type"))
-            if partial is not None and partial.rejected_spans:
-                error = f"{partial.rejected_spans} spans rejected: {partial.error_message}"
-        elif 300 <= status < 400:
-            where = answer.get("location") or "?"
-            error = f"redirect to {where} not followed: point the sink at the final URL"
-        elif outcome is Outcome.TOO_LARGE:
-            error = f"request of {len(wire)} bytes too large for the sink"
-        if outcome is Outcome.RETRYABLE:
-            retry_after = parse_retry_after(answer.get("retry-after"), cap=self.max_retry_after)
-        return done(
-            outcome,
-            status_code=status,
-            error=error,
-            response_excerpt=excerpt,
-            retry_after=retry_after,
-            partial_success=partial,
-        )
+            try:
+                request = self._prepare(url, headers, content_type, encoding)
+                transport = self._fallback
+                if self._raw is not None and request.head is not None:
+                    transport = self._raw
+                with waiting(request.origin):
+                    response = transport.send(request, wire, MAX_RESPONSE_READ)
+            except DestinationRefused as exc:
+                return done(Outcome.PERMANENT, error=f"destination refused: {exc}")
+            except TimeoutException as exc:
+                return done(Outcome.RETRYABLE, error=f"timed out ({type(exc).__name__}) {exc}")
+            except (InvalidRequest, httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+                return done(Outcome.PERMANENT, error=f"invalid request: {exc}")
+            except TransportError as exc:
+                why = f"connection error ({type(exc).__name__}): {exc}"
+                return done(Outcome.RETRYABLE, error=why)
+            except (ValueError, TypeError, UnicodeError) as exc:  # bad URL or header values
+                return done(Outcome.PERMANENT, error=f"invalid request: {exc}")
+        return done(**read_answer(response, len(wire), self.max_retry_after))
 
     def _prepare(
         self,
@@ -255,44 +227,65 @@ class DeliveryClient:
         headers: Mapping[str, str] | None,
         content_type: str,
         encoding: str | None,
-    ) -> Prepared | None:
-        """The fast path's request for these arguments (None: use httpx.Client)."""
-        if self._transport is None or self._client.is_closed:
-            return None
+    ) -> Request:
+        """The request for these arguments, built once (httpx's rules and errors)."""
         try:
-            key = (url, content_type, encoding, *(headers.items() if headers else ()))
-            prepared = self._prepared.get(key)
+            key: tuple[Any, ...] | None = (
+                url,
+                content_type,
+                encoding,
+                *(headers.items() if headers else ()),
+            )
+            prepared = self._prepared.get(key)  # type: ignore[arg-type]
         except TypeError:  # unhashable header values: httpx will say what is wrong
-            return None
+            key, prepared = None, None
         if prepared is None:
-            try:
-                request = self._client.build_request(
-                    "POST", url, headers=self.build_headers(headers, content_type, encoding)
-                )
-            except Exception:
-                return None  # httpx.Client.send gives the same error, classified
-            if request.url.scheme not in ("http", "https") or not request.url.host:
-                return None
-            if request.url.userinfo:  # credentials in the URL: httpx sends Basic auth
-                return None
-            if len(self._prepared) >= 1024:
-                self._prepared.clear()
-            prepared = self._prepared[key] = Prepared.of(request)
+            built = self._client.build_request(
+                "POST", url, headers=self.build_headers(headers, content_type, encoding)
+            )
+            prepared = _request(url, built)
+            if key is not None:
+                if len(self._prepared) >= 1024:
+                    self._prepared.clear()
+                self._prepared[key] = prepared
         return prepared
 
-    def _read_bounded(self, response: httpx.Response) -> bytes:
-        """At most ``MAX_RESPONSE_READ`` bytes (a slow drip ends at the request deadline)."""
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            for chunk in response.iter_bytes():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size >= MAX_RESPONSE_READ:
-                    break
-        except (httpx.HTTPError, ValueError):
-            pass  # the status line is what counts; a broken body only shortens the excerpt
-        return b"".join(chunks)[:MAX_RESPONSE_READ]
+
+def _request(url: str, built: httpx.Request) -> Request:
+    u = built.url
+    scheme = u.scheme
+    origin = (scheme, u.raw_host.decode("ascii"), u.port or (443 if scheme == "https" else 80))
+    headers = tuple((k, v) for k, v in built.headers.raw if k.lower() != b"content-length")
+    # Credentials in the URL (httpx sends Basic auth) or not http(s): httpx only.
+    raw = scheme in ("http", "https") and bool(u.host) and not u.userinfo
+    head = raw_head(built) if raw else None
+    return Request(url, origin, headers, dict(built.extensions.get("timeout") or {}), head)
+
+
+def read_answer(response: Response, sent: int, max_retry_after: float) -> dict[str, Any]:
+    """``DeliveryResult`` fields for a sink's answer."""
+    status, answer, data = response
+    outcome = classify_status(status)
+    error, partial, retry_after = None, None, None
+    if outcome is Outcome.SUCCESS:
+        partial = parse_partial_success(data, answer.get("content-type"))
+        if partial is not None and partial.rejected_spans:
+            error = f"{partial.rejected_spans} spans rejected: {partial.error_message}"
+    elif 300 <= status < 400:
+        where = answer.get("location") or "?"
+        error = f"redirect to {where} not followed: point the sink at the final URL"
+    elif outcome is Outcome.TOO_LARGE:
+        error = f"request of {sent} bytes too large for the sink"
+    if outcome is Outcome.RETRYABLE:
+        retry_after = parse_retry_after(answer.get("retry-after"), cap=max_retry_after)
+    return {
+        "outcome": outcome,
+        "status_code": status,
+        "error": error,
+        "response_excerpt": safe_excerpt(data),
+        "retry_after": retry_after,
+        "partial_success": partial,
+    }
 
 
 _default: tuple[int, DeliveryClient] | None = None

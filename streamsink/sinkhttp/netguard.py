@@ -17,8 +17,8 @@ IPv6 (mapped, compatible, translated, NAT64 ``64:ff9b::/96`` and
 ``64:ff9b:1::/48``, 6to4, Teredo, ISATAP) is judged as that IPv4 address.
 
 Checked twice: on the URL when a sink is saved (``check_url``), and on every
-resolved address when connecting (``resolve``, called by ``otlp.transport`` and
-``otlp.http1``), so a name that later resolves to a refused address (DNS
+resolved address when connecting (``resolve``, called by ``sinkhttp.sockets.connect``
+for every transport), so a name that later resolves to a refused address (DNS
 rebinding, DNS64) is refused too: the check and the connection use the same
 address.
 """
@@ -32,7 +32,9 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from streamsink.errors import StreamsinkError
+from streamsink.errors import DestinationRefused
+
+__all__ = ["DestinationPolicy", "DestinationRefused", "host_address", "parse_ipv4"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPv4 = ipaddress.IPv4Address
@@ -86,10 +88,6 @@ _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _NUMBER_RE = re.compile(r"0x[0-9a-f]*|[0-9]+")
 #: IDNA label separators a resolver or URL parser reads as "." (after NFKC).
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
-
-
-class DestinationRefused(StreamsinkError):
-    """A sink URL or the address it resolves to is not allowed."""
 
 
 def normalise_host(host: str) -> str:

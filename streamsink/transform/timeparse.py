@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 import re
 
+from streamsink.errors import TimeParseError
+
 _ISO = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})"
     r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
@@ -31,10 +33,6 @@ _ISO = re.compile(
 )
 _MAX_NS = 2**63 - 1
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
-class TimeParseError(ValueError):
-    """The value is not a time streamsink accepts; the message says why."""
 
 
 def _days_from_civil(y: int, m: int, d: int) -> int:

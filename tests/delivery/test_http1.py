@@ -1,4 +1,4 @@
-"""The raw HTTP/1.1 fast path (``otlp.http1``) against scripted servers:
+"""The raw HTTP/1.1 fast path (``sinkhttp.http1``) against scripted servers:
 framing, keep-alive, stale connections, early answers, bounds and TLS."""
 
 from __future__ import annotations

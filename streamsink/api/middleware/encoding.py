@@ -15,15 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from streamsink.api.errors import error_response
+from streamsink.errors import BodyTooLarge
 
 SUPPORTED = ("gzip", "identity")
 _GZIP = frozenset({"gzip", "x-gzip"})
 _IDENTITY = frozenset({"", "identity"})
 _THREAD_FROM = 256 * 1024  # decode larger bodies off the event loop
-
-
-class BodyTooLarge(Exception):
-    """The decoded body is larger than the limit."""
 
 
 def gunzip(data: bytes, limit: int) -> bytes:

@@ -1,10 +1,10 @@
-"""The answer side of ``otlp.http1``: one pooled socket (``Conn``) and a small
+"""The answer side of ``sinkhttp.http1``: one pooled socket (``Conn``) and a small
 HTTP/1.1 response parser with h11's grammar and httpcore's limits: status line,
 headers (obsolete line folding, repeated names joined with ", "), bodies framed
 by ``Transfer-Encoding: chunked``, ``Content-Length`` or the end of the
 connection, content-decoding as httpx does, at most ``limit`` bytes read.
-Protocol violations raise ``httpx.RemoteProtocolError``, socket errors
-``httpx.ReadError``/``ReadTimeout`` (every wait bounded by the request deadline).
+Protocol violations raise ``RemoteProtocolError``, socket errors
+``ReadError``/``ReadTimeout`` (every wait bounded by the request deadline).
 """
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ from typing import Any, NamedTuple
 
 import httpx
 
+from streamsink.errors import (
+    ReadError,
+    ReadTimeout,
+    RemoteProtocolError,
+    WriteError,
+    WriteTimeout,
+)
 from streamsink.sinkhttp.deadline import bounded
+from streamsink.sinkhttp.sockets import read_bounded
 
 READ_BYTES = 64 * 1024
 MAX_HEAD = 100 * 1024  # httpcore's limit for an incomplete status line + headers
@@ -41,24 +49,24 @@ class Conn:
         self.idle_since = 0.0
 
     def recv(self, timeout: float | None) -> bytes:
-        self.sock.settimeout(bounded(timeout, httpx.ReadTimeout))
+        self.sock.settimeout(bounded(timeout, ReadTimeout))
         try:
             return self.sock.recv(READ_BYTES)
         except TimeoutError as exc:
-            raise httpx.ReadTimeout(str(exc)) from exc
+            raise ReadTimeout(str(exc)) from exc
         except OSError as exc:
-            raise httpx.ReadError(str(exc)) from exc
+            raise ReadError(str(exc)) from exc
 
     def send(self, data: bytes, timeout: float | None) -> None:
         view = memoryview(data)
         while view:
-            self.sock.settimeout(bounded(timeout, httpx.WriteTimeout))
+            self.sock.settimeout(bounded(timeout, WriteTimeout))
             try:
                 sent = self.sock.send(view)
             except TimeoutError as exc:
-                raise httpx.WriteTimeout(str(exc)) from exc
+                raise WriteTimeout(str(exc)) from exc
             except OSError as exc:
-                raise httpx.WriteError(str(exc)) from exc
+                raise WriteError(str(exc)) from exc
             view = view[sent:]
 
     def close(self) -> None:
@@ -82,13 +90,13 @@ def read_head(conn: Conn, timeout: float | None) -> Answer:
         if found is not None:
             break
         if len(buf) > MAX_HEAD:
-            raise httpx.RemoteProtocolError("Receive buffer too long")
+            raise RemoteProtocolError("Receive buffer too long")
         start = max(0, len(buf) - 3)
         data = conn.recv(timeout)
         if not data:
             if buf:
-                raise httpx.RemoteProtocolError("peer unexpectedly closed connection")
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+                raise RemoteProtocolError("peer unexpectedly closed connection")
+            raise RemoteProtocolError("Server disconnected without sending a response.")
         buf += data
     head = bytes(buf[: found.start()])
     del buf[: found.end()]
@@ -98,7 +106,7 @@ def read_head(conn: Conn, timeout: float | None) -> Answer:
 def _parse_head(lines: list[bytes]) -> Answer:
     status_line = _STATUS.fullmatch(lines[0])
     if status_line is None:
-        raise httpx.RemoteProtocolError(f"illegal status line: {lines[0][:100]!r}")
+        raise RemoteProtocolError(f"illegal status line: {lines[0][:100]!r}")
     fields: list[list[bytes]] = []
     for line in lines[1:]:
         if line[:1] in (b" ", b"\t") and fields:  # obsolete line folding
@@ -106,7 +114,7 @@ def _parse_head(lines: list[bytes]) -> Answer:
             continue
         field = _HEADER.fullmatch(line)
         if field is None:
-            raise httpx.RemoteProtocolError(f"illegal header line: {line[:100]!r}")
+            raise RemoteProtocolError(f"illegal header line: {line[:100]!r}")
         fields.append([field.group(1).lower(), field.group(2)])
     headers: dict[str, str] = {}
     for name, value in fields:
@@ -137,12 +145,12 @@ def read_body(conn: Conn, answer: Answer, timeout: float | None, limit: int) -> 
         reader.done = status != 101
     elif "transfer-encoding" in headers:
         if headers["transfer-encoding"].strip().lower() != "chunked":
-            raise httpx.RemoteProtocolError("unsupported Transfer-Encoding")
+            raise RemoteProtocolError("unsupported Transfer-Encoding")
         chunks = reader.chunked()
     elif "content-length" in headers:
         lengths = {v.strip() for v in headers["content-length"].split(",")}
         if len(lengths) != 1 or not next(iter(lengths)).isdigit():
-            raise httpx.RemoteProtocolError("bad Content-Length")
+            raise RemoteProtocolError("bad Content-Length")
         chunks = reader.sized(int(next(iter(lengths))))
     else:
         chunks = reader.until_close()
@@ -151,17 +159,8 @@ def read_body(conn: Conn, answer: Answer, timeout: float | None, limit: int) -> 
     if encoding != "identity":
         raw = [(k.encode(), v.encode("utf-8")) for k, v in headers.items()]
         chunks = httpx.Response(status, headers=raw, stream=_Stream(chunks)).iter_bytes()
-    out: list[bytes] = []
-    size = 0
-    try:
-        for chunk in chunks:
-            out.append(chunk)
-            size += len(chunk)
-            if size >= limit:
-                break  # the rest is not read: the connection is closed
-    except (httpx.HTTPError, ValueError):
-        return b"".join(out)[:limit], False
-    return b"".join(out)[:limit], reader.done
+    data, complete = read_bounded(chunks, limit)
+    return data, complete and reader.done
 
 
 class _Stream(httpx.SyncByteStream):
@@ -183,7 +182,7 @@ class _BodyReader:
     def _more(self) -> bytes:
         data = self.conn.recv(self.timeout)
         if not data:
-            raise httpx.RemoteProtocolError(
+            raise RemoteProtocolError(
                 "peer closed connection without sending complete message body"
             )
         return data
@@ -206,7 +205,7 @@ class _BodyReader:
         while size := int(self._line(_CHUNK).group(1), 16):
             yield from self._take(size)
             if self._line(None) is not None:
-                raise httpx.RemoteProtocolError("chunk data not followed by CRLF")
+                raise RemoteProtocolError("chunk data not followed by CRLF")
         while self._line(None) is not None:  # trailers, up to the blank line
             pass
         self.done = True
@@ -217,7 +216,7 @@ class _BodyReader:
         buf = self.conn.buf
         while (end := _LINE_END.search(buf)) is None:
             if len(buf) > MAX_HEAD:
-                raise httpx.RemoteProtocolError("Receive buffer too long")
+                raise RemoteProtocolError("Receive buffer too long")
             buf += self._more()
         line = bytes(buf[: end.start()])
         del buf[: end.end()]
@@ -225,7 +224,7 @@ class _BodyReader:
             return line or None
         found = pattern.fullmatch(line)
         if found is None:
-            raise httpx.RemoteProtocolError(f"illegal chunk header: {line[:100]!r}")
+            raise RemoteProtocolError(f"illegal chunk header: {line[:100]!r}")
         return found
 
     def until_close(self) -> Iterator[bytes]:
