@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+import redis.asyncio
 from redis.client import Pipeline
 
 from streamsink.errors import BadRequest, NotFound
 from streamsink.resource_ids import STREAM_PREFIX, is_id, new_stream_id, validate_stream_uid
 from streamsink.storage import eventlog as event_log
+from streamsink.storage import keys, scripts
 from streamsink.storage.base import (
     SEQ_KEY,
     STREAMS_KEY,
@@ -154,9 +156,9 @@ def create_stream(
 def _locate(client: redis.Redis, id_or_uid: str) -> tuple[str | None, list[str]]:
     """The stream id (or None) and the keys to WATCH so that the lookup stays valid."""
     stream_id = resolve_stream_id(client, id_or_uid)
-    keys = [] if id_or_uid.startswith(STREAM_PREFIX) else [stream_uid_key(id_or_uid)]
-    keys.append(stream_key(stream_id or id_or_uid))
-    return stream_id, keys
+    watch = [] if id_or_uid.startswith(STREAM_PREFIX) else [stream_uid_key(id_or_uid)]
+    watch.append(stream_key(stream_id or id_or_uid))
+    return stream_id, watch
 
 
 def _check_new_uid(value: str) -> str:
@@ -288,57 +290,43 @@ def stream_watch_keys(
     client: redis.Redis, id_or_uid: str, create: dict[str, Any] | None
 ) -> list[str]:
     """Keys to WATCH around ``ensure_stream``."""
-    _, keys = _locate(client, id_or_uid)
+    _, watch = _locate(client, id_or_uid)
     if create and create.get("uid") and id_or_uid.startswith(STREAM_PREFIX):
-        keys.append(stream_uid_key(create["uid"]))
-    return keys
-
-
-# Resolve the stream (id or uid) and append, atomically, in one round trip.
-# KEYS[1] the stream hash (id) or uid key; KEYS[2] the counters hash.
-# ARGV: id_or_uid, "id"|"uid", log key prefix, ts, counter field, count, then
-# (event type, payload) pairs. Returns the stream id, or nil when missing.
-#: ``append_events(first)``: the pairs from ARGV[first] on (see above).
-APPEND_LUA = """
-local function append_events(first)
-  local sid = ARGV[1]
-  if ARGV[2] == 'uid' then
-    sid = redis.call('GET', KEYS[1])
-    if not sid then return false end
-  elseif redis.call('EXISTS', KEYS[1]) == 0 then
-    return false
-  end
-  local key = ARGV[3] .. sid
-  for i = first, #ARGV, 2 do
-    redis.call('XADD', key, '*', 't', ARGV[i], 'p', ARGV[i + 1], 'ts', ARGV[4])
-  end
-  redis.call('HINCRBY', KEYS[2], ARGV[5], ARGV[6])
-  return sid
-end
-"""
-APPEND_SCRIPT = APPEND_LUA + "return append_events(7)\n"
+        watch.append(stream_uid_key(create["uid"]))
+    return watch
 
 
 def append_call(
-    id_or_uid: str, events: Sequence[tuple[str, str]], ts: int | None = None
+    id_or_uid: str,
+    events: Sequence[tuple[str, str]],
+    ts: int | None = None,
+    *,
+    kick_ttl: int | None = None,
 ) -> tuple[list[str], list[Any]]:
-    """The keys and arguments of the append script (``APPEND_SCRIPT``) for
-    (event type, payload) pairs, so sync and asyncio clients run the same call."""
-    from streamsink.storage import metrics
-
+    """The keys and arguments of ``scripts.APPEND`` for (event type, payload)
+    pairs, or of ``scripts.APPEND_AND_KICK`` with ``kick_ttl`` (the kick flags'
+    TTL in s), so sync and asyncio clients run the same call."""
     is_stream_id = id_or_uid.startswith(STREAM_PREFIX)
-    key = stream_key(id_or_uid) if is_stream_id else stream_uid_key(id_or_uid)
     args: list[Any] = [
         id_or_uid,
         "id" if is_stream_id else "uid",
-        event_log.log_key(""),
+        keys.LOG_KEY_PREFIX,
         str(ts if ts is not None else now_ms()),
         "events_ingested",
         len(events),
     ]
+    if kick_ttl is not None:
+        args += (
+            keys.STREAM_KEY_PREFIX,
+            keys.STREAM_SINKS_SUFFIX,
+            keys.SINK_KEY_PREFIX,
+            keys.KICK_KEY_PREFIX,
+            kick_ttl,
+        )
     for event_type, payload in events:
         args += (event_type, payload)
-    return [key, metrics.COUNTERS_KEY], args
+    located = keys.stream(id_or_uid) if is_stream_id else keys.stream_uid(id_or_uid)
+    return [located, keys.METRICS_COUNTERS], args
 
 
 def append_existing(
@@ -347,5 +335,41 @@ def append_existing(
     """Append (event type, payload) pairs to an existing stream, all or none, in one
     atomic step (a Lua script: no WATCH round trips); counts them in the
     ``events_ingested`` metric. The stream's id, or None when it does not exist."""
-    keys, args = append_call(id_or_uid, events, ts)
-    return to_str(client.register_script(APPEND_SCRIPT)(keys=keys, args=args))
+    call_keys, args = append_call(id_or_uid, events, ts)
+    return to_str(scripts.APPEND(client, call_keys, args))
+
+
+async def append_existing_async(
+    client: redis.asyncio.Redis, id_or_uid: str, events: Sequence[tuple[str, str]]
+) -> str | None:
+    """``append_existing`` on an asyncio client."""
+    call_keys, args = append_call(id_or_uid, events)
+    return to_str(await scripts.APPEND.run_async(client, call_keys, args))
+
+
+Claimed = tuple[str, list[str]]  # (stream id, the sink ids whose kick flag was claimed)
+
+
+def _claimed(raw: Any) -> Claimed | None:
+    if not raw:
+        return None
+    return str(to_str(raw[0])), [to_str(c) or "" for c in raw[1] or ()]
+
+
+def append_and_kick(
+    client: redis.Redis, id_or_uid: str, events: Sequence[tuple[str, str]], kick_ttl: int
+) -> Claimed | None:
+    """``append_existing``, then claim (SET NX, ``kick_ttl`` s) the kick flag of
+    every idle enabled sink of the stream whose filter takes one of the events'
+    types, in the same script: one round trip. The caller enqueues a delivery
+    job per claimed sink. None when the stream does not exist."""
+    call_keys, args = append_call(id_or_uid, events, kick_ttl=kick_ttl)
+    return _claimed(scripts.APPEND_AND_KICK(client, call_keys, args))
+
+
+async def append_and_kick_async(
+    client: redis.asyncio.Redis, id_or_uid: str, events: Sequence[tuple[str, str]], kick_ttl: int
+) -> Claimed | None:
+    """``append_and_kick`` on an asyncio client."""
+    call_keys, args = append_call(id_or_uid, events, kick_ttl=kick_ttl)
+    return _claimed(await scripts.APPEND_AND_KICK.run_async(client, call_keys, args))
