@@ -43,6 +43,7 @@ _HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"2")]
 
 Events = list[tuple[str, str]]
 
+
 def parse_events(body: bytes, max_events: int) -> Events | None:
     """(event type, payload text) pairs when ``body`` is a plain valid events
     body, else None (the route then answers, with its exact error if any)."""
