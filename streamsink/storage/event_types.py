@@ -1,6 +1,6 @@
 """Stream event types in Redis (``ss:event-type:{name}`` + the ``ss:event-types``
 name index). DELETE archives unless expunged; archived types are hidden from lists
-unless asked for. Key layout: ``streamsink.storage.base``."""
+unless asked for. Keys: ``streamsink.storage.keys``."""
 
 from __future__ import annotations
 

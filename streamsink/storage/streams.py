@@ -1,5 +1,5 @@
 """Streams in Redis: create, get by id or uid, list, upsert, patch, delete (with
-their sinks and log). Key layout: ``streamsink.storage.base``."""
+their sinks and log). Keys: ``streamsink.storage.keys``."""
 
 from __future__ import annotations
 

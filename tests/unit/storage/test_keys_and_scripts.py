@@ -184,3 +184,59 @@ def test_one_function_runs_now_or_on_the_callers_pipeline(redis_client: redis.Re
     assert store_sinks.update_sink_state(redis_client, "sink_1", cursor="2-0", if_cursor="1-0")
     assert not store_sinks.update_sink_state(redis_client, "sink_1", cursor="3-0", if_cursor="1-0")
     assert len(eventlog.append(redis_client, "strm_a", [("b", "2"), ("c", "3")]) or []) == 2
+
+
+def test_key_layout_is_unchanged() -> None:
+    """Keys are data at rest: a renamed key would orphan a deployment's data."""
+    assert [
+        keys.SEQ,
+        keys.STREAMS,
+        keys.stream("X"),
+        keys.stream_uid("u"),
+        keys.stream_sinks("X"),
+        keys.sink_uid("X", "u"),
+        keys.sink("S"),
+        keys.retries("S"),
+        keys.attempts("S"),
+        keys.EVENT_TYPES,
+        keys.event_type("n"),
+        keys.event_log("X"),
+        keys.traces("X", 7),
+        keys.METRICS_COUNTERS,
+        keys.metrics_histogram("h"),
+        keys.kick("S"),
+        keys.lease("S"),
+        keys.wait("S"),
+        keys.REAPER_LOCK,
+        keys.TRIMMER_LOCK,
+        keys.idempotency("d"),
+        *keys.local(),
+    ] == [
+        "ss:seq",
+        "ss:streams",
+        "ss:stream:X",
+        "ss:stream-uid:u",
+        "ss:stream:X:sinks",
+        "ss:stream:X:sink-uid:u",
+        "ss:sink:S",
+        "ss:retries:S",
+        "ss:attempts:S",
+        "ss:event-types",
+        "ss:event-type:n",
+        "ss:log:X",
+        "ss:traces:X:7",
+        "ss:metrics:c",
+        "ss:metrics:h:h",
+        "ss:kick:S",
+        "ss:lease:S",
+        "ss:wait:S",
+        "ss:reaper",
+        "ss:trimmer",
+        "ss:idem:d",
+        "ss:local:traces",
+        "ss:local:span_count",
+        "ss:local:bytes",
+        "ss:local:trace_bytes",
+        "ss:local:trace:",
+    ]
+    assert keys.LOG_FIELDS == ("t", "p", "ts")
