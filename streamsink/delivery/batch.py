@@ -114,8 +114,8 @@ def deliver_batch(
         state: dict[str, Any] = dict(learned)
         if sink.status != "enabled" or sink.failure_reason:
             state |= {"status": "enabled", "failure_reason": None, "next_retry_at": None}
-        store_sinks.stage_sink_state(
-            pipe, sink.id, cursor=pending.scanned_to, if_cursor=sink.cursor, **state
+        store_sinks.update_sink_state(
+            r, sink.id, cursor=pending.scanned_to, if_cursor=sink.cursor, pipeline=pipe, **state
         )
         staged = len(pipe)
         if then is not None:

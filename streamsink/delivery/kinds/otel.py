@@ -66,7 +66,7 @@ class OtelTracingKind:
     def stage_success(
         self, pipe: Pipeline, engine: Engine, sink: SinkRecord, prepared: TransformResult
     ) -> None:
-        engine.traces.stage_remember(pipe, sink.stream_id, prepared.span_traces)
+        engine.traces.remember(sink.stream_id, prepared.span_traces, pipeline=pipe)
 
 
 def _encoding(sink: SinkRecord) -> Encoding:

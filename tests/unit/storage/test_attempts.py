@@ -7,7 +7,7 @@ import re
 
 import redis
 
-from streamsink.storage import attempts
+from streamsink.storage import attempts, keys
 from streamsink.storage.attempts import MAX_ATTEMPTS, Attempt
 
 
@@ -66,7 +66,7 @@ def test_capped_at_max_attempts_dropping_the_oldest(redis_client: redis.Redis) -
     for n in range(MAX_ATTEMPTS + extra):
         attempts.record(pipe, "s", _attempt(n))  # works on a pipeline too
     pipe.execute()
-    assert redis_client.llen(attempts.attempts_key("s")) == MAX_ATTEMPTS
+    assert redis_client.llen(keys.attempts("s")) == MAX_ATTEMPTS
     page, _, done = attempts.list_attempts(redis_client, "s", limit=MAX_ATTEMPTS + 50)
     assert done
     assert [row["spansSent"] for row in page] == list(

@@ -34,7 +34,7 @@ def test_remember_then_lookup(redis_client: redis.Redis) -> None:
 def test_staged_on_the_callers_pipeline(redis_client: redis.Redis) -> None:
     memory = TraceMemory(redis_client, ttl_secs=3600)
     pipe = redis_client.pipeline(transaction=False)
-    memory.stage_remember(pipe, "strm_a", {SPAN: TRACE})
+    memory.remember("strm_a", {SPAN: TRACE}, pipeline=pipe)
     assert memory.lookup("strm_a")(SPAN) is None  # nothing written before execute
     pipe.execute()
     assert memory.lookup("strm_a")(SPAN) == TRACE
