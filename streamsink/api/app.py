@@ -11,6 +11,7 @@ from fastapi.security import HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from streamsink import __version__
+from streamsink.api import hooks
 from streamsink.api.deps import require_token
 from streamsink.api.errors import install_error_handlers
 from streamsink.api.middleware.encoding import ContentEncodingMiddleware
@@ -60,8 +61,8 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
     )
     app.state.settings = settings
     app.state.redis = redis_client
-    app.state.on_append = events.default_on_append
-    app.state.on_sink_change = events.default_on_sink_change
+    app.state.on_append = hooks.default_on_append
+    app.state.on_sink_change = hooks.default_on_sink_change
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(bearer_scheme), Depends(require_token)])

@@ -168,7 +168,7 @@ class IngestFastPath:
         With the default ``on_append`` hook, one script appends and claims the
         kick flags of the matching idle sinks (one round trip); a replaced hook
         runs as it is, in a thread, after a plain append."""
-        from streamsink.api.routes.events import default_on_append
+        from streamsink.api.hooks import default_on_append
 
         aclient = self._async_client()
         keys, args = store_streams.append_call(stream, events)

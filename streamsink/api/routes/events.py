@@ -11,21 +11,21 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-import redis
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 from redis.client import Pipeline
 
 from streamsink.api.deps import RedisDep, SettingsDep
 from streamsink.api.errors import validation_error
+from streamsink.api.hooks import after_append
 from streamsink.api.models import (
     CreateStreamEventsIn,
     EmptyResponse,
     EventOut,
     EventStreamOut,
-    HttpErrorOut,
 )
-from streamsink.api.routes.streams import ERRORS, StreamIdPath, ms_to_dt
+from streamsink.api.params import StreamIdPath, ms_to_dt
+from streamsink.api.responses import ERRORS, EVENT_ERRORS
 from streamsink.api.text import surrogate_error
 from streamsink.errors import NotFound
 from streamsink.resource_ids import UID_MAX_LEN, UID_PATTERN
@@ -34,7 +34,6 @@ from streamsink.storage import metrics
 from streamsink.storage import sinks as store_sinks
 from streamsink.storage import streams as store_streams
 from streamsink.storage.base import transaction
-from streamsink.storage.sinks import SinkRecord
 
 log = logging.getLogger(__name__)
 
@@ -85,48 +84,6 @@ class OrjsonRoute(APIRoute):
 
 
 router = APIRouter(tags=["Stream Events"], route_class=OrjsonRoute)
-
-EVENT_ERRORS = {
-    **ERRORS,
-    400: {"model": HttpErrorOut, "description": "Bad Request (a body that is not gzip)"},
-    413: {"model": HttpErrorOut, "description": "Payload Too Large"},
-    415: {"model": HttpErrorOut, "description": "Unsupported Content-Encoding"},
-}
-
-
-def default_on_append(client: redis.Redis, stream_id: str, event_types: set[str]) -> None:
-    """Kick every idle enabled sink of the stream that selects one of ``event_types``."""
-    from streamsink.delivery import scheduling
-
-    scheduling.kick_matching(client, stream_id, event_types)
-
-
-def default_on_sink_change(client: redis.Redis, stream_id: str, sink_id: str) -> None:
-    """Kick an enabled sink whose configuration changed (it may now have work)."""
-    from streamsink.delivery import scheduling
-
-    scheduling.kick(client, stream_id, sink_id)
-
-
-def after_append(request: Request, stream_id: str, event_types: set[str]) -> None:
-    """Wake the delivery engine (``app.state.on_append``). Never fails the request:
-    the events are durable and the reaper re-kicks sinks with pending events."""
-    hook = getattr(request.app.state, "on_append", None)
-    if hook is not None:
-        try:
-            hook(request.app.state.redis, stream_id, event_types)
-        except Exception:
-            log.exception("on_append(%s) failed", stream_id)
-
-
-def after_sink_change(request: Request, sink: SinkRecord) -> None:
-    """``app.state.on_sink_change`` for an enabled sink (never fails the request)."""
-    hook = getattr(request.app.state, "on_sink_change", None)
-    if hook is not None and sink.status == "enabled":
-        try:
-            hook(request.app.state.redis, sink.stream_id, sink.id)
-        except Exception:
-            log.exception("on_sink_change(%s) failed", sink.id)
 
 
 @router.post(
