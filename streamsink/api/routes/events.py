@@ -18,6 +18,7 @@ from redis.client import Pipeline
 from streamsink.api.deps import RedisDep, SettingsDep
 from streamsink.api.errors import validation_error
 from streamsink.api.hooks import after_append
+from streamsink.api.middleware.body import BODY
 from streamsink.api.models import (
     CreateStreamEventsIn,
     EmptyResponse,
@@ -45,7 +46,15 @@ class OrjsonRequest(Request):
     ``json.JSONDecodeError``, so FastAPI still answers 422 ``json_invalid``).
 
     orjson refuses lone surrogates (``"\\udfff"``) while parsing; such a body is
-    parsed again by the stdlib so that the models' 422 names the field."""
+    parsed again by the stdlib so that the models' 422 names the field.
+
+    The body is the one ``api.middleware.body`` read (``scope[BODY]``), not a copy."""
+
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            kept = self.scope.get(BODY)
+            self._body = kept if kept is not None else await super().body()
+        return self._body
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
