@@ -122,14 +122,14 @@ def deliver_batch(
         metrics.inc(pipe, "batches_delivered", 1, sink=sink.id)
         metrics.inc(pipe, "spans_delivered", spans, sink=sink.id)
         metrics.inc(pipe, "spans_rejected", sent.rejected_spans, sink=sink.id)
-        engine.traces.stage_remember(pipe, sink.stream_id, result.span_traces)
+        engine.traces.remember(sink.stream_id, result.span_traces, pipeline=pipe)
         state: dict[str, Any] = {}
         if sink.status != "enabled" or sink.failure_reason:
             state |= {"status": "enabled", "failure_reason": None, "next_retry_at": None}
         if learned is not None:
             state["negotiated_encoding"] = learned
-        store_sinks.stage_sink_state(
-            pipe, sink.id, cursor=pending.scanned_to, if_cursor=sink.cursor, **state
+        store_sinks.update_sink_state(
+            r, sink.id, cursor=pending.scanned_to, if_cursor=sink.cursor, pipeline=pipe, **state
         )
         staged = len(pipe)
         if then is not None:

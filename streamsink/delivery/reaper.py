@@ -18,14 +18,15 @@ from streamsink.delivery import scheduling
 from streamsink.delivery.engine import Engine
 from streamsink.delivery.job import ACTIVE
 from streamsink.storage import eventlog as event_log
+from streamsink.storage import keys
 from streamsink.storage import sinks as store_sinks
 from streamsink.storage.base import STREAMS_KEY, to_str
 
 log = logging.getLogger(__name__)
 
-REAP_LOCK = "ss:reaper"
+REAP_LOCK = keys.REAPER_LOCK
 REAP_EVERY_MS = 4000
-TRIM_LOCK = "ss:trimmer"
+TRIM_LOCK = keys.TRIMMER_LOCK
 TRIM_EVERY_S = 60
 
 

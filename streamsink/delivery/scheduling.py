@@ -34,6 +34,8 @@ import redis
 from redis.client import Pipeline
 from rq import Queue
 
+from streamsink.storage import keys, scripts
+
 QUEUE_NAME = "deliver"
 SLOW_QUEUE_NAME = "deliver-slow"
 QUEUE_NAMES = (QUEUE_NAME, SLOW_QUEUE_NAME)  # in the order workers take them
@@ -44,16 +46,9 @@ LEASE_TTL_MS = 15_000
 JOB_PATH = "streamsink.delivery.job.deliver_job"
 
 
-def kick_key(sink_id: str) -> str:
-    return f"ss:kick:{sink_id}"
-
-
-def lease_key(sink_id: str) -> str:
-    return f"ss:lease:{sink_id}"
-
-
-def wait_key(sink_id: str) -> str:
-    return f"ss:wait:{sink_id}"
+kick_key = keys.kick
+lease_key = keys.lease
+wait_key = keys.wait
 
 
 def now_ms() -> int:
@@ -102,9 +97,7 @@ def wake_at(
     if current is not None and int(current) == due_ms:
         return False
     if slow is None:
-        from streamsink.storage.base import sink_key
-
-        slow = connection.hget(sink_key(sink_id), "status") in (b"retrying", "retrying")
+        slow = connection.hget(keys.sink(sink_id), "status") in (b"retrying", "retrying")
     ttl = max(1, (due_ms - now_ms()) // 1000 + 120)
     connection.set(key, due_ms, ex=ttl)
     # RQ's scheduler keeps whole seconds (the fraction is cut off): round up, or
@@ -135,26 +128,6 @@ def clear_wait(connection: redis.Redis, sink_id: str) -> None:
     connection.delete(wait_key(sink_id))
 
 
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('pexpire', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_KEEP_ALIVE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  redis.call('pexpire', KEYS[1], ARGV[2])
-  redis.call('set', KEYS[2], 1, 'EX', ARGV[3])
-  return 1
-end
-return 0
-"""
-
-
 class Lease:
     """The exclusive right to deliver for one sink (see module docstring)."""
 
@@ -170,7 +143,7 @@ class Lease:
 
     def renew(self) -> bool:
         """Extend the lease; False if it was lost (expired and taken)."""
-        return bool(self.connection.eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
+        return bool(scripts.RENEW_IF_HELD(self.connection, [self.key], [self.token, self.ttl_ms]))
 
     def stage_check(self, pipe: Pipeline) -> None:
         """Read the lease's holder on a pipeline; ``is_holder`` tells its reply."""
@@ -178,8 +151,8 @@ class Lease:
 
     def stage_keep_alive(self, pipe: Pipeline) -> None:
         """``keep_alive`` queued on a pipeline; its reply is truthy while ours."""
-        keys = (self.key, kick_key(self.sink_id))
-        pipe.eval(_KEEP_ALIVE, 2, *keys, self.token, self.ttl_ms, KICK_TTL)
+        lease_and_kick = [self.key, kick_key(self.sink_id)]
+        scripts.KEEP_ALIVE(pipe, lease_and_kick, [self.token, self.ttl_ms, KICK_TTL])
 
     def is_holder(self, reply: object) -> bool:
         """Whether a ``stage_check`` reply says the lease is still ours."""
@@ -191,11 +164,13 @@ class Lease:
         """Renew the lease and, while it is ours, the sink's kick flag, in one
         step: a flag set after the holder released and cleared it would make
         appends skip the kick of an idle sink."""
-        keys = (self.key, kick_key(self.sink_id))
-        return bool(self.connection.eval(_KEEP_ALIVE, 2, *keys, self.token, self.ttl_ms, KICK_TTL))
+        lease_and_kick = [self.key, kick_key(self.sink_id)]
+        return bool(
+            scripts.KEEP_ALIVE(self.connection, lease_and_kick, [self.token, self.ttl_ms, KICK_TTL])
+        )
 
     def release(self) -> None:
-        self.connection.eval(_RELEASE, 1, self.key, self.token)
+        scripts.RELEASE_IF_HELD(self.connection, [self.key], [self.token])
 
 
 def is_idle(connection: redis.Redis, sink_id: str) -> bool:
@@ -207,60 +182,18 @@ def is_idle(connection: redis.Redis, sink_id: str) -> bool:
     return not kicked and not leased
 
 
-#: ``kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)``: claims
-#: (SET NX) the kick flag of every enabled sink in the sink index whose filter
-#: lets one of ``types`` (a set: type -> true) through; returns the claimed ids.
-KICK_MATCHING_LUA = """
-local function kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)
-  local claimed = {}
-  for _, id in ipairs(redis.call('ZRANGE', sinks_key, 0, -1)) do
-    local f = redis.call('HMGET', sink_prefix .. id, 'id', 'status', 'eventTypes')
-    local status = f[2] or ''
-    if f[1] and (status == 'enabled' or status == '') then
-      local match = true
-      if f[3] and f[3] ~= '' then
-        local wanted = cjson.decode(f[3])
-        if type(wanted) == 'table' and #wanted > 0 then
-          match = false
-          for _, t in ipairs(wanted) do
-            if types[t] then match = true end
-          end
-        end
-      end
-      if match and redis.call('SET', kick_prefix .. id, 1, 'NX', 'EX', ttl) then
-        claimed[#claimed + 1] = id
-      end
-    end
-  end
-  return claimed
-end
-"""
-# KEYS[1] the stream's sink index; ARGV: sink key prefix, kick key prefix, kick
-# TTL, then the event types.
-KICK_MATCHING_SCRIPT = (
-    KICK_MATCHING_LUA
-    + """
-local types = {}
-for i = 4, #ARGV do types[ARGV[i]] = true end
-return kick_matching(KEYS[1], ARGV[1], ARGV[2], ARGV[3], types)
-"""
-)
-
-
 def kick_matching_call(stream_id: str, event_types: set[str]) -> tuple[list[str], list[object]]:
-    """Keys and arguments of ``KICK_MATCHING_SCRIPT`` (sync and asyncio clients)."""
-    from streamsink.storage.base import sink_key, stream_sinks_key
-
-    return [stream_sinks_key(stream_id)], [
-        sink_key(""),
-        kick_key(""),
+    """Keys and arguments of ``scripts.KICK_MATCHING`` (sync and asyncio clients)."""
+    return [keys.stream_sinks(stream_id)], [
+        keys.SINK_KEY_PREFIX,
+        keys.KICK_KEY_PREFIX,
         KICK_TTL,
         *sorted(event_types),
     ]
 
 
 def claimed_ids(raw: object) -> list[str]:
-    """The sink ids ``KICK_MATCHING_SCRIPT`` claimed."""
+    """The sink ids ``scripts.KICK_MATCHING`` claimed."""
     return [c.decode() if isinstance(c, bytes) else str(c) for c in raw or ()]  # type: ignore[attr-defined]
 
 
@@ -281,6 +214,6 @@ def kick_matching(connection: redis.Redis, stream_id: str, event_types: set[str]
     one of ``event_types`` through (claiming the kick flags in one script: one
     round trip when every sink is busy already). Returns how many jobs were
     enqueued."""
-    keys, args = kick_matching_call(stream_id, event_types)
-    raw = connection.register_script(KICK_MATCHING_SCRIPT)(keys=keys, args=args)
+    sinks_key, args = kick_matching_call(stream_id, event_types)
+    raw = scripts.KICK_MATCHING(connection, sinks_key, args)
     return enqueue_claimed(connection, stream_id, claimed_ids(raw))

@@ -18,58 +18,14 @@ from typing import Any, NamedTuple
 import orjson
 import redis
 
+from streamsink.storage import keys, scripts
+
 DEFAULT_MAX_TRACES = 1000
 DEFAULT_MAX_SPANS = 10_000
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-KEY_PREFIX = "ss:local:"
+KEY_PREFIX = keys.LOCAL_KEY_PREFIX
 
 Span_ = dict[str, Any]
-
-_ADD = """
-local zkey, ckey, bkey, skey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local prefix, now = ARGV[1], tonumber(ARGV[2])
-local max_traces, max_spans, max_bytes = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local added, rejected, grown = 0, 0, 0
-for i = 6, #ARGV, 3 do
-  local tid, sid, span = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local key = prefix .. tid
-  local old = redis.call('HSTRLEN', key, sid)
-  local size = tonumber(redis.call('HGET', skey, tid) or '0')
-  local fits = size - old + #span <= max_bytes
-  if old == 0 and redis.call('HLEN', key) >= max_spans then fits = false end
-  if fits then
-    if redis.call('HSET', key, sid, span) == 1 then added = added + 1 end
-    redis.call('HINCRBY', skey, tid, #span - old)
-    grown = grown + #span - old
-    redis.call('ZADD', zkey, now, tid)
-  else
-    rejected = rejected + 1
-    if old > 0 then redis.call('ZADD', zkey, now, tid) end
-  end
-end
-local total = redis.call('INCRBY', ckey, added)
-local bytes = redis.call('INCRBY', bkey, grown)
-local count = redis.call('ZCARD', zkey)
-local dropped = 0
-while count > max_traces or ((total > max_spans or bytes > max_bytes) and count > 1) do
-  local oldest = redis.call('ZRANGE', zkey, 0, 0)[1]
-  total = redis.call('DECRBY', ckey, redis.call('HLEN', prefix .. oldest))
-  bytes = redis.call('DECRBY', bkey, tonumber(redis.call('HGET', skey, oldest) or '0'))
-  redis.call('DEL', prefix .. oldest)
-  redis.call('ZREM', zkey, oldest)
-  redis.call('HDEL', skey, oldest)
-  count = count - 1
-  dropped = dropped + 1
-end
-return {added, dropped, rejected}
-"""
-
-_CLEAR = """
-local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-for _, id in ipairs(ids) do redis.call('DEL', ARGV[1] .. id) end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-return #ids
-"""
 
 
 class AddResult(NamedTuple):
@@ -101,16 +57,15 @@ class TraceStore:
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.redis = client
-        self.index_key = f"{prefix}traces"
-        self.count_key = f"{prefix}span_count"
-        self.bytes_key = f"{prefix}bytes"
-        self.sizes_key = f"{prefix}trace_bytes"
-        self.trace_prefix = f"{prefix}trace:"
+        local = keys.local(prefix)
+        self.index_key = local.traces
+        self.count_key = local.span_count
+        self.bytes_key = local.byte_count
+        self.sizes_key = local.trace_bytes
+        self.trace_prefix = local.trace_prefix
         self.max_traces = max_traces
         self.max_spans = max_spans
         self.max_bytes = max_bytes
-        self._add = client.register_script(_ADD)
-        self._clear = client.register_script(_CLEAR)
 
     @property
     def _keys(self) -> list[str]:
@@ -129,7 +84,7 @@ class TraceStore:
         ]
         for span in spans:
             args += [span["traceId"], span["spanId"], orjson.dumps(span)]
-        added, dropped, rejected = self._add(keys=self._keys, args=args)
+        added, dropped, rejected = scripts.LOCAL_ADD(self.redis, self._keys, args)
         return AddResult(int(added), int(dropped), int(rejected))
 
     def span_count(self) -> int:
@@ -156,7 +111,7 @@ class TraceStore:
 
     def clear(self) -> int:
         """Delete every stored trace; returns how many there were."""
-        return int(self._clear(keys=self._keys, args=[self.trace_prefix]))
+        return int(scripts.LOCAL_CLEAR(self.redis, self._keys, [self.trace_prefix]))
 
     def _load(self, entries: list[tuple[str, int]]) -> list[StoredTrace]:
         pipe = self.redis.pipeline(transaction=False)

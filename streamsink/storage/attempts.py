@@ -16,11 +16,9 @@ from typing import Any
 import orjson
 import redis
 
+from streamsink.storage import keys
+
 MAX_ATTEMPTS = 200
-
-
-def attempts_key(sink_id: str) -> str:
-    return f"ss:attempts:{sink_id}"
 
 
 #: What ``_new_id`` makes: the attempts list refuses any other iterator (422).
@@ -66,7 +64,7 @@ class Attempt:
 
 def record(connection: redis.Redis | redis.client.Pipeline, sink_id: str, attempt: Attempt) -> None:
     """Push an attempt (works inside a pipeline)."""
-    key = attempts_key(sink_id)
+    key = keys.attempts(sink_id)
     connection.lpush(key, orjson.dumps(attempt.to_wire()))
     connection.ltrim(key, 0, MAX_ATTEMPTS - 1)
 
@@ -75,7 +73,7 @@ def list_attempts(
     connection: redis.Redis, sink_id: str, *, limit: int = 50, iterator: str | None = None
 ) -> tuple[list[dict[str, Any]], str | None, bool]:
     """A page of attempts, newest first: ``(data, next_iterator, done)``."""
-    rows = [orjson.loads(raw) for raw in connection.lrange(attempts_key(sink_id), 0, -1)]
+    rows = [orjson.loads(raw) for raw in connection.lrange(keys.attempts(sink_id), 0, -1)]
     start = 0
     if iterator:
         start = next((i + 1 for i, row in enumerate(rows) if row["id"] == iterator), len(rows))
@@ -86,4 +84,4 @@ def list_attempts(
 
 
 def delete_all(connection: redis.Redis, sink_id: str) -> None:
-    connection.delete(attempts_key(sink_id))
+    connection.delete(keys.attempts(sink_id))

@@ -1,22 +1,10 @@
-"""Redis keys and shared data-access helpers. Streams live in ``store_streams``,
+"""Shared data-access helpers. Streams live in ``store_streams``,
 event types in ``store_event_types``, sinks in ``store_sinks`` (record, reads,
 engine state updates) and ``store_sink_edits`` (API writes), the event log in
 ``streamsink.storage.eventlog``.
 
-Key layout (every key starts with ``ss:``)::
-
-    ss:seq                          STRING  INCR counter: creation order of streams/sinks
-    ss:streams                      ZSET    stream id, score = seq (list order)
-    ss:stream:{stream_id}           HASH    id uid name metadata(json) createdAt updatedAt seq
-    ss:stream-uid:{uid}             STRING  -> stream id
-    ss:stream:{stream_id}:sinks     ZSET    sink id, score = seq
-    ss:stream:{stream_id}:sink-uid:{uid}   STRING  -> sink id (sink uids are per stream)
-    ss:sink:{sink_id}               HASH    see ``store_sinks`` (config, status, cursor, code...)
-    ss:event-types                  ZSET    event-type names, score 0 (lexicographic order)
-    ss:event-type:{name}            HASH    name description featureFlags(json) deprecated
-                                            archived createdAt updatedAt
-    ss:log:{stream_id}              STREAM  the event log (``storage.eventlog``): t, p, ts
-    ss:idem:{sha256}                STRING  idempotent replay (``api.middleware.idempotency``)
+Every Redis key is defined, and tabled, in ``streamsink.storage.keys``; every
+Lua script in ``streamsink.storage.scripts``.
 
 Times are epoch milliseconds. Every multi-key write runs in one MULTI/EXEC, under
 WATCH where it depends on what it read, so a failed request never leaves a partial
@@ -35,39 +23,15 @@ import redis
 from redis.client import Pipeline
 
 from streamsink.errors import Conflict
+from streamsink.storage import keys
 
-SEQ_KEY = "ss:seq"
-STREAMS_KEY = "ss:streams"
+# The old names of ``keys.*``, for callers outside storage/ (storage uses ``keys``).
+SEQ_KEY, STREAMS_KEY, EVENT_TYPES_KEY = keys.SEQ, keys.STREAMS, keys.EVENT_TYPES
+stream_key, stream_uid_key, stream_sinks_key = keys.stream, keys.stream_uid, keys.stream_sinks
+sink_key, sink_uid_key, event_type_key = keys.sink, keys.sink_uid, keys.event_type
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def stream_key(stream_id: str) -> str:
-    return f"ss:stream:{stream_id}"
-
-
-def stream_uid_key(uid: str) -> str:
-    return f"ss:stream-uid:{uid}"
-
-
-def stream_sinks_key(stream_id: str) -> str:
-    return f"ss:stream:{stream_id}:sinks"
-
-
-def sink_uid_key(stream_id: str, uid: str) -> str:
-    return f"ss:stream:{stream_id}:sink-uid:{uid}"
-
-
-def sink_key(sink_id: str) -> str:
-    return f"ss:sink:{sink_id}"
-
-
-EVENT_TYPES_KEY = "ss:event-types"
-
-
-def event_type_key(name: str) -> str:
-    return f"ss:event-type:{name}"
 
 
 # --- small helpers ---------------------------------------------------------------

@@ -12,13 +12,12 @@ import redis
 from redis.client import Pipeline
 
 from streamsink.errors import Conflict, NotFound
+from streamsink.storage import keys
 from streamsink.storage.base import (
-    EVENT_TYPES_KEY,
     Page,
     Window,
     decode_hash,
     dumps,
-    event_type_key,
     loads,
     now_ms,
     scan_index,
@@ -65,7 +64,7 @@ FIELDS = ("description", "feature_flags", "deprecated", "archived")
 
 
 def get_event_type(client: redis.Redis | Pipeline, name: str) -> EventTypeRecord | None:
-    raw = client.hgetall(event_type_key(name))
+    raw = client.hgetall(keys.event_type(name))
     return EventTypeRecord.from_hash(raw) if raw else None
 
 
@@ -82,34 +81,34 @@ def list_event_types(client: redis.Redis, window: Window, include_archived: bool
     def load(names: Sequence[str]) -> list[EventTypeRecord | None]:
         pipe = client.pipeline(transaction=False)
         for name in names:
-            pipe.hgetall(event_type_key(name))
+            pipe.hgetall(keys.event_type(name))
         out: list[EventTypeRecord | None] = []
         for raw in pipe.execute():
             rec = EventTypeRecord.from_hash(raw) if raw else None
             out.append(rec if rec is not None and (include_archived or not rec.archived) else None)
         return out
 
-    return scan_index(client, EVENT_TYPES_KEY, window, load, lex=True)
+    return scan_index(client, keys.EVENT_TYPES, window, load, lex=True)
 
 
 def _stage_write(pipe: Pipeline, record: EventTypeRecord) -> None:
     pipe.multi()
-    pipe.hset(event_type_key(record.name), mapping=record.to_hash())
-    pipe.zadd(EVENT_TYPES_KEY, {record.name: 0})
+    pipe.hset(keys.event_type(record.name), mapping=record.to_hash())
+    pipe.zadd(keys.EVENT_TYPES, {record.name: 0})
 
 
 def create_event_type(client: redis.Redis, name: str, values: dict[str, Any]) -> EventTypeRecord:
     """Create; 409 Conflict when the name exists (archived or not)."""
 
     def run(pipe: Pipeline) -> EventTypeRecord:
-        if pipe.exists(event_type_key(name)):
+        if pipe.exists(keys.event_type(name)):
             raise Conflict(f"event type {name!r} already exists")
         ts = now_ms()
         record = EventTypeRecord(name=name, created_at=ts, updated_at=ts, **_pick(values))
         _stage_write(pipe, record)
         return record
 
-    return transaction(client, run, event_type_key(name))
+    return transaction(client, run, keys.event_type(name))
 
 
 def upsert_event_type(
@@ -129,7 +128,7 @@ def upsert_event_type(
         _stage_write(pipe, record)
         return record, current is None
 
-    return transaction(client, run, event_type_key(name))
+    return transaction(client, run, keys.event_type(name))
 
 
 def patch_event_type(client: redis.Redis, name: str, changes: dict[str, Any]) -> EventTypeRecord:
@@ -144,7 +143,7 @@ def patch_event_type(client: redis.Redis, name: str, changes: dict[str, Any]) ->
         _stage_write(pipe, record)
         return record
 
-    return transaction(client, run, event_type_key(name))
+    return transaction(client, run, keys.event_type(name))
 
 
 def delete_event_type(client: redis.Redis, name: str, expunge: bool = False) -> None:
@@ -154,14 +153,14 @@ def delete_event_type(client: redis.Redis, name: str, expunge: bool = False) -> 
         record = require_event_type(pipe, name)
         if expunge:
             pipe.multi()
-            pipe.delete(event_type_key(name))
-            pipe.zrem(EVENT_TYPES_KEY, name)
+            pipe.delete(keys.event_type(name))
+            pipe.zrem(keys.EVENT_TYPES, name)
             return
         record.archived = True
         record.updated_at = now_ms()
         _stage_write(pipe, record)
 
-    transaction(client, run, event_type_key(name))
+    transaction(client, run, keys.event_type(name))
 
 
 def _pick(values: dict[str, Any]) -> dict[str, Any]:

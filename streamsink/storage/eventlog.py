@@ -1,9 +1,10 @@
 """The per-stream event log: a Redis Stream at ``ss:log:{stream_id}``.
 
 Each entry has fields ``t`` (event type), ``p`` (payload text) and ``ts`` (ingest
-time, epoch ms). Entry ids (``<ms>-<seq>``) are the log's positions: a sink's
-cursor is the id of the last entry it has delivered ("0-0" = before the first).
-Appends of one request go in a single MULTI so they are all-or-nothing.
+time, epoch ms): ``keys.LOG_FIELDS``, in that order. Entry ids (``<ms>-<seq>``)
+are the log's positions: a sink's cursor is the id of the last entry it has
+delivered ("0-0" = before the first). Appends of one request go in a single
+MULTI so they are all-or-nothing.
 
 Reads of the delivery path send ``XRANGE`` with its name as bytes, so redis-py
 applies no reply callback (no dict per entry); ``parse_entries`` decodes the
@@ -19,11 +20,15 @@ from typing import Any, NamedTuple
 import redis
 from redis.client import Pipeline
 
+from streamsink.storage import keys
+
 START = "0-0"
+_T, _P, _TS = keys.LOG_FIELDS
+_USUAL = [name.encode() for name in keys.LOG_FIELDS]  # as a raw reply names them
+_BT, _BP, _BTS = _USUAL
 
 
-def log_key(stream_id: str) -> str:
-    return f"ss:log:{stream_id}"
+log_key = keys.event_log  # the old name (callers outside storage/)
 
 
 class LogEntry(NamedTuple):
@@ -41,15 +46,15 @@ def _entry(entry_id: Any, fields: Any) -> LogEntry:
     eid = _s(entry_id)
     if not isinstance(fields, dict):  # a raw reply: [name, value, name, value, ...]
         fields = dict(zip(fields[::2], fields[1::2], strict=True))
-    t, p, ts = fields.get(b"t"), fields.get(b"p"), fields.get(b"ts")
+    t, p, ts = fields.get(_BT), fields.get(_BP), fields.get(_BTS)
     if t is not None and p is not None and ts is not None:  # the usual bytes reply: no copy
         return LogEntry(id=eid, event_type=t.decode(), payload=p.decode(), ts=int(ts))
     f = {_s(k): v for k, v in fields.items()}
-    ts = f.get("ts")
+    ts = f.get(_TS)
     return LogEntry(
         id=eid,
-        event_type=_s(f.get("t", b"")),
-        payload=_s(f.get("p", b"")),
+        event_type=_s(f.get(_T, b"")),
+        payload=_s(f.get(_P, b"")),
         ts=int(_s(ts)) if ts is not None else entry_ms(eid),
     )
 
@@ -88,28 +93,33 @@ def is_entry_id(value: str) -> bool:
     return int(ms) < _U64 and int(seq) <= _U64
 
 
-def stage_append(
-    pipe: Pipeline, stream_id: str, events: Sequence[tuple[str, str]], ts: int | None = None
-) -> None:
-    """Queue one XADD per (event_type, payload) on a pipeline already in MULTI."""
+def append(
+    client: redis.Redis,
+    stream_id: str,
+    events: Sequence[tuple[str, str]],
+    ts: int | None = None,
+    *,
+    pipeline: Pipeline | None = None,
+) -> list[str] | None:
+    """Append (event_type, payload) pairs atomically; their entry ids, in order.
+
+    With ``pipeline`` (already in MULTI) the XADDs are queued there and None is
+    returned: the caller's EXEC makes them part of its transaction."""
     ts_text = str(ts if ts is not None else int(time.time() * 1000))
-    key = log_key(stream_id)
-    for event_type, payload in events:
-        pipe.xadd(key, {"t": event_type, "p": payload, "ts": ts_text})
-
-
-def append(client: redis.Redis, stream_id: str, events: Sequence[tuple[str, str]]) -> list[str]:
-    """Append (event_type, payload) pairs atomically; their entry ids, in order."""
-    if not events:
+    key = keys.event_log(stream_id)
+    if pipeline is None and not events:
         return []
-    pipe = client.pipeline(transaction=True)
-    stage_append(pipe, stream_id, events)
+    pipe = pipeline if pipeline is not None else client.pipeline(transaction=True)
+    for event_type, payload in events:
+        pipe.xadd(key, {_T: event_type, _P: payload, _TS: ts_text})
+    if pipeline is not None:
+        return None
     return [_s(eid) for eid in pipe.execute()]
 
 
 def last_id(client: redis.Redis | Pipeline, stream_id: str) -> str:
     """Id of the newest entry, "0-0" when the log is empty or missing."""
-    newest = client.xrevrange(log_key(stream_id), "+", "-", count=1)
+    newest = client.xrevrange(keys.event_log(stream_id), "+", "-", count=1)
     return _s(newest[0][0]) if newest else START
 
 
@@ -130,18 +140,16 @@ def entries_after(
 
 
 def stage_entries_after(pipe: Pipeline, stream_id: str, cursor: str, count: int) -> None:
-    """``entries_after`` queued on a pipeline; ``parse_entries`` reads its reply."""
+    """``entries_after`` queued on a pipeline; ``parse_entries`` reads its reply
+    (a read, so not folded into ``entries_after``: its reply comes from EXEC)."""
     _xrange(pipe, stream_id, cursor, count)
 
 
 def _xrange(client: redis.Redis | Pipeline, stream_id: str, cursor: str, count: int) -> Any:
     # b"XRANGE": redis-py has callbacks for str command names only.
     return client.execute_command(
-        b"XRANGE", log_key(stream_id), next_id(cursor), "+", b"COUNT", count
+        b"XRANGE", keys.event_log(stream_id), next_id(cursor), "+", b"COUNT", count
     )
-
-
-_USUAL = [b"t", b"p", b"ts"]
 
 
 def parse_entries(raw: Any) -> list[LogEntry]:
@@ -174,9 +182,9 @@ def latest(
             return []
         hi = prev
     lo = f"{after_ms}-0" if after_ms is not None else "-"
-    raw = client.xrevrange(log_key(stream_id), hi, lo, count=limit)
+    raw = client.xrevrange(keys.event_log(stream_id), hi, lo, count=limit)
     return [_entry(eid, fields) for eid, fields in raw]
 
 
 def length(client: redis.Redis, stream_id: str) -> int:
-    return int(client.xlen(log_key(stream_id)))
+    return int(client.xlen(keys.event_log(stream_id)))

@@ -20,7 +20,9 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-COUNTERS_KEY = "ss:metrics:c"
+from streamsink.storage import keys
+
+COUNTERS_KEY = keys.METRICS_COUNTERS  # the old name (callers outside storage/)
 PREFIX = "streamsink_"
 
 COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -68,13 +70,13 @@ def inc(pipe: Any, name: str, value: int = 1, **labels: str) -> None:
     if name not in COUNTERS:
         raise KeyError(f"unknown counter {name}")
     if value:
-        pipe.hincrby(COUNTERS_KEY, _field(name, labels), value)
+        pipe.hincrby(keys.METRICS_COUNTERS, _field(name, labels), value)
 
 
 def observe(pipe: Any, name: str, seconds: float) -> None:
     """Stage one histogram observation on ``pipe``."""
     _, buckets = HISTOGRAMS[name]
-    key = f"ss:metrics:h:{name}"
+    key = keys.metrics_histogram(name)
     index = bisect.bisect_left(buckets, seconds)
     pipe.hincrby(key, str(index), 1)
     pipe.hincrbyfloat(key, "sum", seconds)
@@ -93,9 +95,9 @@ class RedisCollector(Collector):
     def collect(self) -> Iterator[Any]:
         r = self.connection
         pipe = r.pipeline(transaction=False)
-        pipe.hgetall(COUNTERS_KEY)
+        pipe.hgetall(keys.METRICS_COUNTERS)
         for name in HISTOGRAMS:
-            pipe.hgetall(f"ss:metrics:h:{name}")
+            pipe.hgetall(keys.metrics_histogram(name))
         raw_counters, *raw_hists = pipe.execute()
         yield from self._counters(raw_counters)
         for (name, (doc, buckets)), raw in zip(HISTOGRAMS.items(), raw_hists, strict=True):
@@ -136,7 +138,7 @@ def live_gauges(r: redis.Redis) -> Iterator[GaugeMetricFamily]:
     from rq.registry import ScheduledJobRegistry
 
     from streamsink.delivery.scheduling import QUEUE_NAMES
-    from streamsink.storage.base import STREAMS_KEY, to_str
+    from streamsink.storage.base import to_str
     from streamsink.storage.sinks import list_stream_sinks
 
     depth = GaugeMetricFamily(
@@ -149,7 +151,7 @@ def live_gauges(r: redis.Redis) -> Iterator[GaugeMetricFamily]:
     yield depth
 
     by_status: dict[str, int] = {"enabled": 0, "disabled": 0, "paused": 0, "retrying": 0}
-    for raw in r.zrange(STREAMS_KEY, 0, -1):
+    for raw in r.zrange(keys.STREAMS, 0, -1):
         for sink in list_stream_sinks(r, to_str(raw) or ""):
             by_status[sink.status] = by_status.get(sink.status, 0) + 1
     sinks = GaugeMetricFamily(PREFIX + "sinks", "Sinks by status", labels=["status"])

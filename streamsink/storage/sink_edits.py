@@ -13,14 +13,10 @@ from streamsink.errors import BadRequest, NotFound
 from streamsink.resource_ids import SINK_PREFIX, new_sink_id, validate_uid
 from streamsink.sink_fields import REDACTED
 from streamsink.storage import eventlog as event_log
+from streamsink.storage import keys
 from streamsink.storage.base import (
-    SEQ_KEY,
     check_uid_free,
     now_ms,
-    sink_key,
-    sink_uid_key,
-    stream_key,
-    stream_sinks_key,
     transaction,
 )
 from streamsink.storage.sinks import (
@@ -30,7 +26,6 @@ from streamsink.storage.sinks import (
     get_stream_sink,
     require_stream_sink,
     resolve_sink_id,
-    retry_state_key,
     stage_fields,
 )
 
@@ -38,23 +33,23 @@ from streamsink.storage.sinks import (
 def _locate(client: redis.Redis, stream_id: str, id_or_uid: str) -> list[str]:
     """Keys to WATCH so that resolving ``id_or_uid`` stays valid until EXEC."""
     sink_id = resolve_sink_id(client, stream_id, id_or_uid)
-    keys = [stream_key(stream_id), stream_sinks_key(stream_id)]
+    watch = [keys.stream(stream_id), keys.stream_sinks(stream_id)]
     if not id_or_uid.startswith(SINK_PREFIX):
-        keys.append(sink_uid_key(stream_id, id_or_uid))
-    keys.append(sink_key(sink_id or id_or_uid))
-    return keys
+        watch.append(keys.sink_uid(stream_id, id_or_uid))
+    watch.append(keys.sink(sink_id or id_or_uid))
+    return watch
 
 
 def _require_stream(pipe: Pipeline, stream_id: str) -> None:
-    if not pipe.exists(stream_key(stream_id)):
+    if not pipe.exists(keys.stream(stream_id)):
         raise NotFound(f"stream {stream_id!r} not found")
 
 
 def _stage_create(pipe: Pipeline, stream_id: str, values: dict[str, Any]) -> SinkRecord:
     uid = values.get("uid")
     if uid:
-        check_uid_free(pipe, sink_uid_key(stream_id, uid), uid, None)
-    seq = int(pipe.incr(SEQ_KEY))
+        check_uid_free(pipe, keys.sink_uid(stream_id, uid), uid, None)
+    seq = int(pipe.incr(keys.SEQ))
     cursor = event_log.last_id(pipe, stream_id)
     ts = now_ms()
     record = SinkRecord(
@@ -82,9 +77,9 @@ def _stage_create(pipe: Pipeline, stream_id: str, values: dict[str, Any]) -> Sin
     hash_values |= {CONFIG_FIELDS[k]: getattr(record, k) for k in CONFIG_FIELDS}
     hash_values |= {"cursor": cursor, "createdAt": ts, "updatedAt": ts, "seq": seq}
     stage_fields(pipe, record.id, hash_values)
-    pipe.zadd(stream_sinks_key(stream_id), {record.id: seq})
+    pipe.zadd(keys.stream_sinks(stream_id), {record.id: seq})
     if uid:
-        pipe.set(sink_uid_key(stream_id, uid), record.id)
+        pipe.set(keys.sink_uid(stream_id, uid), record.id)
     return record
 
 
@@ -92,9 +87,9 @@ def create_sink(client: redis.Redis, stream_id: str, values: dict[str, Any]) -> 
     """Create a sink from ``values`` (snake_case: type, url, headers, encoding,
     compression, uid, status, batch_size, max_wait_secs, event_types, channels,
     metadata); its cursor is the log's last entry id. 409 when the uid is taken in this stream."""
-    watch = [stream_key(stream_id), event_log.log_key(stream_id)]
+    watch = [keys.stream(stream_id), keys.event_log(stream_id)]
     if values.get("uid"):
-        watch.append(sink_uid_key(stream_id, values["uid"]))
+        watch.append(keys.sink_uid(stream_id, values["uid"]))
 
     def run(pipe: Pipeline) -> SinkRecord:
         _require_stream(pipe, stream_id)
@@ -115,7 +110,7 @@ def _stage_update(pipe: Pipeline, current: SinkRecord, changes: dict[str, Any]) 
     if "uid" in changes and (changes["uid"] or None) != current.uid:
         new_uid = changes["uid"] or None
         if new_uid:
-            check_uid_free(pipe, sink_uid_key(current.stream_id, new_uid), new_uid, current.id)
+            check_uid_free(pipe, keys.sink_uid(current.stream_id, new_uid), new_uid, current.id)
         updates["uid"] = new_uid
     status = changes.get("status")
     revive = status == "enabled" and current.status in ("disabled", "paused")
@@ -127,12 +122,12 @@ def _stage_update(pipe: Pipeline, current: SinkRecord, changes: dict[str, Any]) 
     pipe.multi()
     stage_fields(pipe, current.id, {HASH_NAMES[k]: v for k, v in updates.items()})
     if revive:
-        pipe.delete(retry_state_key(current.id))
+        pipe.delete(keys.retries(current.id))
     if "uid" in updates:
         if current.uid:
-            pipe.delete(sink_uid_key(current.stream_id, current.uid))
+            pipe.delete(keys.sink_uid(current.stream_id, current.uid))
         if updates["uid"]:
-            pipe.set(sink_uid_key(current.stream_id, updates["uid"]), current.id)
+            pipe.set(keys.sink_uid(current.stream_id, updates["uid"]), current.id)
     record = replace(current, **updates)
     record.headers = record.headers or {}
     record.event_types = record.event_types or []
@@ -146,7 +141,7 @@ def patch_sink(
     """Change only the given fields (see ``_stage_update``)."""
     watch = _locate(client, stream_id, id_or_uid)
     if changes.get("uid"):
-        watch.append(sink_uid_key(stream_id, changes["uid"]))
+        watch.append(keys.sink_uid(stream_id, changes["uid"]))
 
     def run(pipe: Pipeline) -> SinkRecord:
         current = require_stream_sink(pipe, stream_id, id_or_uid)
@@ -163,9 +158,9 @@ def upsert_sink(
 ) -> tuple[SinkRecord, bool]:
     """PUT: replace the configuration of the sink (its cursor, code and, unless
     given, status and uid are kept), or create it with ``id_or_uid`` as its uid."""
-    watch = _locate(client, stream_id, id_or_uid) + [event_log.log_key(stream_id)]
+    watch = _locate(client, stream_id, id_or_uid) + [keys.event_log(stream_id)]
     if values.get("uid"):
-        watch.append(sink_uid_key(stream_id, values["uid"]))
+        watch.append(keys.sink_uid(stream_id, values["uid"]))
 
     def run(pipe: Pipeline) -> tuple[SinkRecord, bool]:
         _require_stream(pipe, stream_id)
@@ -197,10 +192,10 @@ def delete_sink(client: redis.Redis, stream_id: str, id_or_uid: str) -> None:
     def run(pipe: Pipeline) -> None:
         current = require_stream_sink(pipe, stream_id, id_or_uid)
         pipe.multi()
-        pipe.delete(sink_key(current.id), retry_state_key(current.id))
-        pipe.zrem(stream_sinks_key(stream_id), current.id)
+        pipe.delete(keys.sink(current.id), keys.retries(current.id))
+        pipe.zrem(keys.stream_sinks(stream_id), current.id)
         if current.uid:
-            pipe.delete(sink_uid_key(stream_id, current.uid))
+            pipe.delete(keys.sink_uid(stream_id, current.uid))
 
     transaction(client, run, *watch)
 

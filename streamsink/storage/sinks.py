@@ -36,6 +36,7 @@ from redis.client import Pipeline
 from streamsink.errors import NotFound
 from streamsink.resource_ids import SINK_PREFIX
 from streamsink.storage import eventlog as event_log
+from streamsink.storage import keys, scripts
 from streamsink.storage.base import (
     Page,
     Window,
@@ -43,9 +44,6 @@ from streamsink.storage.base import (
     dumps,
     loads,
     scan_index,
-    sink_key,
-    sink_uid_key,
-    stream_sinks_key,
     to_str,
 )
 
@@ -179,9 +177,9 @@ def stage_fields(pipe: Pipeline, sink_id: str, values: dict[str, Any]) -> None:
     sets = {k: t for k, v in values.items() if (t := _encode(k, v)) is not None}
     dels = [k for k, v in values.items() if v is None]
     if sets:
-        pipe.hset(sink_key(sink_id), mapping=sets)
+        pipe.hset(keys.sink(sink_id), mapping=sets)
     if dels:
-        pipe.hdel(sink_key(sink_id), *dels)
+        pipe.hdel(keys.sink(sink_id), *dels)
 
 
 # --- reads ------------------------------------------------------------------------
@@ -192,7 +190,7 @@ def get_sink(
 ) -> SinkRecord | None:
     """The sink by id (any stream), or None. Engine entry point."""
     if with_code:
-        raw = client.hgetall(sink_key(sink_id))
+        raw = client.hgetall(keys.sink(sink_id))
         return SinkRecord.from_hash(decode_hash(raw)) if raw else None
     return _load(client, [sink_id])[0]
 
@@ -201,11 +199,11 @@ def _load(client: redis.Redis | Pipeline, sink_ids: Sequence[str]) -> list[SinkR
     if not sink_ids:
         return []
     if isinstance(client, Pipeline):  # inside a WATCH block: immediate-mode reads
-        rows = [client.hmget(sink_key(s), _LIST_FIELDS) for s in sink_ids]
+        rows = [client.hmget(keys.sink(s), _LIST_FIELDS) for s in sink_ids]
     else:
         pipe = client.pipeline(transaction=False)
         for sink_id in sink_ids:
-            pipe.hmget(sink_key(sink_id), _LIST_FIELDS)
+            pipe.hmget(keys.sink(sink_id), _LIST_FIELDS)
         rows = pipe.execute()
     out: list[SinkRecord | None] = []
     for row in rows:
@@ -216,19 +214,19 @@ def _load(client: redis.Redis | Pipeline, sink_ids: Sequence[str]) -> list[SinkR
 
 def list_stream_sinks(client: redis.Redis, stream_id: str) -> list[SinkRecord]:
     """Every sink of a stream, in creation order (without ``code``). Engine entry point."""
-    ids = [to_str(s) or "" for s in client.zrange(stream_sinks_key(stream_id), 0, -1)]
+    ids = [to_str(s) or "" for s in client.zrange(keys.stream_sinks(stream_id), 0, -1)]
     return [s for s in _load(client, ids) if s is not None]
 
 
 def list_sinks(client: redis.Redis, stream_id: str, window: Window) -> Page:
-    return scan_index(client, stream_sinks_key(stream_id), window, lambda ids: _load(client, ids))
+    return scan_index(client, keys.stream_sinks(stream_id), window, lambda ids: _load(client, ids))
 
 
 def resolve_sink_id(client: redis.Redis | Pipeline, stream_id: str, id_or_uid: str) -> str | None:
     if id_or_uid.startswith(SINK_PREFIX):
-        owner = to_str(client.hget(sink_key(id_or_uid), "streamId"))
+        owner = to_str(client.hget(keys.sink(id_or_uid), "streamId"))
         return id_or_uid if owner == stream_id else None
-    return to_str(client.get(sink_uid_key(stream_id, id_or_uid)))
+    return to_str(client.get(keys.sink_uid(stream_id, id_or_uid)))
 
 
 def get_stream_sink(
@@ -250,15 +248,6 @@ def require_stream_sink(
 
 # --- engine writes ----------------------------------------------------------------
 
-_UPDATE_STATE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'cursor') ~= ARGV[1] then return -1 end
-for i = 2, #ARGV, 2 do
-  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
-  else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-end
-return 1
-"""
 _UNSET: Any = object()
 
 
@@ -299,30 +288,22 @@ def update_sink_state(
     cursor: str = _UNSET,
     negotiated_encoding: str | None = _UNSET,
     if_cursor: str | None = None,
-) -> bool:
+    pipeline: Pipeline | None = None,
+) -> bool | None:
     """Atomically set the given delivery fields of a sink (None clears
     ``failure_reason``/``next_retry_at``, epoch ms). With ``if_cursor`` the update
     applies only while the stored cursor equals it (compare-and-set).
     ``negotiated_encoding``: what ``encoding: auto`` found to work. False when
-    the sink no longer exists or the cursor did not match."""
-    args = _state_args(status, failure_reason, next_retry_at, cursor, negotiated_encoding)
-    return state_updated(client.eval(_UPDATE_STATE, 1, sink_key(sink_id), if_cursor or "", *args))
+    the sink no longer exists or the cursor did not match.
 
-
-def stage_sink_state(
-    pipe: Pipeline,
-    sink_id: str,
-    *,
-    status: str = _UNSET,
-    failure_reason: str | None = _UNSET,
-    next_retry_at: int | None = _UNSET,
-    cursor: str = _UNSET,
-    negotiated_encoding: str | None = _UNSET,
-    if_cursor: str | None = None,
-) -> None:
-    """``update_sink_state`` queued on a pipeline; ``state_updated`` reads its reply."""
+    With ``pipeline`` the update is queued there (None is returned) and
+    ``state_updated`` reads its reply after ``execute``."""
     args = _state_args(status, failure_reason, next_retry_at, cursor, negotiated_encoding)
-    pipe.eval(_UPDATE_STATE, 1, sink_key(sink_id), if_cursor or "", *args)
+    call = [if_cursor or "", *args]
+    if pipeline is not None:
+        scripts.UPDATE_SINK_STATE(pipeline, [keys.sink(sink_id)], call)
+        return None
+    return state_updated(scripts.UPDATE_SINK_STATE(client, [keys.sink(sink_id)], call))
 
 
 def state_updated(reply: Any) -> bool:
@@ -338,22 +319,7 @@ def sink_from_raw(raw: dict[Any, Any]) -> SinkRecord | None:
 # --- retry state --------------------------------------------------------------------
 
 
-def retry_state_key(sink_id: str) -> str:
-    return f"ss:retries:{sink_id}"
-
-
-_NOTE_FAILURE = """
-if redis.call('TYPE', KEYS[1]).ok == 'string' then
-  local old = redis.call('GET', KEYS[1])
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], 'n', old)
-end
-local n
-if ARGV[1] == '1' then n = redis.call('HINCRBY', KEYS[1], 'n', 1)
-else n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0') end
-redis.call('HSETNX', KEYS[1], 'since', ARGV[2])
-return {n, tonumber(redis.call('HGET', KEYS[1], 'since'))}
-"""
+retry_state_key = keys.retries  # the old name (callers outside storage/)
 
 
 def note_failure(client: redis.Redis, sink_id: str, *, count: bool, now_ms: int) -> tuple[int, int]:
@@ -361,6 +327,6 @@ def note_failure(client: redis.Redis, sink_id: str, *, count: bool, now_ms: int)
     of the first failure since the last success)``. ``count=False`` for a
     throttled answer (its ``Retry-After`` sets the wait, the schedule stays put).
     Atomic, so it holds across workers and restarts."""
-    key = retry_state_key(sink_id)
-    n, since = client.eval(_NOTE_FAILURE, 1, key, "1" if count else "0", str(int(now_ms)))
+    args = ["1" if count else "0", str(int(now_ms))]
+    n, since = scripts.NOTE_FAILURE(client, [keys.retries(sink_id)], args)
     return int(n), int(since)

@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+import redis.asyncio
 from redis.client import Pipeline
 
 from streamsink.errors import BadRequest, NotFound
 from streamsink.resource_ids import STREAM_PREFIX, is_id, new_stream_id, validate_stream_uid
-from streamsink.storage import eventlog as event_log
+from streamsink.storage import keys, scripts
 from streamsink.storage.base import (
-    SEQ_KEY,
-    STREAMS_KEY,
     Page,
     Window,
     check_uid_free,
@@ -24,11 +23,6 @@ from streamsink.storage.base import (
     loads,
     now_ms,
     scan_index,
-    sink_key,
-    sink_uid_key,
-    stream_key,
-    stream_sinks_key,
-    stream_uid_key,
     to_str,
     transaction,
 )
@@ -74,15 +68,15 @@ class StreamRecord:
 def resolve_stream_id(client: redis.Redis | Pipeline, id_or_uid: str) -> str | None:
     """The id of the stream named by an id or a uid, or None when it does not exist."""
     if id_or_uid.startswith(STREAM_PREFIX):
-        return id_or_uid if client.exists(stream_key(id_or_uid)) else None
-    return to_str(client.get(stream_uid_key(id_or_uid)))
+        return id_or_uid if client.exists(keys.stream(id_or_uid)) else None
+    return to_str(client.get(keys.stream_uid(id_or_uid)))
 
 
 def get_stream(client: redis.Redis | Pipeline, id_or_uid: str) -> StreamRecord | None:
     stream_id = resolve_stream_id(client, id_or_uid)
     if stream_id is None:
         return None
-    raw = client.hgetall(stream_key(stream_id))
+    raw = client.hgetall(keys.stream(stream_id))
     return StreamRecord.from_hash(raw) if raw else None
 
 
@@ -97,10 +91,10 @@ def list_streams(client: redis.Redis, window: Window) -> Page:
     def load(ids: Sequence[str]) -> list[StreamRecord | None]:
         pipe = client.pipeline(transaction=False)
         for stream_id in ids:
-            pipe.hgetall(stream_key(stream_id))
+            pipe.hgetall(keys.stream(stream_id))
         return [StreamRecord.from_hash(raw) if raw else None for raw in pipe.execute()]
 
-    return scan_index(client, STREAMS_KEY, window, load)
+    return scan_index(client, keys.STREAMS, window, load)
 
 
 def stage_new_stream(
@@ -113,8 +107,8 @@ def stage_new_stream(
 ) -> StreamRecord:
     """Checks in immediate mode, then queues the writes (the caller is in MULTI after)."""
     if uid:
-        check_uid_free(pipe, stream_uid_key(uid), uid, None)
-    seq = int(pipe.incr(SEQ_KEY))
+        check_uid_free(pipe, keys.stream_uid(uid), uid, None)
+    seq = int(pipe.incr(keys.SEQ))
     ts = now_ms()
     record = StreamRecord(
         id=stream_id or new_stream_id(),
@@ -126,10 +120,10 @@ def stage_new_stream(
         seq=seq,
     )
     pipe.multi()
-    pipe.hset(stream_key(record.id), mapping=record.to_hash())
-    pipe.zadd(STREAMS_KEY, {record.id: seq})
+    pipe.hset(keys.stream(record.id), mapping=record.to_hash())
+    pipe.zadd(keys.STREAMS, {record.id: seq})
     if uid:
-        pipe.set(stream_uid_key(uid), record.id)
+        pipe.set(keys.stream_uid(uid), record.id)
     return record
 
 
@@ -147,16 +141,16 @@ def create_stream(
     def run(pipe: Pipeline) -> StreamRecord:
         return stage_new_stream(pipe, name=name, uid=uid, metadata=metadata, stream_id=stream_id)
 
-    watch = [stream_key(stream_id)] + ([stream_uid_key(uid)] if uid else [])
+    watch = [keys.stream(stream_id)] + ([keys.stream_uid(uid)] if uid else [])
     return transaction(client, run, *watch)
 
 
 def _locate(client: redis.Redis, id_or_uid: str) -> tuple[str | None, list[str]]:
     """The stream id (or None) and the keys to WATCH so that the lookup stays valid."""
     stream_id = resolve_stream_id(client, id_or_uid)
-    keys = [] if id_or_uid.startswith(STREAM_PREFIX) else [stream_uid_key(id_or_uid)]
-    keys.append(stream_key(stream_id or id_or_uid))
-    return stream_id, keys
+    watch = [] if id_or_uid.startswith(STREAM_PREFIX) else [keys.stream_uid(id_or_uid)]
+    watch.append(keys.stream(stream_id or id_or_uid))
+    return stream_id, watch
 
 
 def _check_new_uid(value: str) -> str:
@@ -178,7 +172,7 @@ def upsert_stream(
     with ``id_or_uid`` as its uid. Returns (record, created)."""
     _, watch = _locate(client, id_or_uid)
     if uid:
-        watch.append(stream_uid_key(uid))
+        watch.append(keys.stream_uid(uid))
 
     def run(pipe: Pipeline) -> tuple[StreamRecord, bool]:
         current = get_stream(pipe, id_or_uid)
@@ -201,7 +195,7 @@ def patch_stream(client: redis.Redis, id_or_uid: str, changes: dict[str, Any]) -
     """Apply ``changes`` (keys among name, uid, metadata; uid None removes it)."""
     _, watch = _locate(client, id_or_uid)
     if changes.get("uid"):
-        watch.append(stream_uid_key(changes["uid"]))
+        watch.append(keys.stream_uid(changes["uid"]))
 
     def run(pipe: Pipeline) -> StreamRecord:
         return _stage_stream_update(pipe, require_stream(pipe, id_or_uid), changes)
@@ -214,7 +208,7 @@ def _stage_stream_update(
 ) -> StreamRecord:
     new_uid = changes.get("uid", current.uid) or None
     if new_uid and new_uid != current.uid:
-        check_uid_free(pipe, stream_uid_key(new_uid), new_uid, current.id)
+        check_uid_free(pipe, keys.stream_uid(new_uid), new_uid, current.id)
     metadata = changes.get("metadata")
     record = StreamRecord(
         id=current.id,
@@ -226,12 +220,12 @@ def _stage_stream_update(
         seq=current.seq,
     )
     pipe.multi()
-    pipe.hset(stream_key(record.id), mapping=record.to_hash())
+    pipe.hset(keys.stream(record.id), mapping=record.to_hash())
     if new_uid != current.uid:
         if current.uid:
-            pipe.delete(stream_uid_key(current.uid))
+            pipe.delete(keys.stream_uid(current.uid))
         if new_uid:
-            pipe.set(stream_uid_key(new_uid), record.id)
+            pipe.set(keys.stream_uid(new_uid), record.id)
     return record
 
 
@@ -242,24 +236,24 @@ def delete_stream(client: redis.Redis, id_or_uid: str) -> None:
         raise NotFound(f"stream {id_or_uid!r} not found")
 
     def run(pipe: Pipeline) -> None:
-        raw = pipe.hgetall(stream_key(stream_id))
+        raw = pipe.hgetall(keys.stream(stream_id))
         if not raw:
             raise NotFound(f"stream {id_or_uid!r} not found")
         record = StreamRecord.from_hash(raw)
-        sink_ids = [to_str(s) or "" for s in pipe.zrange(stream_sinks_key(stream_id), 0, -1)]
-        sink_uids = [to_str(pipe.hget(sink_key(s), "uid")) for s in sink_ids]
+        sink_ids = [to_str(s) or "" for s in pipe.zrange(keys.stream_sinks(stream_id), 0, -1)]
+        sink_uids = [to_str(pipe.hget(keys.sink(s), "uid")) for s in sink_ids]
         pipe.multi()
-        pipe.delete(stream_key(stream_id), stream_sinks_key(stream_id))
-        pipe.delete(event_log.log_key(stream_id))
-        pipe.zrem(STREAMS_KEY, stream_id)
+        pipe.delete(keys.stream(stream_id), keys.stream_sinks(stream_id))
+        pipe.delete(keys.event_log(stream_id))
+        pipe.zrem(keys.STREAMS, stream_id)
         if record.uid:
-            pipe.delete(stream_uid_key(record.uid))
+            pipe.delete(keys.stream_uid(record.uid))
         for sink_id, sink_uid in zip(sink_ids, sink_uids, strict=True):
-            pipe.delete(sink_key(sink_id))
+            pipe.delete(keys.sink(sink_id))
             if sink_uid:
-                pipe.delete(sink_uid_key(stream_id, sink_uid))
+                pipe.delete(keys.sink_uid(stream_id, sink_uid))
 
-    transaction(client, run, stream_key(stream_id), stream_sinks_key(stream_id))
+    transaction(client, run, keys.stream(stream_id), keys.stream_sinks(stream_id))
 
 
 def ensure_stream(
@@ -288,57 +282,43 @@ def stream_watch_keys(
     client: redis.Redis, id_or_uid: str, create: dict[str, Any] | None
 ) -> list[str]:
     """Keys to WATCH around ``ensure_stream``."""
-    _, keys = _locate(client, id_or_uid)
+    _, watch = _locate(client, id_or_uid)
     if create and create.get("uid") and id_or_uid.startswith(STREAM_PREFIX):
-        keys.append(stream_uid_key(create["uid"]))
-    return keys
-
-
-# Resolve the stream (id or uid) and append, atomically, in one round trip.
-# KEYS[1] the stream hash (id) or uid key; KEYS[2] the counters hash.
-# ARGV: id_or_uid, "id"|"uid", log key prefix, ts, counter field, count, then
-# (event type, payload) pairs. Returns the stream id, or nil when missing.
-#: ``append_events(first)``: the pairs from ARGV[first] on (see above).
-APPEND_LUA = """
-local function append_events(first)
-  local sid = ARGV[1]
-  if ARGV[2] == 'uid' then
-    sid = redis.call('GET', KEYS[1])
-    if not sid then return false end
-  elseif redis.call('EXISTS', KEYS[1]) == 0 then
-    return false
-  end
-  local key = ARGV[3] .. sid
-  for i = first, #ARGV, 2 do
-    redis.call('XADD', key, '*', 't', ARGV[i], 'p', ARGV[i + 1], 'ts', ARGV[4])
-  end
-  redis.call('HINCRBY', KEYS[2], ARGV[5], ARGV[6])
-  return sid
-end
-"""
-APPEND_SCRIPT = APPEND_LUA + "return append_events(7)\n"
+        watch.append(keys.stream_uid(create["uid"]))
+    return watch
 
 
 def append_call(
-    id_or_uid: str, events: Sequence[tuple[str, str]], ts: int | None = None
+    id_or_uid: str,
+    events: Sequence[tuple[str, str]],
+    ts: int | None = None,
+    *,
+    kick_ttl: int | None = None,
 ) -> tuple[list[str], list[Any]]:
-    """The keys and arguments of the append script (``APPEND_SCRIPT``) for
-    (event type, payload) pairs, so sync and asyncio clients run the same call."""
-    from streamsink.storage import metrics
-
+    """The keys and arguments of ``scripts.APPEND`` for (event type, payload)
+    pairs, or of ``scripts.APPEND_AND_KICK`` with ``kick_ttl`` (the kick flags'
+    TTL in s), so sync and asyncio clients run the same call."""
     is_stream_id = id_or_uid.startswith(STREAM_PREFIX)
-    key = stream_key(id_or_uid) if is_stream_id else stream_uid_key(id_or_uid)
     args: list[Any] = [
         id_or_uid,
         "id" if is_stream_id else "uid",
-        event_log.log_key(""),
+        keys.LOG_KEY_PREFIX,
         str(ts if ts is not None else now_ms()),
         "events_ingested",
         len(events),
     ]
+    if kick_ttl is not None:
+        args += (
+            keys.STREAM_KEY_PREFIX,
+            keys.STREAM_SINKS_SUFFIX,
+            keys.SINK_KEY_PREFIX,
+            keys.KICK_KEY_PREFIX,
+            kick_ttl,
+        )
     for event_type, payload in events:
         args += (event_type, payload)
-    return [key, metrics.COUNTERS_KEY], args
+    located = keys.stream(id_or_uid) if is_stream_id else keys.stream_uid(id_or_uid)
+    return [located, keys.METRICS_COUNTERS], args
 
 
 def append_existing(
@@ -347,5 +327,41 @@ def append_existing(
     """Append (event type, payload) pairs to an existing stream, all or none, in one
     atomic step (a Lua script: no WATCH round trips); counts them in the
     ``events_ingested`` metric. The stream's id, or None when it does not exist."""
-    keys, args = append_call(id_or_uid, events, ts)
-    return to_str(client.register_script(APPEND_SCRIPT)(keys=keys, args=args))
+    call_keys, args = append_call(id_or_uid, events, ts)
+    return to_str(scripts.APPEND(client, call_keys, args))
+
+
+async def append_existing_async(
+    client: redis.asyncio.Redis, id_or_uid: str, events: Sequence[tuple[str, str]]
+) -> str | None:
+    """``append_existing`` on an asyncio client."""
+    call_keys, args = append_call(id_or_uid, events)
+    return to_str(await scripts.APPEND.run_async(client, call_keys, args))
+
+
+Claimed = tuple[str, list[str]]  # (stream id, the sink ids whose kick flag was claimed)
+
+
+def _claimed(raw: Any) -> Claimed | None:
+    if not raw:
+        return None
+    return str(to_str(raw[0])), [to_str(c) or "" for c in raw[1] or ()]
+
+
+def append_and_kick(
+    client: redis.Redis, id_or_uid: str, events: Sequence[tuple[str, str]], kick_ttl: int
+) -> Claimed | None:
+    """``append_existing``, then claim (SET NX, ``kick_ttl`` s) the kick flag of
+    every idle enabled sink of the stream whose filter takes one of the events'
+    types, in the same script: one round trip. The caller enqueues a delivery
+    job per claimed sink. None when the stream does not exist."""
+    call_keys, args = append_call(id_or_uid, events, kick_ttl=kick_ttl)
+    return _claimed(scripts.APPEND_AND_KICK(client, call_keys, args))
+
+
+async def append_and_kick_async(
+    client: redis.asyncio.Redis, id_or_uid: str, events: Sequence[tuple[str, str]], kick_ttl: int
+) -> Claimed | None:
+    """``append_and_kick`` on an asyncio client."""
+    call_keys, args = append_call(id_or_uid, events, kick_ttl=kick_ttl)
+    return _claimed(await scripts.APPEND_AND_KICK.run_async(client, call_keys, args))

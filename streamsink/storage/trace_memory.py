@@ -4,7 +4,7 @@ their parent's trace (DESIGN section 5).
 Entries live in hourly hash buckets ``ss:traces:{stream_id}:{hour}`` that expire
 after ``ttl`` (+1 h); one HSET per batch writes them, a lookup reads the buckets
 that can still hold an entry younger than ``ttl``.
-The worker stages the write on its per-batch pipeline (``stage_remember``).
+The worker queues the write on its per-batch pipeline (``remember(..., pipeline=)``).
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ from collections.abc import Callable, Mapping
 import redis
 from redis.client import Pipeline
 
+from streamsink.storage import keys
+
 BUCKET_SECS = 3600
-
-
-def _bucket_key(stream_id: str, bucket: int) -> str:
-    return f"ss:traces:{stream_id}:{bucket}"
 
 
 class TraceMemory:
@@ -32,21 +30,19 @@ class TraceMemory:
         oldest = int(now - self.ttl_secs) // BUCKET_SECS
         return list(range(current, oldest - 1, -1))
 
-    def remember(self, stream_id: str, span_traces: Mapping[str, str]) -> None:
-        pipe = self.connection.pipeline(transaction=False)
-        self.stage_remember(pipe, stream_id, span_traces)
-        if len(pipe):
-            pipe.execute()
-
-    def stage_remember(
-        self, pipe: Pipeline, stream_id: str, span_traces: Mapping[str, str]
+    def remember(
+        self, stream_id: str, span_traces: Mapping[str, str], pipeline: Pipeline | None = None
     ) -> None:
-        """``remember`` queued on the caller's pipeline (one round trip per batch)."""
+        """Remember span id -> trace id pairs; queued on ``pipeline`` when given
+        (the worker's per-batch pipeline: one round trip), else written now."""
         if not span_traces or self.ttl_secs <= 0:
             return
-        key = _bucket_key(stream_id, int(time.time()) // BUCKET_SECS)
+        pipe = pipeline if pipeline is not None else self.connection.pipeline(transaction=False)
+        key = keys.traces(stream_id, int(time.time()) // BUCKET_SECS)
         pipe.hset(key, mapping=dict(span_traces))
         pipe.expire(key, self.ttl_secs + BUCKET_SECS)
+        if pipeline is None:
+            pipe.execute()
 
     def lookup(self, stream_id: str) -> Callable[[str], str | None]:
         """A ``trace_lookup(span_id_hex) -> trace_id_hex | None`` for one stream."""
@@ -56,7 +52,7 @@ class TraceMemory:
                 return None
             pipe = self.connection.pipeline(transaction=False)
             for bucket in self._buckets(time.time()):
-                pipe.hget(_bucket_key(stream_id, bucket), span_id)
+                pipe.hget(keys.traces(stream_id, bucket), span_id)
             for found in pipe.execute():
                 if found:
                     return found.decode() if isinstance(found, bytes) else str(found)

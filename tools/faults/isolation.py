@@ -13,6 +13,7 @@ import httpx
 import orjson
 
 from streamsink.delivery.scheduling import delivery_queue
+from streamsink.storage import keys
 from tools.devstack import Stack, wait_until
 from tools.faults.harness import FAST_ENV, HungReceiver, Receiver, Result, add_sink, wait_delivered
 
@@ -81,7 +82,7 @@ def hung_receivers(hung: int, hosts: int, seconds: float, interval: float = 0.1)
             wait_delivered(healthy, acked, 30)
             connections = [r.accepted for r in receivers]
             most_open = [r.most_open for r in receivers]
-            deferred = sum(1 for _ in stack.redis_client().scan_iter("ss:wait:*"))
+            deferred = sum(1 for _ in stack.redis_client().scan_iter(keys.wait("*")))
             alive = all(w.poll() is None for w in stack.workers)
             for receiver in receivers:  # ends the hung requests: the worker stops at once
                 receiver.stop()

@@ -28,8 +28,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from streamsink.api.deps import authorized, scope_token
 from streamsink.api.middleware.body import BODY
 from streamsink.settings import Settings
+from streamsink.storage import keys, scripts
 
-KEY_PREFIX = "ss:idem:"
+KEY_PREFIX = keys.IDEMPOTENCY_KEY_PREFIX
 PENDING_TTL_SECS = 120
 WAIT_SECS = 10.0
 _POLL_SECS = 0.05
@@ -42,15 +43,11 @@ _CONFLICT = orjson.dumps(
         " use a new key for a different request",
     }
 )
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 def replay_key(token: str, method: str, path: str, key: str) -> str:
     digest = hashlib.sha256("\n".join((token, method, path, key)).encode()).hexdigest()
-    return KEY_PREFIX + digest
+    return keys.idempotency(digest)
 
 
 def body_hash(body: bytes) -> bytes:
@@ -151,10 +148,10 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, receive, capture)
         except BaseException:
-            await run_in_threadpool(self.client.eval, _RELEASE, 1, rkey, nonce)
+            await run_in_threadpool(scripts.RELEASE_IF_HELD, self.client, [rkey], [nonce])
             raise
         if status >= 500 or status in _NOT_STORED:
-            await run_in_threadpool(self.client.eval, _RELEASE, 1, rkey, nonce)
+            await run_in_threadpool(scripts.RELEASE_IF_HELD, self.client, [rkey], [nonce])
             return
         record = b"h:%s\n%d\n%s\n" % (digest, status, content_type) + b"".join(chunks)
         await run_in_threadpool(

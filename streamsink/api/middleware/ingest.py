@@ -34,7 +34,6 @@ from streamsink.delivery import scheduling
 from streamsink.resource_ids import DOT_SEGMENTS, NAME_MAX_LEN, UID_MAX_LEN, UID_PATTERN
 from streamsink.settings import Settings
 from streamsink.storage import streams as store_streams
-from streamsink.storage.base import sink_key, stream_sinks_key, to_str
 from streamsink.storage.connection import async_twin
 
 log = logging.getLogger(__name__)
@@ -45,29 +44,6 @@ _NAME = re.compile(rf"{_CHARS}{{1,{NAME_MAX_LEN}}}")
 _HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"2")]
 
 Events = list[tuple[str, str]]
-
-# The route's append and its default ``on_append`` (kick_matching) in one script:
-# ARGV as ``store_streams.append_call`` with the kick's arguments inserted before
-# the events, at ARGV[7..11]: sink-index key prefix and suffix, sink key prefix,
-# kick key prefix, kick TTL. Returns {stream id, claimed sink ids}.
-_KICK_ARGS = [
-    stream_sinks_key("\0").split("\0")[0],
-    stream_sinks_key("\0").split("\0")[1],
-    sink_key(""),
-    scheduling.kick_key(""),
-    scheduling.KICK_TTL,
-]
-APPEND_AND_KICK = (
-    store_streams.APPEND_LUA
-    + scheduling.KICK_MATCHING_LUA
-    + """
-local sid = append_events(12)
-if not sid then return false end
-local types = {}
-for i = 12, #ARGV, 2 do types[ARGV[i]] = true end
-return {sid, kick_matching(ARGV[7] .. sid .. ARGV[8], ARGV[9], ARGV[10], ARGV[11], types)}
-"""
-)
 
 
 def parse_events(body: bytes, max_events: int) -> Events | None:
@@ -171,23 +147,23 @@ class IngestFastPath:
         from streamsink.api.hooks import default_on_append
 
         aclient = self._async_client()
-        keys, args = store_streams.append_call(stream, events)
         hook: Callable[..., Any] | None = getattr(scope["app"].state, "on_append", None)
         if hook is default_on_append:
-            args[6:6] = _KICK_ARGS
-            raw = await aclient.register_script(APPEND_AND_KICK)(keys=keys, args=args)
-            if not raw:
+            kicked = await store_streams.append_and_kick_async(
+                aclient, stream, events, scheduling.KICK_TTL
+            )
+            if kicked is None:
                 return False
-            sid, claimed = str(to_str(raw[0])), scheduling.claimed_ids(raw[1])
+            sid, claimed = kicked
             if claimed:
                 await self._in_thread(scheduling.enqueue_claimed, self.client, sid, claimed)
             return True
-        raw = await aclient.register_script(store_streams.APPEND_SCRIPT)(keys=keys, args=args)
-        if raw is None:
+        found = await store_streams.append_existing_async(aclient, stream, events)
+        if found is None:
             return False
         if hook is not None:
             event_types = {name for name, _ in events}
-            await self._in_thread(hook, self.client, str(to_str(raw)), event_types)
+            await self._in_thread(hook, self.client, found, event_types)
         return True
 
     @staticmethod

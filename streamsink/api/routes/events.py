@@ -133,7 +133,7 @@ def create_events(
         sid, created = store_streams.ensure_stream(pipe, stream_id, create)
         if created is None:
             pipe.multi()
-        event_log.stage_append(pipe, sid, events)
+        event_log.append(client, sid, events, pipeline=pipe)
         metrics.inc(pipe, "events_ingested", len(events))
         return sid
 

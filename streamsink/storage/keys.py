@@ -1,0 +1,192 @@
+"""Every Redis key streamsink uses, defined here and nowhere else.
+
+All keys start with ``PREFIX`` (``ss:``). RQ's own keys (``rq:queue:*``,
+``rq:job:*``, its registries, workers and scheduler locks) belong to RQ and are
+not listed; streamsink only names its two queues (``delivery.scheduling``).
+Writers: API (the API processes, ``receiver`` = its local OTLP receiver),
+worker (delivery workers, their reaper included).
+Lua scripts (``storage.scripts``) receive keys as KEYS, or a key prefix from
+here as an ARGV when the key depends on a value read inside the script.
+
+====================================  ======  ======================================  ============
+key                                   type    holds                                   written by
+====================================  ======  ======================================  ============
+ss:seq                                STRING  INCR counter: creation order of         API
+                                              streams and sinks
+ss:streams                            ZSET    stream ids, score = seq (list order)    API
+ss:stream:{stream_id}                 HASH    id uid name metadata(json) createdAt    API
+                                              updatedAt seq
+ss:stream-uid:{uid}                   STRING  -> stream id                            API
+ss:stream:{stream_id}:sinks           ZSET    the stream's sink ids, score = seq      API
+ss:stream:{stream_id}:sink-uid:{uid}  STRING  -> sink id (sink uids are per stream)   API
+ss:sink:{sink_id}                     HASH    config, status, cursor, code...         API, worker
+                                              (``storage.sinks``)
+ss:retries:{sink_id}                  HASH    n: failures on the retry schedule,      worker
+                                              since: ms of the first failure
+ss:attempts:{sink_id}                 LIST    the newest delivery attempts, JSON      worker
+ss:event-types                        ZSET    event-type names, score 0               API
+                                              (lexicographic order)
+ss:event-type:{name}                  HASH    name description featureFlags(json)     API
+                                              deprecated archived createdAt
+                                              updatedAt
+ss:log:{stream_id}                    STREAM  the event log, fields ``LOG_FIELDS``    API; reaper
+                                              (t: event type, p: payload, ts: ingest  trims
+                                              ms)
+ss:traces:{stream_id}:{hour}          HASH    span id -> trace id                     worker
+                                              (``trace_memory``), expires
+ss:metrics:c                          HASH    counters, field ``name{labels}``        API, worker
+ss:metrics:h:{name}                   HASH    histogram: per-bucket counts, sum       worker
+ss:kick:{sink_id}                     STRING  set while a delivery job is queued or   API, worker
+                                              running (TTL)
+ss:lease:{sink_id}                    STRING  token of the one process delivering     worker
+                                              (TTL)
+ss:wait:{sink_id}                     STRING  epoch ms of a scheduled wake-up (TTL)   worker
+ss:reaper                             STRING  lock: one reaper round at a time (TTL)  worker
+ss:trimmer                            STRING  lock: one log-trim round a minute       worker
+                                              (TTL)
+ss:idem:{sha256}                      STRING  an Idempotency-Key's claim or stored    API
+                                              answer
+ss:local:traces                       ZSET    local receiver: trace id, score = last  receiver
+                                              seen ms
+ss:local:span_count                   STRING  local receiver: spans stored            receiver
+ss:local:bytes                        STRING  local receiver: span JSON bytes stored  receiver
+ss:local:trace_bytes                  HASH    local receiver: trace id -> bytes       receiver
+ss:local:trace:{trace_id}             HASH    local receiver: span id -> span JSON    receiver
+====================================  ======  ======================================  ============
+
+Times are epoch milliseconds unless said otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+PREFIX = "ss:"
+
+# --- streams and sinks (``storage.streams``, ``storage.sinks``) ----------------------
+
+SEQ = PREFIX + "seq"
+STREAMS = PREFIX + "streams"
+STREAM_KEY_PREFIX = PREFIX + "stream:"
+STREAM_SINKS_SUFFIX = ":sinks"
+SINK_KEY_PREFIX = PREFIX + "sink:"
+
+
+def stream(stream_id: str) -> str:
+    return STREAM_KEY_PREFIX + stream_id
+
+
+def stream_uid(uid: str) -> str:
+    return f"{PREFIX}stream-uid:{uid}"
+
+
+def stream_sinks(stream_id: str) -> str:
+    return STREAM_KEY_PREFIX + stream_id + STREAM_SINKS_SUFFIX
+
+
+def sink_uid(stream_id: str, uid: str) -> str:
+    return f"{STREAM_KEY_PREFIX}{stream_id}:sink-uid:{uid}"
+
+
+def sink(sink_id: str) -> str:
+    return SINK_KEY_PREFIX + sink_id
+
+
+def retries(sink_id: str) -> str:
+    return f"{PREFIX}retries:{sink_id}"
+
+
+def attempts(sink_id: str) -> str:
+    return f"{PREFIX}attempts:{sink_id}"
+
+
+# --- event types (``storage.event_types``) -----------------------------------------
+
+EVENT_TYPES = PREFIX + "event-types"
+
+
+def event_type(name: str) -> str:
+    return f"{PREFIX}event-type:{name}"
+
+
+# --- the event log (``storage.eventlog``) ------------------------------------------
+
+LOG_KEY_PREFIX = PREFIX + "log:"
+#: The fields of a log entry, in the order every append writes them.
+LOG_TYPE = "t"  # event type
+LOG_PAYLOAD = "p"  # payload text
+LOG_TS = "ts"  # ingest time, epoch ms
+LOG_FIELDS = (LOG_TYPE, LOG_PAYLOAD, LOG_TS)
+
+
+def event_log(stream_id: str) -> str:
+    return LOG_KEY_PREFIX + stream_id
+
+
+def traces(stream_id: str, hour: int) -> str:
+    """One hourly bucket of the span id -> trace id memory (``trace_memory``)."""
+    return f"{PREFIX}traces:{stream_id}:{hour}"
+
+
+# --- metrics (``storage.metrics``) -------------------------------------------------
+
+METRICS_COUNTERS = PREFIX + "metrics:c"
+
+
+def metrics_histogram(name: str) -> str:
+    return f"{PREFIX}metrics:h:{name}"
+
+
+# --- delivery coordination (``delivery.scheduling``, ``delivery.reaper``) ---------
+
+KICK_KEY_PREFIX = PREFIX + "kick:"
+REAPER_LOCK = PREFIX + "reaper"
+TRIMMER_LOCK = PREFIX + "trimmer"
+
+
+def kick(sink_id: str) -> str:
+    return KICK_KEY_PREFIX + sink_id
+
+
+def lease(sink_id: str) -> str:
+    return f"{PREFIX}lease:{sink_id}"
+
+
+def wait(sink_id: str) -> str:
+    """``wait("*")`` is the pattern of every wake-up key."""
+    return f"{PREFIX}wait:{sink_id}"
+
+
+# --- the API's Idempotency-Key (``api.middleware.idempotency``) --------------------
+
+IDEMPOTENCY_KEY_PREFIX = PREFIX + "idem:"
+
+
+def idempotency(digest: str) -> str:
+    return IDEMPOTENCY_KEY_PREFIX + digest
+
+
+# --- the local OTLP receiver (``receiver.store``) ----------------------------------
+
+LOCAL_KEY_PREFIX = PREFIX + "local:"
+
+
+class LocalKeys(NamedTuple):
+    """The local receiver's keys under ``prefix`` (``LOCAL_KEY_PREFIX``; tests
+    may use another)."""
+
+    traces: str  # ZSET trace id -> last seen ms
+    span_count: str  # STRING spans stored
+    byte_count: str  # STRING span JSON bytes stored
+    trace_bytes: str  # HASH trace id -> bytes
+    trace_prefix: str  # + trace id: HASH span id -> span JSON
+
+
+def local(prefix: str = LOCAL_KEY_PREFIX) -> LocalKeys:
+    return LocalKeys(
+        f"{prefix}traces",
+        f"{prefix}span_count",
+        f"{prefix}bytes",
+        f"{prefix}trace_bytes",
+        f"{prefix}trace:",
+    )
