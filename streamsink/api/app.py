@@ -14,6 +14,7 @@ from streamsink import __version__
 from streamsink.api import hooks
 from streamsink.api.deps import require_token
 from streamsink.api.errors import install_error_handlers
+from streamsink.api.ingest_core import Ingest
 from streamsink.api.middleware.body import RequestBodyMiddleware
 from streamsink.api.middleware.idempotency import IdempotencyMiddleware
 from streamsink.api.middleware.ingest import IngestFastPath
@@ -71,6 +72,7 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
     )
     app.state.settings = settings
     app.state.redis = redis_client
+    app.state.ingest = Ingest(redis_client)  # the events POST: fast lane and route
     app.state.on_append = hooks.default_on_append
     app.state.on_sink_change = hooks.default_on_sink_change
     install_error_handlers(app)
@@ -89,7 +91,7 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
     app.include_router(ops.router)
     install_docs(app)
 
-    app.add_middleware(IngestFastPath, settings=settings, client=redis_client)
+    app.add_middleware(IngestFastPath, settings=settings, ingest=app.state.ingest)
     app.add_middleware(IdempotencyMiddleware, settings=settings, client=redis_client)
     app.add_middleware(RequestBodyMiddleware, max_bytes=settings.max_body_bytes)  # outermost
     return app

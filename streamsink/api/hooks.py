@@ -5,6 +5,7 @@ a request: the data is durable and the reaper re-kicks sinks with pending work."
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import redis
 from starlette.requests import Request
@@ -28,14 +29,19 @@ def default_on_sink_change(client: redis.Redis, stream_id: str, sink_id: str) ->
     scheduling.kick(client, stream_id, sink_id)
 
 
-def after_append(request: Request, stream_id: str, event_types: set[str]) -> None:
-    """Wake the delivery engine (``app.state.on_append``); never fails the request."""
-    hook = getattr(request.app.state, "on_append", None)
+def wake(state: Any, client: redis.Redis, stream_id: str, event_types: set[str]) -> None:
+    """Run ``state.on_append`` (if set) for appended events; logs, never raises."""
+    hook = getattr(state, "on_append", None)
     if hook is not None:
         try:
-            hook(request.app.state.redis, stream_id, event_types)
+            hook(client, stream_id, event_types)
         except Exception:
             log.exception("on_append(%s) failed", stream_id)
+
+
+def after_append(request: Request, stream_id: str, event_types: set[str]) -> None:
+    """Wake the delivery engine (``app.state.on_append``); never fails the request."""
+    wake(request.app.state, request.app.state.redis, stream_id, event_types)
 
 
 def after_sink_change(request: Request, sink: SinkRecord) -> None:

@@ -18,6 +18,7 @@ from redis.client import Pipeline
 from streamsink.api.deps import RedisDep, SettingsDep
 from streamsink.api.errors import validation_error
 from streamsink.api.hooks import after_append
+from streamsink.api.ingest_core import Ingest, check_count, event_types
 from streamsink.api.middleware.body import BODY
 from streamsink.api.models import (
     CreateStreamEventsIn,
@@ -112,19 +113,12 @@ def create_events(
     """Append the events, all or none, to the stream's log; answered once durable.
     With ``stream``, a missing stream is created (the path is its uid, or its id
     when it looks like ``strm_...``). Payload objects are stored as JSON text."""
-    limit = settings.max_events_per_request
-    if len(body.events) > limit:
-        raise validation_error(
-            ("body", "events"),
-            f"List should have at most {limit} items (STREAMSINK_MAX_EVENTS_PER_REQUEST)",
-            "too_long",
-        )
+    check_count(len(body.events), settings.max_events_per_request)
     events = [(e.event_type, _payload_text(e.payload)) for e in body.events]
     if body.stream is None:  # the usual case: one atomic script, one round trip
-        found = store_streams.append_existing(client, stream_id, events)
-        if found is None:
+        ingest: Ingest = request.app.state.ingest
+        if ingest.append(request.app.state, stream_id, events) is None:
             raise NotFound(f"stream {stream_id!r} not found")
-        after_append(request, found, {event_type for event_type, _ in events})
         return {}
     create = body.stream.model_dump()
     watch = store_streams.stream_watch_keys(client, stream_id, create)
@@ -138,7 +132,7 @@ def create_events(
         return sid
 
     sid = transaction(client, run, *watch)
-    after_append(request, sid, {event_type for event_type, _ in events})
+    after_append(request, sid, event_types(events))
     return {}
 
 
