@@ -1,7 +1,13 @@
-"""FastAPI dependencies shared by every router.
+"""FastAPI dependencies shared by every router, and the request's bearer token.
 
 The app keeps its ``Settings`` in ``app.state.settings`` and its redis-py client
 in ``app.state.redis`` (set by ``create_app``).
+
+The ``Authorization`` header is parsed once a request, by the outermost
+middleware (``api.middleware.body``), into ``scope[TOKEN]``; whether the token
+is accepted is worked out once, on first use, into ``scope[AUTHORIZED]``. The
+auth dependency, the idempotency middleware, the ingest fast lane and the local
+receiver all read them through ``scope_token`` and ``authorized``.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from typing import Annotated
 
 import redis
 from fastapi import Depends, Request
+from starlette.types import Scope
 
 from streamsink.errors import AuthenticationFailed
 from streamsink.settings import Settings
@@ -38,13 +45,41 @@ def bearer_token(header: str) -> str:
     return presented.strip() if scheme.lower() == "bearer" else ""
 
 
+TOKEN = "streamsink.token"  #: scope key: the presented bearer token ("" when none)
+AUTHORIZED = "streamsink.authorized"  #: scope key: the token is accepted (set on first use)
+
+
+def parse_token(scope: Scope) -> str:
+    """Parse the ``Authorization`` header into ``scope[TOKEN]`` (the one parse)."""
+    token = ""
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"authorization":
+            token = bearer_token(value.decode("latin-1"))
+            break
+    scope[TOKEN] = token
+    return token
+
+
+def scope_token(scope: Scope) -> str:
+    """The request's bearer token ("" when none), parsed at most once."""
+    token = scope.get(TOKEN)
+    return parse_token(scope) if token is None else token
+
+
+def authorized(scope: Scope, settings: Settings) -> bool:
+    """Whether the request carries an accepted bearer token (checked once)."""
+    ok = scope.get(AUTHORIZED)
+    if ok is None:
+        token = scope_token(scope)
+        ok = scope[AUTHORIZED] = bool(token) and token_matches(token, settings.tokens())
+    return ok
+
+
 def require_token(request: Request) -> None:
     """401 ``authentication_failed`` unless ``Authorization: Bearer <token>`` matches."""
-    settings: Settings = request.app.state.settings
-    presented = bearer_token(request.headers.get("authorization", ""))
-    if not presented:
+    if not scope_token(request.scope):
         raise AuthenticationFailed("missing bearer token in the Authorization header")
-    if not token_matches(presented, settings.tokens()):
+    if not authorized(request.scope, request.app.state.settings):
         raise AuthenticationFailed("invalid bearer token")
 
 

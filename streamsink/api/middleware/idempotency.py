@@ -25,7 +25,8 @@ import redis
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from streamsink.api.deps import bearer_token, token_matches
+from streamsink.api.deps import authorized, scope_token
+from streamsink.api.middleware.body import BODY
 from streamsink.settings import Settings
 from streamsink.storage import keys, scripts
 
@@ -84,22 +85,24 @@ class IdempotencyMiddleware:
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
         key = (_header(scope, b"idempotency-key") or "").strip()
-        token = bearer_token(_header(scope, b"authorization") or "")
-        if not key or not token or not token_matches(token, self.settings.tokens()):
+        token = scope_token(scope)
+        if not key or not token or not authorized(scope, self.settings):
             return await self.app(scope, receive, send)
         path = scope["path"]
         if scope.get("query_string"):
             path += "?" + scope["query_string"].decode("latin-1")
         rkey = replay_key(token, "POST", path, key)
-        body = await _read_body(receive)
+        body = scope.get(BODY)
         if body is None:
-            return None  # the client left before sending its body
+            body = await _read_body(receive)
+            if body is None:
+                return None  # the client left before sending its body
+            receive = _replay_body(body, receive)
         if len(body) > _THREAD_FROM:
             digest = await run_in_threadpool(body_hash, body)
         else:
             digest = body_hash(body)
         nonce = f"pending:{secrets.token_hex(8)}:{digest.decode()}"
-        receive = _replay_body(body, receive)
         deadline = time.monotonic() + WAIT_SECS
         while True:
             claimed = await run_in_threadpool(
@@ -157,8 +160,8 @@ class IdempotencyMiddleware:
 
 
 async def _read_body(receive: Receive) -> bytes | None:
-    """The whole request body (the body limit outside has bounded it), or None
-    when the client disconnected first."""
+    """The whole request body when no ``RequestBodyMiddleware`` read it (an app
+    built without it), or None when the client disconnected first."""
     chunks: list[bytes] = []
     while True:
         message = await receive()

@@ -1,38 +1,34 @@
 """The hot route's fast lane: ``POST /api/v1/stream/{id}/events`` without the
 router, the dependency solver, pydantic or a thread hand-off.
 
-``IngestFastPath`` is ASGI middleware inside the body limit and idempotency
-middlewares. It answers only the plain, valid case: an accepted bearer token,
-a body ``{"events": [{"eventType": ..., "payload": ...}, ...]}`` (``stream``
-absent or null) within the limits, and a stream that exists. It appends the
-events with the same atomic script as the route (on an asyncio Redis client)
-and wakes the sinks as the route does. Anything else (a bad token, any other
-body shape, a value the model would reject or coerce, a missing stream) is
-handed, body intact, to the FastAPI route, which gives the one authoritative
-answer; so both lanes store and answer alike by construction.
+``IngestFastPath`` is ASGI middleware inside ``api.middleware.body`` (which
+parsed the token and left the decoded body in the scope) and idempotency. It
+answers only the plain, valid case: an accepted bearer token, a body
+``{"events": [{"eventType": ..., "payload": ...}, ...]}`` (``stream`` absent or
+null) within the limits, and a stream that exists. It appends the events
+and wakes the sinks with ``api.ingest_core`` (on its asyncio client), as the
+route does. Anything else (a bad token, any other body shape, a
+value the model would reject or coerce, a missing stream) is handed, body
+intact, to the FastAPI route, which gives the one authoritative answer; so both
+lanes store and answer alike by construction.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-from collections.abc import Callable
-from typing import Any
 
 import orjson
 import redis
 import redis.asyncio
-from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from streamsink.api.deps import bearer_token, token_matches
+from streamsink.api.deps import authorized
 from streamsink.api.errors import error_response
-from streamsink.delivery import scheduling
+from streamsink.api.ingest_core import Ingest
+from streamsink.api.middleware.body import BODY
 from streamsink.resource_ids import DOT_SEGMENTS, NAME_MAX_LEN, UID_MAX_LEN, UID_PATTERN
 from streamsink.settings import Settings
-from streamsink.storage import streams as store_streams
-from streamsink.storage.connection import async_twin
 
 log = logging.getLogger(__name__)
 
@@ -77,132 +73,59 @@ def parse_events(body: bytes, max_events: int) -> Events | None:
     return events
 
 
-def _plain_request(scope: Scope, tokens: list[str]) -> bool:
-    """An accepted bearer token, and a body FastAPI would read as JSON (no
-    Content-Type, or ``application/json`` or ``application/*+json``) with no
-    Content-Encoding left (``api.encoding`` decodes gzip before this lane)."""
-    authorized, json_body, media_seen = False, True, False
+def _json_body(scope: Scope) -> bool:
+    """A body FastAPI would read as JSON (no Content-Type, or ``application/json``
+    or ``application/*+json``) with no Content-Encoding left (``api.middleware.body``
+    decodes gzip before this lane)."""
+    json_body, media_seen = True, False
     for name, value in scope["headers"]:
         if name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
-            json_body = False
-        elif name == b"authorization":
-            presented = bearer_token(value.decode("latin-1"))
-            authorized = bool(presented) and token_matches(presented, tokens)
-        elif name == b"content-type":
-            if not json_body or media_seen:
-                json_body = False
-                continue
+            return False
+        if name == b"content-type":
+            if media_seen:
+                return False
             media_seen = True
             media = value.split(b";", 1)[0].strip().lower()
             json_body = media == b"application/json" or (
                 media.startswith(b"application/") and media.endswith(b"+json")
             )
-    return authorized and json_body
+    return json_body
 
 
 class IngestFastPath:
-    """See the module docstring. ``client`` is the app's sync redis-py client;
-    the fast lane is off when no asyncio twin of it can be made."""
+    """See the module docstring. ``ingest`` is the app's ``Ingest`` (shared with
+    the route); the fast lane is off when it has no asyncio client."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, client: redis.Redis) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, ingest: Ingest) -> None:
         self.app = app
         self.settings = settings
-        self.client = client
-        self.enabled = async_twin(client) is not None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._aclient: redis.asyncio.Redis | None = None
+        self.ingest = ingest
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = None
-        if self.enabled and scope["type"] == "http" and scope["method"] == "POST":
+        if self.ingest.enabled and scope["type"] == "http" and scope["method"] == "POST":
             match = _PATH.fullmatch(scope["path"])
+        body = scope.get(BODY)
         if (
             match is None
+            or body is None
             or scope.get("query_string")
-            or not _plain_request(scope, self.settings.tokens())
+            or not authorized(scope, self.settings)
+            or not _json_body(scope)
         ):
             return await self.app(scope, receive, send)
-        body, complete = await _read_body(receive)
-        events = parse_events(body, self.settings.max_events_per_request) if complete else None
+        events = parse_events(body, self.settings.max_events_per_request)
         if events is not None:
             try:
-                if await self._append(scope, match.group(1), events):
-                    await send({"type": "http.response.start", "status": 202, "headers": _HEADERS})
-                    await send({"type": "http.response.body", "body": b"{}"})
-                    return
+                found = await self.ingest.append_async(scope["app"].state, match.group(1), events)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.error("redis unavailable during POST %s: %s", scope["path"], exc)
                 response = error_response(
                     503, "service_unavailable", "the data store is unavailable"
                 )
                 return await response(scope, receive, send)
-        await self.app(scope, _replay(body, complete, receive), send)
-
-    async def _append(self, scope: Scope, stream: str, events: Events) -> bool:
-        """Append and wake the sinks; False when the stream does not exist.
-
-        With the default ``on_append`` hook, one script appends and claims the
-        kick flags of the matching idle sinks (one round trip); a replaced hook
-        runs as it is, in a thread, after a plain append."""
-        from streamsink.api.routes.events import default_on_append
-
-        aclient = self._async_client()
-        hook: Callable[..., Any] | None = getattr(scope["app"].state, "on_append", None)
-        if hook is default_on_append:
-            kicked = await store_streams.append_and_kick_async(
-                aclient, stream, events, scheduling.KICK_TTL
-            )
-            if kicked is None:
-                return False
-            sid, claimed = kicked
-            if claimed:
-                await self._in_thread(scheduling.enqueue_claimed, self.client, sid, claimed)
-            return True
-        found = await store_streams.append_existing_async(aclient, stream, events)
-        if found is None:
-            return False
-        if hook is not None:
-            event_types = {name for name, _ in events}
-            await self._in_thread(hook, self.client, found, event_types)
-        return True
-
-    @staticmethod
-    async def _in_thread(fn: Callable[..., Any], *args: Any) -> None:
-        """Wake-up work after the append; never fails the request: the events
-        are durable and the reaper re-kicks sinks with pending events."""
-        try:
-            await run_in_threadpool(fn, *args)
-        except Exception:
-            log.exception("waking the sinks of stream %s failed", args[1])
-
-    def _async_client(self) -> redis.asyncio.Redis:
-        loop = asyncio.get_running_loop()
-        if self._aclient is None or self._loop is not loop:
-            self._aclient, self._loop = async_twin(self.client), loop
-        assert self._aclient is not None
-        return self._aclient
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, bool]:
-    """The whole body, or what came before a disconnect (then not complete)."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), False
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks), True
-
-
-def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": not complete}
-        return await receive()
-
-    return replay
+            if found is not None:
+                await send({"type": "http.response.start", "status": 202, "headers": _HEADERS})
+                await send({"type": "http.response.body", "body": b"{}"})
+                return
+        await self.app(scope, receive, send)  # the route answers (404, 422, ...)

@@ -14,7 +14,8 @@ from streamsink.api.models import (
     StreamEventTypePatch,
 )
 from streamsink.api.pagination import ListParams, list_params, list_response, window_for
-from streamsink.api.routes.streams import ERRORS, ms_to_dt
+from streamsink.api.params import ms_to_dt
+from streamsink.api.responses import ERRORS
 from streamsink.resource_ids import NAME_MAX_LEN, NAME_PATTERN
 from streamsink.storage import event_types as store_event_types
 from streamsink.storage.event_types import EventTypeRecord

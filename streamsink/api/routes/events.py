@@ -11,21 +11,23 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-import redis
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 from redis.client import Pipeline
 
 from streamsink.api.deps import RedisDep, SettingsDep
 from streamsink.api.errors import validation_error
+from streamsink.api.hooks import after_append
+from streamsink.api.ingest_core import Ingest, check_count, event_types
+from streamsink.api.middleware.body import BODY
 from streamsink.api.models import (
     CreateStreamEventsIn,
     EmptyResponse,
     EventOut,
     EventStreamOut,
-    HttpErrorOut,
 )
-from streamsink.api.routes.streams import ERRORS, StreamIdPath, ms_to_dt
+from streamsink.api.params import StreamIdPath, ms_to_dt
+from streamsink.api.responses import ERRORS, EVENT_ERRORS
 from streamsink.api.text import surrogate_error
 from streamsink.errors import NotFound
 from streamsink.resource_ids import UID_MAX_LEN, UID_PATTERN
@@ -34,7 +36,6 @@ from streamsink.storage import metrics
 from streamsink.storage import sinks as store_sinks
 from streamsink.storage import streams as store_streams
 from streamsink.storage.base import transaction
-from streamsink.storage.sinks import SinkRecord
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,15 @@ class OrjsonRequest(Request):
     ``json.JSONDecodeError``, so FastAPI still answers 422 ``json_invalid``).
 
     orjson refuses lone surrogates (``"\\udfff"``) while parsing; such a body is
-    parsed again by the stdlib so that the models' 422 names the field."""
+    parsed again by the stdlib so that the models' 422 names the field.
+
+    The body is the one ``api.middleware.body`` read (``scope[BODY]``), not a copy."""
+
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            kept = self.scope.get(BODY)
+            self._body = kept if kept is not None else await super().body()
+        return self._body
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
@@ -86,48 +95,6 @@ class OrjsonRoute(APIRoute):
 
 router = APIRouter(tags=["Stream Events"], route_class=OrjsonRoute)
 
-EVENT_ERRORS = {
-    **ERRORS,
-    400: {"model": HttpErrorOut, "description": "Bad Request (a body that is not gzip)"},
-    413: {"model": HttpErrorOut, "description": "Payload Too Large"},
-    415: {"model": HttpErrorOut, "description": "Unsupported Content-Encoding"},
-}
-
-
-def default_on_append(client: redis.Redis, stream_id: str, event_types: set[str]) -> None:
-    """Kick every idle enabled sink of the stream that selects one of ``event_types``."""
-    from streamsink.delivery import scheduling
-
-    scheduling.kick_matching(client, stream_id, event_types)
-
-
-def default_on_sink_change(client: redis.Redis, stream_id: str, sink_id: str) -> None:
-    """Kick an enabled sink whose configuration changed (it may now have work)."""
-    from streamsink.delivery import scheduling
-
-    scheduling.kick(client, stream_id, sink_id)
-
-
-def after_append(request: Request, stream_id: str, event_types: set[str]) -> None:
-    """Wake the delivery engine (``app.state.on_append``). Never fails the request:
-    the events are durable and the reaper re-kicks sinks with pending events."""
-    hook = getattr(request.app.state, "on_append", None)
-    if hook is not None:
-        try:
-            hook(request.app.state.redis, stream_id, event_types)
-        except Exception:
-            log.exception("on_append(%s) failed", stream_id)
-
-
-def after_sink_change(request: Request, sink: SinkRecord) -> None:
-    """``app.state.on_sink_change`` for an enabled sink (never fails the request)."""
-    hook = getattr(request.app.state, "on_sink_change", None)
-    if hook is not None and sink.status == "enabled":
-        try:
-            hook(request.app.state.redis, sink.stream_id, sink.id)
-        except Exception:
-            log.exception("on_sink_change(%s) failed", sink.id)
-
 
 @router.post(
     "/stream/{stream_id}/events",
@@ -146,19 +113,12 @@ def create_events(
     """Append the events, all or none, to the stream's log; answered once durable.
     With ``stream``, a missing stream is created (the path is its uid, or its id
     when it looks like ``strm_...``). Payload objects are stored as JSON text."""
-    limit = settings.max_events_per_request
-    if len(body.events) > limit:
-        raise validation_error(
-            ("body", "events"),
-            f"List should have at most {limit} items (STREAMSINK_MAX_EVENTS_PER_REQUEST)",
-            "too_long",
-        )
+    check_count(len(body.events), settings.max_events_per_request)
     events = [(e.event_type, _payload_text(e.payload)) for e in body.events]
     if body.stream is None:  # the usual case: one atomic script, one round trip
-        found = store_streams.append_existing(client, stream_id, events)
-        if found is None:
+        ingest: Ingest = request.app.state.ingest
+        if ingest.append(request.app.state, stream_id, events) is None:
             raise NotFound(f"stream {stream_id!r} not found")
-        after_append(request, found, {event_type for event_type, _ in events})
         return {}
     create = body.stream.model_dump()
     watch = store_streams.stream_watch_keys(client, stream_id, create)
@@ -172,7 +132,7 @@ def create_events(
         return sid
 
     sid = transaction(client, run, *watch)
-    after_append(request, sid, {event_type for event_type, _ in events})
+    after_append(request, sid, event_types(events))
     return {}
 
 

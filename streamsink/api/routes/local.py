@@ -29,7 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from starlette.concurrency import run_in_threadpool
 
-from streamsink.api.deps import RedisDep, SettingsDep, bearer_token, require_token, token_matches
+from streamsink.api.deps import RedisDep, SettingsDep, authorized, require_token, scope_token
 from streamsink.api.models import HttpErrorOut
 from streamsink.errors import ApiError, AuthenticationFailed, BadRequest, NotFound, PayloadTooLarge
 from streamsink.receiver.decode import (
@@ -102,12 +102,12 @@ def receiver_needs_token(settings: Settings) -> bool:
 def check_receiver_token(request: Request, settings: Settings) -> None:
     if not receiver_needs_token(settings):
         return
-    presented = bearer_token(request.headers.get("authorization", ""))
+    presented = scope_token(request.scope)
     why = "this server listens beyond loopback" if settings.local_receiver_auth == "auto" else ""
     hint = f" ({why}; see STREAMSINK_LOCAL_RECEIVER_AUTH)" if why else ""
     if not presented:
         raise AuthenticationFailed(f"POST /v1/traces needs Authorization: Bearer <token>{hint}")
-    if not token_matches(presented, settings.tokens()):
+    if not authorized(request.scope, settings):
         raise AuthenticationFailed("invalid bearer token")
 
 

@@ -14,7 +14,7 @@ from pydantic import AfterValidator, Field
 from streamsink.api.deps import SettingsDep
 from streamsink.api.limits import check_code_size
 from streamsink.api.models import EventIn, HttpErrorOut, WireModel, check_code_len
-from streamsink.api.routes.streams import ERRORS
+from streamsink.api.responses import ERRORS
 from streamsink.errors import (
     BadRequest,
     CompileError,

@@ -10,8 +10,8 @@ from pydantic import Field
 from streamsink.api.deps import RedisDep
 from streamsink.api.errors import validation_error
 from streamsink.api.models import StreamSinkOut, WireModel
-from streamsink.api.routes.sinks import SINK_ERRORS, SinkIdPath, render_sink
-from streamsink.api.routes.streams import StreamIdPath
+from streamsink.api.params import SinkIdPath, StreamIdPath, render_sink
+from streamsink.api.responses import SINK_ERRORS
 from streamsink.delivery import scheduling
 from streamsink.errors import Conflict
 from streamsink.storage import attempts

@@ -5,18 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from streamsink.api.deps import RedisDep, SettingsDep
 from streamsink.api.errors import validation_error
+from streamsink.api.hooks import after_sink_change
 from streamsink.api.limits import check_code_size, check_header_count, check_room_for_sink
 from streamsink.api.models import (
     EmptyResponse,
     EndpointHeadersOut,
-    HttpErrorOut,
     HttpSinkHeadersPatchIn,
     ListResponseStreamSinkOut,
-    OtelTracingConfigOut,
     SinkTransformationOut,
     SinkTransformIn,
     StreamSinkIn,
@@ -25,61 +24,17 @@ from streamsink.api.models import (
     redact_headers,
 )
 from streamsink.api.pagination import ListParams, list_params, list_response, window_for
-from streamsink.api.routes.events import after_sink_change
-from streamsink.api.routes.streams import ERRORS, StreamIdPath, ms_to_dt
+from streamsink.api.params import SinkIdPath, StreamIdPath, render_sink
+from streamsink.api.responses import ERRORS, SINK_ERRORS
 from streamsink.errors import ApiError, CompileError
-from streamsink.resource_ids import UID_MAX_LEN, UID_PATTERN
 from streamsink.settings import Settings
 from streamsink.sinkhttp.netguard import DestinationPolicy, DestinationRefused
 from streamsink.storage import sink_edits as edits
 from streamsink.storage import sinks as store_sinks
 from streamsink.storage import streams as store_streams
-from streamsink.storage.sinks import SinkRecord
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["Stream Sink"])
-
-SinkIdPath = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=UID_MAX_LEN,
-        pattern=UID_PATTERN,
-        description="Sink ID/UID",
-    ),
-]
-SINK_ERRORS = {**ERRORS, 400: {"model": HttpErrorOut, "description": "Bad request"}}
-
-
-def render_sink(record: SinkRecord) -> StreamSinkOut:
-    """The wire view; header values that look secret are redacted."""
-    return StreamSinkOut(
-        id=record.id,
-        uid=record.uid,
-        type=record.type,
-        config=OtelTracingConfigOut(
-            url=record.url,
-            headers=redact_headers(record.headers),
-            encoding=record.encoding,  # type: ignore[arg-type]
-            compression=record.compression,  # type: ignore[arg-type]
-        ),
-        status=record.status,  # type: ignore[arg-type]
-        batch_size=record.batch_size,
-        max_wait_secs=record.max_wait_secs,
-        event_types=record.event_types,
-        channels=record.channels,
-        metadata=record.metadata,
-        current_iterator=record.cursor,
-        failure_reason=record.failure_reason,
-        next_retry_at=ms_to_dt(record.next_retry_at) if record.next_retry_at else None,
-        negotiated_encoding=(
-            record.negotiated_encoding  # type: ignore[arg-type]
-            if record.encoding == "auto"
-            else None
-        ),
-        created_at=ms_to_dt(record.created_at),
-        updated_at=ms_to_dt(record.updated_at),
-    )
 
 
 def _stream_id(client: Any, stream_id: str) -> str:

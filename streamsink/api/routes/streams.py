@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Response
 
 from streamsink.api.deps import RedisDep
 from streamsink.api.models import (
@@ -16,31 +15,12 @@ from streamsink.api.models import (
     StreamPatch,
 )
 from streamsink.api.pagination import ListParams, list_params, list_response, window_for
-from streamsink.resource_ids import UID_MAX_LEN, UID_PATTERN
+from streamsink.api.params import StreamIdPath, ms_to_dt
+from streamsink.api.responses import ERRORS
 from streamsink.storage import streams as store_streams
 from streamsink.storage.streams import StreamRecord
 
 router = APIRouter(tags=["Stream"])
-
-StreamIdPath = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=UID_MAX_LEN,
-        pattern=UID_PATTERN,
-        description="The stream's ID or UID",
-    ),
-]
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": HttpErrorOut, "description": "Unauthorized"},
-    404: {"model": HttpErrorOut, "description": "Not Found"},
-    409: {"model": HttpErrorOut, "description": "Conflict"},
-}
-
-
-def ms_to_dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def render_stream(record: StreamRecord) -> StreamOut:

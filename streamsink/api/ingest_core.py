@@ -1,0 +1,106 @@
+"""The one implementation of ``POST /api/v1/stream/{id}/events`` for an existing
+stream: the count limit, the atomic append and the wake-up of the sinks.
+
+Both lanes end here, so they store and answer alike:
+
+- the fast lane (``api.middleware.ingest``): parse fast, ``await
+  Ingest.append_async``, answer 202 (or hand the request to the route);
+- the route (``api.routes.events``): pydantic, ``check_count``, ``Ingest.append``
+  (the route runs in a worker thread on the sync client), answer.
+
+``append_async`` and ``append`` differ only in the client they talk on; the
+wake-up policy is ``wake``: with the default ``app.state.on_append`` hook the
+asyncio path appends and claims the kick flags of the matching idle sinks in
+one script (one round trip), else the hook runs as it is after a plain append.
+A failing wake-up never fails the request: the events are durable and the
+reaper re-kicks sinks with pending events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis
+import redis.asyncio
+from starlette.concurrency import run_in_threadpool
+
+from streamsink.api.errors import validation_error
+from streamsink.api.hooks import default_on_append, wake
+from streamsink.delivery import scheduling
+from streamsink.storage import streams as store_streams
+from streamsink.storage.connection import async_twin
+
+log = logging.getLogger(__name__)
+
+Events = Sequence[tuple[str, str]]
+
+
+def check_count(count: int, limit: int) -> None:
+    """422 past ``STREAMSINK_MAX_EVENTS_PER_REQUEST`` (the fast lane leaves such
+    a body to the route, which raises this)."""
+    if count > limit:
+        raise validation_error(
+            ("body", "events"),
+            f"List should have at most {limit} items (STREAMSINK_MAX_EVENTS_PER_REQUEST)",
+            "too_long",
+        )
+
+
+def event_types(events: Events) -> set[str]:
+    return {name for name, _ in events}
+
+
+class Ingest:
+    """Appends on the app's sync redis-py ``client`` or on its asyncio twin
+    (``enabled`` is False when no twin can be made: fakeredis in unit tests)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.enabled = async_twin(client) is not None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._aclient: redis.asyncio.Redis | None = None
+
+    def append(self, state: Any, stream: str, events: Events) -> str | None:
+        """Append to an existing stream and wake its sinks (sync client). The
+        stream's id, or None when it does not exist."""
+        found = store_streams.append_existing(self.client, stream, events)
+        if found is not None:
+            wake(state, self.client, found, event_types(events))
+        return found
+
+    async def append_async(self, state: Any, stream: str, events: Events) -> str | None:
+        """``append`` on the asyncio twin; the default hook is fused into the
+        append script (see the module docstring)."""
+        aclient = self._async_client()
+        if getattr(state, "on_append", None) is default_on_append:
+            kicked = await store_streams.append_and_kick_async(
+                aclient, stream, events, scheduling.KICK_TTL
+            )
+            if kicked is None:
+                return None
+            sid, claimed = kicked
+            if claimed:
+                await _in_thread(sid, scheduling.enqueue_claimed, self.client, sid, claimed)
+            return sid
+        found = await store_streams.append_existing_async(aclient, stream, events)
+        if found is not None and getattr(state, "on_append", None) is not None:
+            await _in_thread(found, wake, state, self.client, found, event_types(events))
+        return found
+
+    def _async_client(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        if self._aclient is None or self._loop is not loop:
+            self._aclient, self._loop = async_twin(self.client), loop
+        assert self._aclient is not None
+        return self._aclient
+
+
+async def _in_thread(sid: str, fn: Callable[..., Any], *args: Any) -> None:
+    """Wake-up work off the event loop; logs, never raises."""
+    try:
+        await run_in_threadpool(fn, *args)
+    except Exception:
+        log.exception("waking the sinks of stream %s failed", sid)
