@@ -45,7 +45,7 @@ from streamsink.sink_fields import (
 class WireModel(BaseModel):
     """Base of every wire model. Any text in a field (strings, object keys, at
     any depth) must be valid Unicode: a lone UTF-16 surrogate, which JSON's
-    ``\\udXXX`` escapes can carry, is a 422 naming the field."""
+    ``\\ud800``-style escapes can carry, is a 422 naming the field."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 

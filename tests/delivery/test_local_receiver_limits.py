@@ -226,7 +226,7 @@ def test_api_processes_know_the_bind_address(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(uvicorn, "run", fake_run)
     monkeypatch.setattr(os, "environ", dict(os.environ))  # the test's own copy
     settings = Settings(
-        redis_url="unix:///nowhere", auth_token="x", host="0.0.0.0", api_processes=2
+        redis_url="unix:///nowhere", auth_token="x", host="192.0.2.10", api_processes=2
     )
     serve._run_api(settings)
-    assert seen["STREAMSINK_HOST"] == "0.0.0.0"
+    assert seen["STREAMSINK_HOST"] == "192.0.2.10"
