@@ -47,7 +47,7 @@ def test_asset_paths_stay_in_the_asset_directory(client: TestClient) -> None:
 
 
 #: Routes that answer without a token (the README's "Tokens" paragraph says so).
-OPEN = {"/health", "/docs", "/redoc", "/openapi.json", "/v1/traces"}
+OPEN = {"/health", "/api/v1/health", "/docs", "/redoc", "/openapi.json", "/v1/traces"}
 
 
 def test_every_other_route_needs_the_token(client: TestClient) -> None:

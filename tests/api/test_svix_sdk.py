@@ -89,6 +89,14 @@ def test_oversized_body_on_a_real_server(server_url: str, svix: Svix) -> None:
         assert r.status_code == 200 and r.json()["redis"] is True
 
 
+def test_health_at_svix_path(server_url: str, svix: Svix) -> None:
+    svix.health.get()  # GET /api/v1/health; raises on a 4xx/5xx
+    with httpx.Client(base_url=server_url) as http:  # no token, as /health
+        old, new = http.get("/health"), http.get("/api/v1/health")
+    assert old.status_code == new.status_code == 200
+    assert new.json()["redis"] is True and new.json().keys() == old.json().keys()
+
+
 def test_streams(svix: Svix) -> None:
     streams = svix.streaming.stream
     created = streams.create(StreamIn(name="Orders", uid="orders", metadata={"team": "a"}))

@@ -1,4 +1,5 @@
-"""Operations routes: ``GET /health`` (no token) and ``GET /metrics`` (token)."""
+"""Operations routes: ``GET /health`` and ``GET /api/v1/health`` (Svix's path,
+the SDK's ``health.get()``), both without a token, and ``GET /metrics`` (token)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,12 @@ class HealthOut(WireModel):
 @router.get(
     "/health",
     operation_id="health",
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut}},
+)
+@router.get(
+    "/api/v1/health",
+    operation_id="v1.health.get",
     response_model=HealthOut,
     responses={503: {"model": HealthOut}},
 )
