@@ -93,3 +93,23 @@ def test_skip_to_the_sinks_own_cursor_is_allowed_after_a_trim(
     assert r.status_code == 202 and r.json()["currentIterator"] == ids[1], r.text
     r = client.post(f"{base}/skip", json={"iterator": ids[0]})
     assert r.status_code == 422 and "no event" in r.json()["detail"][0]["msg"], r.text
+
+
+def test_force_retry_answers_204_without_a_body_as_svix(
+    client: TestClient, base: str, sink: dict[str, Any], redis_client: redis.Redis
+) -> None:
+    from streamsink.storage import sinks as store_sinks
+
+    store_sinks.update_sink_state(
+        redis_client, sink["id"], status="disabled", failure_reason="HTTP 400: bad"
+    )
+    r = client.post(f"{base}/force-retry")
+    assert r.status_code == 204 and r.content == b"", r.text
+    after = client.get(base).json()
+    assert after["status"] == "retrying" and after["nextRetryAt"] is None
+    # a sink a user disabled stays so: 409 {code, detail}
+    store_sinks.update_sink_state(redis_client, sink["id"], status="disabled", failure_reason=None)
+    r = client.post(f"{base}/force-retry")
+    assert r.status_code == 409 and r.json()["code"] == "conflict", r.text
+    r = client.post(base.rsplit("/", 1)[0] + "/sink_nope/force-retry")
+    assert r.status_code == 404 and set(r.json()) == {"code", "detail"}

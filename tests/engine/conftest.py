@@ -173,8 +173,9 @@ class Api:
         path = f"/stream/{stream}/sink/{sink}/skip"
         return self.call("POST", path, 202, json={"iterator": iterator})
 
-    def force_retry(self, stream: str, sink: str) -> dict[str, Any]:
-        return self.call("POST", f"/stream/{stream}/sink/{sink}/force-retry", 202)
+    def force_retry(self, stream: str, sink: str) -> None:
+        r = self.http.post(f"/api/v1/stream/{stream}/sink/{sink}/force-retry")
+        assert r.status_code == 204 and r.content == b"", f"force-retry: {r.status_code} {r.text}"
 
     def log_ids(self, stream: str) -> list[str]:
         return [eid.decode() for eid, _ in self.redis.xrange(f"ss:log:{stream}")]

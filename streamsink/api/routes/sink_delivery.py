@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
 from streamsink.api.deps import RedisDep
@@ -100,19 +100,21 @@ def list_attempts(
 
 @router.post(
     BASE + "/force-retry",
-    status_code=202,
+    status_code=204,
     operation_id="v1.streaming.sink.force-retry",
-    response_model=StreamSinkOut,
+    response_class=Response,
     responses=SINK_ERRORS,
 )
-def force_retry(stream_id: StreamIdPath, sink_id: SinkIdPath, client: RedisDep) -> StreamSinkOut:
+def force_retry(stream_id: StreamIdPath, sink_id: SinkIdPath, client: RedisDep) -> Response:
     """Retry now: a retrying sink skips its wait, a sink disabled by a failure
-    is retried from its cursor (a sink disabled by a user stays disabled)."""
+    is retried from its cursor (a sink disabled by a user stays disabled).
+    204 with no body, as Svix; ``GET`` the sink for its new state."""
     sink = _sink(client, stream_id, sink_id)
     if sink.status == "disabled" and not sink.failure_reason:
         raise Conflict("the sink was disabled by a user: set its status to enabled instead")
     status = "retrying" if sink.status in ("retrying", "disabled") else sink.status
-    return _restart(client, sink, status=status, next_retry_at=None)
+    _restart(client, sink, status=status, next_retry_at=None)
+    return Response(status_code=204)
 
 
 @router.post(
