@@ -63,7 +63,15 @@ def deliver_batch(
 
     def attempt(outcome: str, spans: int, **kw: Any) -> attempts.Attempt:
         duration = (time.perf_counter() - started) * 1000
-        return attempts.Attempt(outcome, spans, duration, first_event=first, last_event=last, **kw)
+        return attempts.Attempt(
+            outcome,
+            spans,
+            duration,
+            first_event=first,
+            last_event=last,
+            num_events=len(pending.events),
+            **kw,
+        )
 
     kind = KINDS.get(sink.type)
     if kind is None:
@@ -87,6 +95,9 @@ def deliver_batch(
 
     outcome = kind.send(engine, sink, prepared, first, last)
     sent, records, learned = outcome.result, outcome.records, outcome.learned
+    for record in records:  # the kind's own records (a 415 switch) are of this batch
+        if record.num_events is None:
+            record.num_events = len(pending.events)
     spans = kind.items(prepared)
     pipe = r.pipeline(transaction=False)
     metrics.observe(pipe, "transform_duration_seconds", transformed - started)

@@ -113,3 +113,51 @@ def test_force_retry_answers_204_without_a_body_as_svix(
     assert r.status_code == 409 and r.json()["code"] == "conflict", r.text
     r = client.post(base.rsplit("/", 1)[0] + "/sink_nope/force-retry")
     assert r.status_code == 404 and set(r.json()) == {"code", "detail"}
+
+
+def test_attempts_as_svix_shapes_them(
+    client: TestClient, base: str, sink: dict[str, Any], redis_client: redis.Redis
+) -> None:
+    """Svix's ``SinkAttemptOut`` fields (status as the SDK's MessageStatus enums
+    read it) beside streamsink's; ``attempt/{id}``; the filters as the SDK
+    sends them (``status=2``, ``before``/``after`` as ISO times)."""
+    from datetime import UTC, datetime, timedelta
+
+    from svix.models import MessageStatus, MessageStatusText
+
+    ok = attempts.Attempt(
+        "success", 4, 12.6, status_code=200, first_event="1-0", last_event="1-3", num_events=4
+    )
+    bad = attempts.Attempt("retrying", 4, 3.2, status_code=503, error="HTTP 503: down")
+    for a in (ok, bad):
+        attempts.record(redis_client, sink["id"], a)
+    page = client.get(f"{base}/attempt").json()
+    first = page["data"][1]
+    assert {k: first[k] for k in ("id", "sinkId", "numEvents", "responseDurationMs")} == {
+        "id": ok.id,
+        "sinkId": sink["id"],
+        "numEvents": 4,
+        "responseDurationMs": 13,
+    }
+    assert MessageStatus(first["status"]) is MessageStatus.SUCCESS
+    assert MessageStatusText(first["statusText"]) is MessageStatusText.SUCCESS
+    assert (first["firstEventId"], first["lastEventId"]) == ("1-0", "1-3")
+    assert datetime.fromisoformat(first["timestamp"].replace("Z", "+00:00")).tzinfo
+    assert (first["outcome"], first["spansSent"], first["statusCode"]) == ("success", 4, 200)
+    assert MessageStatus(page["data"][0]["status"]) is MessageStatus.FAIL
+    assert page["data"][0]["error"] == "HTTP 503: down"
+
+    r = client.get(f"{base}/attempt", params={"status": str(MessageStatus.FAIL)})
+    assert [a["id"] for a in r.json()["data"]] == [bad.id]
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    assert client.get(f"{base}/attempt", params={"after": future}).json()["data"] == []
+    assert len(client.get(f"{base}/attempt", params={"before": future}).json()["data"]) == 2
+    for name, value in (("status", "7"), ("before", "yesterday")):
+        r = client.get(f"{base}/attempt", params={name: value})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", name]
+
+    one = client.get(f"{base}/attempt/{ok.id}")
+    assert one.status_code == 200 and one.json() == first
+    r = client.get(f"{base}/attempt/atmpt_0123456789")
+    assert r.status_code == 404 and r.json()["code"] == "not_found", r.text
+    assert set(r.json()) == {"code", "detail"}

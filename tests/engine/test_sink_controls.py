@@ -93,6 +93,13 @@ def test_force_retry_retries_a_retrying_sink_now(
     stamps = [a["timestamp"] for a in rows]
     assert stamps == sorted(stamps, reverse=True)  # newest first
     assert rows[0]["spansSent"] == 3 and rows[1]["responseExcerpt"] == "down"
+    # Svix's fields: the batch's event count is recorded, a retry is a "fail"
+    assert [(a["numEvents"], a["status"], a["statusText"]) for a in rows] == [
+        (3, 0, "success"),
+        (3, 2, "fail"),
+        (3, 2, "fail"),
+    ]
+    assert all(a["sinkId"] == sink["id"] for a in rows)
     assert page["done"] is True
     # Paginated: one at a time, newest first.
     one = api.attempts(stream, sink["id"], limit=1)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import Field
 
 from streamsink.api.deps import RedisDep
@@ -13,7 +14,7 @@ from streamsink.api.models import StreamSinkOut, WireModel
 from streamsink.api.params import SinkIdPath, StreamIdPath, render_sink
 from streamsink.api.responses import SINK_ERRORS
 from streamsink.delivery import scheduling
-from streamsink.errors import Conflict
+from streamsink.errors import Conflict, NotFound
 from streamsink.storage import attempts
 from streamsink.storage import eventlog as event_log
 from streamsink.storage import sinks as store_sinks
@@ -24,10 +25,22 @@ BASE = "/stream/{stream_id}/sink/{sink_id}"
 
 
 class SinkAttemptOut(WireModel):
+    """Svix's ``SinkAttemptOut`` and, beside it, streamsink's detail."""
+
     id: str
-    timestamp: str
+    sink_id: str
+    status: int = Field(
+        description="Svix's MessageStatus: 0 success; 2 fail (retrying, failed, split, switched)"
+    )
+    status_text: Literal["success", "pending", "fail", "sending", "canceled"]
+    first_event_id: str | None = None
+    last_event_id: str | None = None
+    num_events: int = Field(description="events in the batch (0: not recorded, older records)")
+    response_duration_ms: int
+    timestamp: datetime
     outcome: str = Field(
-        description="success | retrying | failed | switched (auto encoding changed after a 415)"
+        description="success | retrying | failed | split (413) |"
+        " switched (auto encoding changed after a 415)"
     )
     status_code: int | None = None
     error: str | None = None
@@ -35,8 +48,6 @@ class SinkAttemptOut(WireModel):
     rejected_spans: int
     duration_ms: float
     response_excerpt: str | None = None
-    first_event_id: str | None = None
-    last_event_id: str | None = None
 
 
 class ListResponseSinkAttemptOut(WireModel):
@@ -89,13 +100,43 @@ def list_attempts(
             description="The iterator returned from a prior invocation (an attempt id)",
         ),
     ] = None,
+    status: Annotated[
+        int | None,
+        Query(ge=0, le=4, description="Svix's MessageStatus: 0 success, 2 fail"),
+    ] = None,
+    before: Annotated[
+        datetime | None, Query(description="Only attempts made before this time")
+    ] = None,
+    after: Annotated[
+        datetime | None, Query(description="Only attempts made after this time")
+    ] = None,
 ) -> dict[str, Any]:
     """Recent delivery attempts, newest first."""
     sink = _sink(client, stream_id, sink_id)
     data, next_iterator, done = attempts.list_attempts(
-        client, sink.id, limit=limit, iterator=iterator
+        client, sink.id, limit=limit, iterator=iterator, status=status, before=before, after=after
     )
     return {"data": data, "iterator": next_iterator, "prevIterator": None, "done": done}
+
+
+@router.get(
+    BASE + "/attempt/{attempt_id}",
+    operation_id="v1.streaming.sink.get-attempt",
+    response_model=SinkAttemptOut,
+    responses=SINK_ERRORS,
+)
+def get_attempt(
+    stream_id: StreamIdPath,
+    sink_id: SinkIdPath,
+    attempt_id: Annotated[str, Path(max_length=64, description="The attempt's id")],
+    client: RedisDep,
+) -> dict[str, Any]:
+    """One delivery attempt (404 once it left the log of the newest 200)."""
+    sink = _sink(client, stream_id, sink_id)
+    found = attempts.get_attempt(client, sink.id, attempt_id)
+    if found is None:
+        raise NotFound(f"the sink has no attempt {attempt_id!r} (the newest 200 are kept)")
+    return found
 
 
 @router.post(
