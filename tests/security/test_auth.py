@@ -1,6 +1,6 @@
 """Bearer tokens: several accepted (rotation), compared in constant time, and
-required on every route of the OpenAPI document but /health and the local
-OTLP receiver (/v1/traces)."""
+required on every route of the OpenAPI document but /health (and its Svix path
+/api/v1/health) and the local OTLP receiver (/v1/traces)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from streamsink.api import deps
 
-OPEN = {("GET", "/health"), ("POST", "/v1/traces")}
+OPEN = {("GET", "/health"), ("GET", "/api/v1/health"), ("POST", "/v1/traces")}
 
 
 def _routes(client: TestClient) -> list[tuple[str, str]]:
