@@ -36,6 +36,9 @@ ss:traces:{stream_id}:{hour}          HASH    span id -> trace id               
                                               (``trace_memory``), expires
 ss:metrics:c                          HASH    counters, field ``name{labels}``        API, worker
 ss:metrics:h:{name}                   HASH    histogram: per-bucket counts, sum       worker
+ss:metrics:m:{minute}                 HASH    per-minute totals of some counters      API, worker
+                                              (``metrics.SERIES``), minute = epoch
+                                              s // 60, expires after 2 h
 ss:kick:{sink_id}                     STRING  set while a delivery job is queued or   API, worker
                                               running (TTL)
 ss:lease:{sink_id}                    STRING  token of the one process delivering     worker
@@ -135,6 +138,14 @@ METRICS_COUNTERS = PREFIX + "metrics:c"
 
 def metrics_histogram(name: str) -> str:
     return f"{PREFIX}metrics:h:{name}"
+
+
+METRICS_MINUTE_TTL_SECS = 2 * 3600  # a minute's totals outlive the hour the console shows
+
+
+def metrics_minute(minute: int) -> str:
+    """One minute's totals (``metrics.SERIES``); ``minute`` = epoch seconds // 60."""
+    return f"{PREFIX}metrics:m:{minute}"
 
 
 # --- delivery coordination (``delivery.scheduling``, ``delivery.reaper``) ---------

@@ -6,13 +6,16 @@ so ``GET /metrics`` on any API instance shows the whole deployment. A
 ``prometheus_client`` collector turns the hashes into metric families at
 scrape time and adds live gauges (queue depth, sinks by status, workers).
 
-Keys: ``ss:metrics:c`` (counters, field ``name{labels}``) and
-``ss:metrics:h:{name}`` (histogram: per-bucket counts, ``sum``, ``count``).
+Keys: ``ss:metrics:c`` (counters, field ``name{labels}``),
+``ss:metrics:h:{name}`` (histogram: per-bucket counts, ``sum``, ``count``) and
+``ss:metrics:m:{minute}`` (the counters in ``SERIES`` summed over their labels
+for one minute, kept ``SERIES_TTL_SECS``: the console's last-hour charts).
 """
 
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -36,6 +39,15 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "retries": ("Batches scheduled for a retry", ()),
 }
+#: Counters also kept per minute (all labels summed), for the last-hour charts.
+SERIES: tuple[str, ...] = (
+    "events_ingested",
+    "batches_delivered",
+    "spans_delivered",
+    "spans_rejected",
+    "delivery_failures",
+)
+SERIES_TTL_SECS = keys.METRICS_MINUTE_TTL_SECS
 HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {
     "delivery_duration_seconds": (
         "Time to transform and POST one batch",
@@ -71,6 +83,25 @@ def inc(pipe: Any, name: str, value: int = 1, **labels: str) -> None:
         raise KeyError(f"unknown counter {name}")
     if value:
         pipe.hincrby(keys.METRICS_COUNTERS, _field(name, labels), value)
+        if name in SERIES:
+            bucket = keys.metrics_minute(int(time.time()) // 60)
+            pipe.hincrby(bucket, name, value)
+            pipe.expire(bucket, SERIES_TTL_SECS)
+
+
+def series(r: redis.Redis, minutes: int = 60, now: float | None = None) -> list[dict[str, Any]]:
+    """The ``SERIES`` counters per minute over the last ``minutes`` minutes, the
+    current (partial) minute last: ``[{"minute": epoch s // 60, name: count}]``."""
+    last = int(time.time() if now is None else now) // 60
+    wanted = range(last - minutes + 1, last + 1)
+    pipe = r.pipeline(transaction=False)
+    for minute in wanted:
+        pipe.hgetall(keys.metrics_minute(minute))
+    points = []
+    for minute, raw in zip(wanted, pipe.execute(), strict=True):
+        got = {_s(k): int(_s(v)) for k, v in raw.items()}
+        points.append({"minute": minute, **{name: got.get(name, 0) for name in SERIES}})
+    return points
 
 
 def observe(pipe: Any, name: str, seconds: float) -> None:

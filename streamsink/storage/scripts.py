@@ -112,9 +112,10 @@ return 0
 # ``append_events(first)``: resolve the stream and XADD the (event type,
 # payload) pairs of ARGV[first..]; the stream id, or false when it is missing.
 # KEYS[1] ``keys.stream(id)`` or ``keys.stream_uid(uid)``, KEYS[2]
-# ``keys.METRICS_COUNTERS``; ARGV[1] the id or uid, ARGV[2] "id" | "uid",
-# ARGV[3] ``keys.LOG_KEY_PREFIX``, ARGV[4] ingest time (ms), ARGV[5] the counter
-# field, ARGV[6] the count to add to it.
+# ``keys.METRICS_COUNTERS``, KEYS[3] (optional) ``keys.metrics_minute(m)`` of
+# the ingest minute, kept ``keys.METRICS_MINUTE_TTL_SECS``; ARGV[1] the id or
+# uid, ARGV[2] "id" | "uid", ARGV[3] ``keys.LOG_KEY_PREFIX``, ARGV[4] ingest
+# time (ms), ARGV[5] the counter field, ARGV[6] the count to add to it.
 _APPEND_EVENTS = _lua(
     """
 local function append_events(first)
@@ -130,9 +131,14 @@ local function append_events(first)
     redis.call('XADD', key, '*', '$t', ARGV[i], '$p', ARGV[i + 1], '$ts', ARGV[4])
   end
   redis.call('HINCRBY', KEYS[2], ARGV[5], ARGV[6])
+  if KEYS[3] then
+    redis.call('HINCRBY', KEYS[3], ARGV[5], ARGV[6])
+    redis.call('EXPIRE', KEYS[3], $series_ttl)
+  end
   return sid
 end
 """,
+    series_ttl=keys.METRICS_MINUTE_TTL_SECS,
     t=keys.LOG_TYPE,
     p=keys.LOG_PAYLOAD,
     ts=keys.LOG_TS,
@@ -246,6 +252,48 @@ return {n, tonumber(redis.call('HGET', KEYS[1], 'since'))}
 """,
 )
 
+# --- the console's overview (``storage.overview``) -----------------------------------
+
+#: The lag of sinks of one stream: log entries after each cursor that the sink's
+#: filter takes. KEYS[1] ``keys.event_log(stream)``; ARGV[1] how many entries to
+#: scan at most per sink, ARGV[2..] (first id to scan, event types JSON list or
+#: '' for all) pairs. Returns {count, 1 if the scan hit the cap else 0, id of the
+#: oldest counted entry or ''} per pair.
+SINK_LAG = Script(
+    "sink_lag",
+    _lua(
+        """
+local cap = tonumber(ARGV[1])
+local out = {}
+for i = 2, #ARGV, 2 do
+  local entries = redis.call('XRANGE', KEYS[1], ARGV[i], '+', 'COUNT', cap)
+  local wanted = nil
+  if ARGV[i + 1] ~= '' then
+    local list = cjson.decode(ARGV[i + 1])
+    if type(list) == 'table' and #list > 0 then
+      wanted = {}
+      for _, t in ipairs(list) do wanted[t] = true end
+    end
+  end
+  local n, oldest = 0, ''
+  for _, entry in ipairs(entries) do
+    local f, etype = entry[2], nil
+    for j = 1, #f, 2 do
+      if f[j] == '$t' then etype = f[j + 1] break end
+    end
+    if wanted == nil or wanted[etype] then
+      n = n + 1
+      if oldest == '' then oldest = entry[1] end
+    end
+  end
+  out[#out + 1] = {n, #entries >= cap and 1 or 0, oldest}
+end
+return out
+""",
+        t=keys.LOG_TYPE,
+    ),
+)
+
 # --- the local receiver's trace store ------------------------------------------------
 
 #: Store spans, then drop the oldest traces past the bounds. KEYS ``keys.local()``
@@ -317,6 +365,7 @@ ALL: tuple[Script, ...] = (
     KICK_MATCHING,
     UPDATE_SINK_STATE,
     NOTE_FAILURE,
+    SINK_LAG,
     LOCAL_ADD,
     LOCAL_CLEAR,
 )

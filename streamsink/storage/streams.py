@@ -299,11 +299,12 @@ def append_call(
     pairs, or of ``scripts.APPEND_AND_KICK`` with ``kick_ttl`` (the kick flags'
     TTL in s), so sync and asyncio clients run the same call."""
     is_stream_id = id_or_uid.startswith(STREAM_PREFIX)
+    ts = ts if ts is not None else now_ms()
     args: list[Any] = [
         id_or_uid,
         "id" if is_stream_id else "uid",
         keys.LOG_KEY_PREFIX,
-        str(ts if ts is not None else now_ms()),
+        str(ts),
         "events_ingested",
         len(events),
     ]
@@ -318,7 +319,7 @@ def append_call(
     for event_type, payload in events:
         args += (event_type, payload)
     located = keys.stream(id_or_uid) if is_stream_id else keys.stream_uid(id_or_uid)
-    return [located, keys.METRICS_COUNTERS], args
+    return [located, keys.METRICS_COUNTERS, keys.metrics_minute(ts // 60_000)], args
 
 
 def append_existing(
