@@ -250,3 +250,10 @@ def test_a_real_worker_failing_sink_shows_first(redis_url: str, tmp_path: Any) -
         pool.stop_all()
         client.close()
         print(pool.logs())
+
+
+def test_a_stream_without_a_name_is_listed(client: TestClient) -> None:
+    r = client.post("/api/v1/stream", json={"name": "", "uid": "unnamed"})
+    assert r.status_code == 201, r.text
+    listed = _overview(client)["streams"]["data"]
+    assert [(s["uid"], s["name"]) for s in listed] == [("unnamed", None)]

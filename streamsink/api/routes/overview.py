@@ -72,7 +72,7 @@ class SinkOverviewOut(WireModel):
 class StreamOverviewOut(WireModel):
     id: str
     uid: str | None = None
-    name: str
+    name: str | None = None
     failing_sinks: int
     sinks: list[SinkOverviewOut]
 
