@@ -86,6 +86,7 @@ def _banner(settings: Settings, token_from_file: bool) -> None:
         f"streamsink serving on {base}",
         f"  API:            {base}/api/v1   docs: {base}/docs",
         f"  OTLP receiver:  {base}/v1/traces   traces: {base}/api/v1/local/traces",
+        f"  console:        {base}/console   (paste the token, or open /console#key=<token>)",
         f"  token:          {token}",
         f'  try: curl -H "{header}" {base}/api/v1/stream',
     ]
