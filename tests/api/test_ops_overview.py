@@ -146,6 +146,7 @@ def test_failing_sinks_come_first_with_reason_retry_and_lag(
     assert datetime.fromisoformat(first["nextRetryAt"]).timestamp() == retry_at / 1000
     assert first["lag"]["events"] == 3 and first["lag"]["more"] is False
     assert first["lag"]["oldestAt"] is not None
+    assert [s["streamName"] for s in failing] == ["broken", "quiet"]
 
     streams = out["streams"]["data"]
     assert [s["uid"] for s in streams] == ["broken", "quiet", "healthy"]
@@ -157,6 +158,11 @@ def test_failing_sinks_come_first_with_reason_retry_and_lag(
     assert by_id[ok["id"]]["lag"]["events"] == 5  # no filter: every event waits
     assert by_id[off["id"]]["lag"] == {"events": 0, "more": False, "oldestAt": None}
     assert out["streams"]["done"] is True
+
+    # a failing sink beyond the page is still listed, with its stream's name
+    later = _overview(client, limit=1)
+    assert [s["uid"] for s in later["streams"]["data"]] == ["healthy"]
+    assert [s["streamName"] for s in later["failingSinks"]] == ["broken", "quiet"]
 
 
 def test_lag_scan_is_capped(

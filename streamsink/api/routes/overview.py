@@ -31,6 +31,7 @@ from streamsink.api.params import ms_to_dt
 from streamsink.api.responses import ERRORS
 from streamsink.storage import keys, metrics, overview
 from streamsink.storage import streams as store_streams
+from streamsink.storage.base import to_str
 from streamsink.storage.sinks import SinkRecord, list_stream_sinks
 from streamsink.storage.streams import StreamRecord
 
@@ -58,6 +59,7 @@ class LastAttemptOut(WireModel):
 class SinkOverviewOut(WireModel):
     id: str
     stream_id: str
+    stream_name: str | None = Field(None, description="the stream's name, else its uid")
     uid: str | None = None
     type: str
     url: str = Field(description="the destination, user:password removed")
@@ -162,9 +164,11 @@ def get_overview(
     everyone = [sink for group in sinks_of.values() for sink in group] + scan.failing
     lags = overview.sink_lags(client, everyone)
     last = _last_attempts(client, [s.id for s in everyone])
+    names = _stream_names(client, records, {s.stream_id for s in scan.failing})
 
     def render_sink(sink: SinkRecord) -> dict[str, Any]:
-        return _sink_out(sink, lags.get(sink.id), last.get(sink.id))
+        out = _sink_out(sink, lags.get(sink.id), last.get(sink.id))
+        return {**out, "streamName": names.get(sink.stream_id)}
 
     def render_stream(record: StreamRecord) -> dict[str, Any]:
         sinks = sorted(sinks_of[record.id], key=overview.rank)
@@ -217,6 +221,20 @@ def _sink_out(
         },
         "lastAttempt": last,
     }
+
+
+def _stream_names(
+    client: redis.Redis, records: list[StreamRecord], more: set[str]
+) -> dict[str, str | None]:
+    """Stream id -> name (else uid) for the page and the ``more`` ids."""
+    names = {r.id: r.name or r.uid for r in records}
+    missing = sorted(more - names.keys())
+    pipe = client.pipeline(transaction=False)
+    for stream_id in missing:
+        pipe.hmget(keys.stream(stream_id), ["name", "uid"])
+    for stream_id, (name, uid) in zip(missing, pipe.execute() if missing else [], strict=True):
+        names[stream_id] = to_str(name) or to_str(uid) or None
+    return names
 
 
 def _without_userinfo(url: str) -> str:
