@@ -136,7 +136,9 @@ function SinkCells({ sink }) {
     <td data-label="Status"><${Badge} status=${sink.status} /></td>
     <td data-label="Failure" class="failure-reason">${sink.failureReason || ""}</td>
     <td data-label="Next retry" class="next-retry">${sink.nextRetryAt
-      ? html`<time datetime=${sink.nextRetryAt} title=${sink.nextRetryAt}>${when(sink.nextRetryAt)}</time>`
+      ? html`<time datetime=${sink.nextRetryAt} title=${sink.nextRetryAt}>${Date.parse(sink.nextRetryAt) <= Date.now()
+          ? "due now"
+          : when(sink.nextRetryAt)}</time>`
       : ""}</td>
     <td data-label="Lag" class="lag">${lagText(sink.lag)}</td>
     <td data-label="Last attempt" class="last-attempt">${last
