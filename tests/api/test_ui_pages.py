@@ -47,6 +47,11 @@ def test_portal_page_has_a_strict_policy_and_its_import_map_hash(client: TestCli
     digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
     assert policy["script-src"] == f"'self' 'sha256-{digest}'"
     assert "http" not in r.text.replace("http-equiv", "")  # no other origin named
+    # the editor's <style> elements: a nonce, new for each answer, given to the page
+    nonce = re.search(r'<meta name="csp-style-nonce" content="([\w-]+)">', r.text)
+    assert nonce and policy["style-src"] == f"'self' 'nonce-{nonce.group(1)}'"
+    again = client.get("/portal/strm_anything")
+    assert csp_of(again)["style-src"] != policy["style-src"]
 
 
 def test_frame_ancestors_follow_the_setting(redis_client: Any) -> None:

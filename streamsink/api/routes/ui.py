@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,18 +33,22 @@ UI_DIR = Path(__file__).parents[1] / "static" / "ui"
 VENDOR_DIR = UI_DIR / "vendor"
 UI_URL = "/ui"
 IMPORTMAP_MARK = "<!-- importmap -->"
+NONCE_MARK = "{{style-nonce}}"
 
 router = APIRouter(include_in_schema=False)
 
 
-def csp(script_hashes: tuple[str, ...] = (), frame_ancestors: str = "'none'") -> str:
+def csp(
+    script_hashes: tuple[str, ...] = (), frame_ancestors: str = "'none'", style_nonce: str = ""
+) -> str:
     """The Content-Security-Policy of every UI answer."""
     scripts = " ".join(["'self'", *(f"'sha256-{h}'" for h in script_hashes)])
+    styles = f"'self' 'nonce-{style_nonce}'" if style_nonce else "'self'"
     return "; ".join(
         [
             "default-src 'self'",
             f"script-src {scripts}",
-            "style-src 'self'",
+            f"style-src {styles}",
             "img-src 'self' data:",
             "connect-src 'self'",
             "font-src 'self'",
@@ -88,9 +93,11 @@ def _page(name: str) -> tuple[str, str] | None:
     if not path.is_file():
         return None
     script = import_map()
-    html = path.read_text(encoding="utf-8").replace(
-        IMPORTMAP_MARK, f'<script type="importmap">{script}</script>', 1
+    head = (
+        f'<meta name="csp-style-nonce" content="{NONCE_MARK}">\n'
+        f'  <script type="importmap">{script}</script>'
     )
+    html = path.read_text(encoding="utf-8").replace(IMPORTMAP_MARK, head, 1)
     return html, _sha256(script)
 
 
@@ -99,12 +106,13 @@ def page_response(name: str, frame_ancestors: str) -> HTMLResponse:
     if page is None:
         raise NotFound(f"this build has no {name} page")
     html, digest = page
+    nonce = secrets.token_urlsafe(18)  # fresh per answer: the page is never cached
     headers = {
         **SECURITY_HEADERS,
-        "Content-Security-Policy": csp((digest,), frame_ancestors),
+        "Content-Security-Policy": csp((digest,), frame_ancestors, style_nonce=nonce),
         "Cache-Control": "no-store",
     }
-    return HTMLResponse(html, headers=headers)
+    return HTMLResponse(html.replace(NONCE_MARK, nonce, 1), headers=headers)
 
 
 @router.get("/portal/{stream_id}")

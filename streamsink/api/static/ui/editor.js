@@ -24,6 +24,9 @@ import { searchKeymap, highlightSelectionMatches } from "@codemirror/search";
 import { lintGutter, setDiagnostics, lintKeymap } from "@codemirror/lint";
 import { javascript } from "@codemirror/lang-javascript";
 
+// CodeMirror adds <style> elements: they carry the nonce the page's CSP allows
+const styleNonce = (document.querySelector('meta[name="csp-style-nonce"]') || {}).content || "";
+
 /** The document offset of 1-based (line, column), clamped into the document. */
 export function offsetOf(doc, line, column) {
   const l = doc.line(Math.min(Math.max(line || 1, 1), doc.lines));
@@ -64,6 +67,7 @@ export function createEditor(parent, { code = "", onChange = () => {}, label = "
           indentWithTab,
         ]),
         editable.of(EditorView.editable.of(true)),
+        EditorView.cspNonce.of(styleNonce),
         EditorView.contentAttributes.of({ "aria-label": label }),
         EditorView.updateListener.of((update) => {
           if (update.docChanged) onChange(update.state.doc.toString());
