@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from streamsink.errors import ApiError
+from streamsink.errors import ApiError, CompileError, HandlerError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,14 @@ def error_response(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse(error_body(code, detail), status_code=status, headers=headers)
 
 
+def compile_failed(error: ApiError, exc: CompileError | HandlerError) -> ApiError:
+    """``error`` carrying where the code fails to compile (or threw): its answer
+    has ``line`` and ``column`` (1-based, null when unknown) beside
+    ``{code, detail}``, so an editor can mark the spot."""
+    error.extra = {"line": exc.line, "column": exc.column}  # type: ignore[attr-defined]
+    return error
+
+
 def validation_error(loc: tuple[str | int, ...], msg: str, type_: str = "value_error") -> Any:
     """A RequestValidationError rendered like FastAPI's own 422."""
     return RequestValidationError([{"loc": loc, "msg": msg, "type": type_}])
@@ -66,8 +74,15 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
 
 
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    """``{code, detail}``, plus the error's ``extra`` fields when it has some
+    (e.g. ``line`` and ``column`` of a handler that does not compile)."""
     assert isinstance(exc, ApiError)
     response = error_response(exc.status_code, exc.code, exc.detail)
+    extra = getattr(exc, "extra", None)
+    if extra:
+        response = JSONResponse(
+            {**extra, **error_body(exc.code, exc.detail)}, status_code=exc.status_code
+        )
     response.headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After
     return response
 

@@ -1,0 +1,234 @@
+"""The Stream Portal in headless Chromium against a real ``streamsink serve``:
+the journeys of the portal issue, each step asserted on what the page shows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import ARTIFACTS, ROOT, TOKEN, Server
+from tests.helpers.receiver_server import ReceiverServer
+
+
+def portal_url(server: Server, stream_id: str) -> str:
+    """The portal link for a stream: from ``stream-portal-access`` when the
+    server has it, else the page with the admin token in its fragment."""
+    r = server.api.post(f"/auth/stream-portal-access/{stream_id}", json={})
+    if r.status_code in (200, 201):
+        return str(r.json()["url"])
+    return f"{server.base}/portal/{stream_id}#key={TOKEN}"
+
+
+def new_stream(server: Server, uid: str) -> str:
+    return str(server.call("POST", "/stream", 201, json={"name": uid, "uid": uid})["id"])
+
+
+def test_without_a_key_the_portal_shows_the_sign_in_notice_and_no_data(
+    server: Server, page: Any
+) -> None:
+    sid = new_stream(server, "no-key")
+    page.goto(f"{server.base}/portal/{sid}")
+    alert = page.get_by_role("alert")
+    assert "no access key" in alert.inner_text()
+    assert page.get_by_role("heading", name="Sinks").count() == 0
+    page.shots.take("no-key")
+
+
+def test_the_key_leaves_the_address_bar_and_a_bad_key_gets_the_notice(
+    server: Server, page: Any
+) -> None:
+    sid = new_stream(server, "bad-key")
+    page.goto(f"{server.base}/portal/{sid}#key=not-a-token")
+    page.get_by_role("alert").wait_for()
+    assert "expired or was ended" in page.get_by_role("alert").inner_text()
+    assert "#key" not in page.url
+    page.goto(f"{server.base}/portal/{sid}#key={TOKEN}")
+    page.get_by_test_id("stream-name").wait_for()
+    assert page.get_by_test_id("stream-name").inner_text() == "bad-key"
+    assert "key=" not in page.url
+    page.reload()  # the key stays for this tab (sessionStorage)
+    page.get_by_test_id("stream-name").wait_for()
+
+
+# --- the journeys ------------------------------------------------------------------
+
+SVIX_JS = (ROOT / "transforms" / "svix-webhook-attempts.js").read_text()
+SVIX_EVENTS = json.loads(
+    (ROOT / "transforms" / "samples" / "svix-webhook-attempts.events.json").read_text()
+)
+#: The Svix example with its classic mistake: no comma after `name: ...`; V8
+#: stops at the next line's `kind`.
+BROKEN_JS = SVIX_JS.replace("name: event.eventType,", "name: event.eventType", 1)
+BROKEN_LINE = BROKEN_JS.splitlines().index('            kind: isHttp ? "CLIENT" : "INTERNAL",') + 1
+
+
+@pytest.fixture
+def receiver() -> Iterator[ReceiverServer]:
+    started = [ReceiverServer().start()]
+    yield started[0]
+    for r in started:
+        r.stop()
+
+
+def set_editor_code(page: Any, code: str) -> None:
+    """Replace the editor's text as a paste would (no auto-closed brackets)."""
+    content = page.locator(".transform .cm-content")
+    content.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(code)
+
+
+def wait_for_status(page: Any, state: str) -> Any:
+    status = page.locator("#compile-status")
+    expect(status).to_have_attribute("data-state", state, timeout=20_000)
+    return status
+
+
+def open_sink(page: Any, uid: str) -> None:
+    page.get_by_role("button", name=f"Open sink {uid}").click()
+    page.get_by_role("heading", name=f"Sink {uid}").wait_for()
+
+
+def sink_card(page: Any, uid: str) -> Any:
+    return page.locator(".sink-card").filter(
+        has=page.get_by_role("button", name=f"Open sink {uid}")
+    )
+
+
+def test_journey_create_sink_write_handler_preview_save_deliver(
+    server: Server, page: Any, receiver: ReceiverServer
+) -> None:
+    sid = new_stream(server, "journey-one")
+    page.goto(portal_url(server, sid))
+    expect(page.get_by_test_id("stream-name")).to_have_text("journey-one")
+
+    # create an otelTracing sink to the receiver
+    page.get_by_role("button", name="New sink").click()
+    expect(page.get_by_label("Type")).to_have_value("otelTracing")
+    page.get_by_label("UID").fill("traces")
+    page.get_by_label("URL").fill(receiver.traces_url)
+    page.get_by_role("button", name="Create sink").click()
+    page.get_by_role("heading", name="Sink traces").wait_for()
+    expect(sink_card(page, "traces").get_by_test_id("status-badge")).to_have_text("enabled")
+    (sink,) = server.call("GET", f"/stream/{sid}/sink", 200)["data"]
+    assert sink["config"]["url"] == receiver.traces_url and sink["type"] == "otelTracing"
+    page.shots.take("sink-created")
+
+    # start from the bundled Svix example, then type a handler with a syntax error:
+    # marked at its line, no save
+    page.locator(".transform .cm-content").wait_for()
+    page.get_by_label("Start from a bundled handler").select_option("svix-webhook-attempts.js")
+    expect(page.locator(".transform .cm-content")).to_contain_text("message.attempt")
+    expect(page.get_by_label("the handler's sample events (4)")).to_be_checked()
+    set_editor_code(page, BROKEN_JS)
+    status = wait_for_status(page, "compile")
+    expect(status).to_contain_text(f"Does not compile at line {BROKEN_LINE}")
+    expect(status).to_contain_text("SyntaxError")
+    marked_line = page.locator(".transform .cm-content .cm-line").nth(BROKEN_LINE - 1)
+    expect(marked_line.locator(".cm-lintRange-error")).to_have_count(1)
+    expect(marked_line).to_contain_text("kind")
+    expect(page.locator(".transform .cm-lint-marker-error")).to_have_count(1)
+    expect(page.get_by_role("button", name="Save transformation")).to_be_disabled()
+    page.shots.take("syntax-error")
+
+    # fixed: the preview runs on the handler's sample events (the stream has none)
+    set_editor_code(page, SVIX_JS)
+    wait_for_status(page, "compile")  # the marker goes once the check answers
+    status = wait_for_status(page, "ok")
+    expect(page.locator(".transform .cm-lintRange-error")).to_have_count(0)
+    traces = page.locator(".wf-trace")
+    expect(traces).to_have_count(2)
+    for i in range(2):
+        trace = traces.nth(i)
+        parent = trace.locator('li[data-depth="1"][data-span-name="message.attempt"]')
+        expect(parent).to_have_count(1)
+        child = parent.locator('li[data-depth="2"][data-span-name="http.attempt"]')
+        expect(child).to_have_count(1)
+        expect(child).to_have_attribute("data-kind", "CLIENT")
+    expect(page.get_by_test_id("raw-otlp")).to_contain_text('"resourceSpans"')
+    expect(page.get_by_test_id("raw-otlp")).to_contain_text("my.webhook.service")
+    # a span's attributes, opened from the keyboard
+    row = traces.nth(0).locator('li[data-span-name="http.attempt"] > button.wf-row')
+    row.focus()
+    page.keyboard.press("Enter")
+    expect(row).to_have_attribute("aria-expanded", "true")
+    details = traces.nth(0).locator('li[data-span-name="http.attempt"] .wf-attrs')
+    expect(details).to_contain_text("attemptId")
+    expect(details).to_contain_text("http.request.method")
+    page.locator(".transform").screenshot(path=str(ARTIFACTS / "portal-editor.png"))
+    page.shots.take("preview")
+
+    # save: only now is it stored
+    assert server.call("GET", f"/stream/{sid}/sink/{sink['id']}/transformation", 200)["code"] in (
+        None,
+        "",
+    )
+    page.get_by_role("button", name="Save transformation").click()
+    expect(page.get_by_text("Transformation saved.")).to_be_visible()
+    stored = server.call("GET", f"/stream/{sid}/sink/{sink['id']}/transformation", 200)
+    assert stored["code"] == SVIX_JS
+
+    # post the events: the attempt log shows the success, the sink is enabled
+    server.call("POST", f"/stream/{sid}/events", 202, json={"events": SVIX_EVENTS})
+    success = page.locator('table.attempts tr[data-outcome="success"]')
+    expect(success.first).to_be_visible(timeout=30_000)
+    expect(success.first).to_contain_text("4 / 0")  # spans sent / rejected
+    expect(sink_card(page, "traces").get_by_test_id("status-badge")).to_have_text("enabled")
+    expect(sink_card(page, "traces").locator(".throughput")).to_contain_text(
+        "4 events, 4 spans sent", timeout=10_000
+    )
+    expect(page.locator("table.events tbody tr")).to_have_count(4, timeout=10_000)
+    names = sorted(s["name"] for s in receiver.spans())
+    assert names == ["http.attempt"] * 2 + ["message.attempt"] * 2
+    page.shots.take("delivered")
+
+
+def test_journey_receiver_down_then_back_recovers_without_a_click(
+    server: Server, page: Any
+) -> None:
+    receiver = ReceiverServer().start()
+    port = receiver.port
+    sid = new_stream(server, "journey-two")
+    body = {"type": "otelTracing", "uid": "flaky", "config": {"url": receiver.traces_url}}
+    sink = server.call("POST", f"/stream/{sid}/sink", 201, json=body)
+    base = f"/stream/{sid}/sink/{sink['id']}"
+    server.call("PATCH", f"{base}/transformation", 200, json={"code": SVIX_JS})
+    page.goto(portal_url(server, sid))
+    open_sink(page, "flaky")
+    card = sink_card(page, "flaky")
+    expect(card.get_by_test_id("status-badge")).to_have_text("enabled")
+
+    receiver.stop()
+    back: ReceiverServer | None = None
+    try:
+        server.call("POST", f"/stream/{sid}/events", 202, json={"events": SVIX_EVENTS})
+        expect(card.get_by_test_id("status-badge")).to_have_text("retrying", timeout=30_000)
+        expect(card.locator(".failure-reason")).not_to_be_empty()
+        expect(card.locator(".next-retry")).to_be_visible()
+        reason = card.locator(".failure-reason").inner_text()
+        assert "connect" in reason.lower() or "refused" in reason.lower(), reason
+        expect(page.locator('table.attempts tr[data-outcome="retrying"]').first).to_be_visible(
+            timeout=15_000
+        )
+        page.shots.take("retrying")
+
+        back = ReceiverServer(port=port).start()  # same address: no edit, no click
+        expect(card.get_by_test_id("status-badge")).to_have_text("enabled", timeout=45_000)
+        expect(card.locator(".failure-reason")).to_have_count(0)
+        expect(card.locator(".next-retry")).to_have_count(0)
+        expect(page.locator('table.attempts tr[data-outcome="success"]').first).to_be_visible(
+            timeout=15_000
+        )
+        assert back.wait_for(1, timeout=10)
+        assert (
+            sorted(s["name"] for s in back.spans())
+            == ["http.attempt"] * 2 + ["message.attempt"] * 2
+        )
+        page.shots.take("recovered")
+    finally:
+        if back is not None:
+            back.stop()
