@@ -127,6 +127,9 @@ def test_console_lists_failing_sinks_first_with_charts_workers_and_traces(
     )
     assert nested.count() == 2
     assert nested.first.get_attribute("data-depth") == "2"
+    row = nested.first.locator("> button.wf-row").bounding_box()
+    track = nested.first.locator("> button.wf-row .wf-track").bounding_box()
+    assert row and track and track["width"] > row["width"] / 4  # the timing bar's column
     page.shots.take("console", full_page=True)
 
     # keyboard: open a span's attributes with Enter; a refresh keeps it open
