@@ -3,7 +3,7 @@
 Every read is pipelined and bounded: the platform-wide scan of sink states
 reads at most ``SCAN_SINKS_CAP`` sinks (three hash fields each), and a sink's
 lag scans at most ``LAG_SCAN_CAP`` log entries after its cursor inside Redis
-(``scripts.SINK_LAG``: ids and types only cross the wire as counts).
+(``scripts.SINK_LAG``: only counts cross the wire).
 """
 
 from __future__ import annotations

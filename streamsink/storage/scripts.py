@@ -252,41 +252,29 @@ return {n, tonumber(redis.call('HGET', KEYS[1], 'since'))}
 """,
 )
 
-# --- the console's overview (``storage.overview``) -----------------------------------
-
-#: The lag of sinks of one stream: log entries after each cursor that the sink's
-#: filter takes. KEYS[1] ``keys.event_log(stream)``; ARGV[1] how many entries to
-#: scan at most per sink, ARGV[2..] (first id to scan, event types JSON list or
-#: '' for all) pairs. Returns {count, 1 if the scan hit the cap else 0, id of the
-#: oldest counted entry or ''} per pair.
+#: The lag of one stream's sinks (``storage.overview``): log entries after each
+#: cursor that the sink's filter takes. KEYS[1] ``keys.event_log(stream)``; ARGV[1]
+#: entries to scan at most per sink, ARGV[2..] (first id, event types JSON or '')
+#: pairs. Returns {count, 1 if the scan hit the cap, oldest counted id or ''} each.
 SINK_LAG = Script(
     "sink_lag",
     _lua(
         """
-local cap = tonumber(ARGV[1])
 local out = {}
 for i = 2, #ARGV, 2 do
-  local entries = redis.call('XRANGE', KEYS[1], ARGV[i], '+', 'COUNT', cap)
-  local wanted = nil
-  if ARGV[i + 1] ~= '' then
-    local list = cjson.decode(ARGV[i + 1])
-    if type(list) == 'table' and #list > 0 then
-      wanted = {}
-      for _, t in ipairs(list) do wanted[t] = true end
-    end
-  end
+  local entries = redis.call('XRANGE', KEYS[1], ARGV[i], '+', 'COUNT', ARGV[1])
+  local wanted = ARGV[i + 1] ~= '' and {} or nil
+  if wanted then for _, t in ipairs(cjson.decode(ARGV[i + 1])) do wanted[t] = true end end
   local n, oldest = 0, ''
-  for _, entry in ipairs(entries) do
-    local f, etype = entry[2], nil
-    for j = 1, #f, 2 do
-      if f[j] == '$t' then etype = f[j + 1] break end
-    end
-    if wanted == nil or wanted[etype] then
+  for _, e in ipairs(entries) do
+    local f, etype = e[2], nil
+    for j = 1, #f, 2 do if f[j] == '$t' then etype = f[j + 1] end end
+    if not wanted or wanted[etype] then
       n = n + 1
-      if oldest == '' then oldest = entry[1] end
+      if oldest == '' then oldest = e[1] end
     end
   end
-  out[#out + 1] = {n, #entries >= cap and 1 or 0, oldest}
+  out[#out + 1] = {n, #entries >= tonumber(ARGV[1]) and 1 or 0, oldest}
 end
 return out
 """,
