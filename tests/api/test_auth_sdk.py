@@ -24,11 +24,13 @@ from svix.api import (
     Svix,
     SvixOptions,
 )
+from svix.api.authentication import AuthenticationStreamPortalAccessOptions
 from svix.exceptions import HttpError
 from svix.models import RotatePollerTokenIn, StreamPortalAccessIn, StreamTokenExpireIn
 
 from streamsink.api.app import create_app
 from streamsink.settings import Settings
+from tests.helpers.redis_dump import dump_all
 
 from .util import TOKEN
 
@@ -178,3 +180,30 @@ def test_poller_tokens(server_url: str, admin: Svix) -> None:
         lambda: portal.authentication.rotate_stream_poller_token(a, sink, RotatePollerTokenIn()),
         403,
     )
+
+
+def test_tokens_minted_by_the_sdk_are_not_kept_in_plain_text(
+    server_url: str, admin: Svix, redis_client: redis.Redis
+) -> None:
+    """The SDK sends an Idempotency-Key on every POST; an answer carrying a token
+    is not stored for replays (``Cache-Control: no-store``), so the token's text
+    never reaches Redis. The same key twice mints two tokens."""
+    a = admin.streaming.stream.create(StreamIn(name="a")).id
+    sink_in = StreamSinkIn.model_validate({"type": "otelTracing", "config": {"url": SINK_URL}})
+    sink = admin.streaming.sink.create(a, sink_in).id
+    auth = admin.authentication
+    same = AuthenticationStreamPortalAccessOptions(idempotency_key="same-key")
+    minted = [
+        auth.stream_portal_access(a, StreamPortalAccessIn(), same).token,
+        auth.stream_portal_access(a, StreamPortalAccessIn(), same).token,
+        auth.get_stream_poller_token(a, sink).token,
+        auth.rotate_stream_poller_token(a, sink, RotatePollerTokenIn()).token,
+    ]
+    assert len(set(minted)) == 4
+    blob = dump_all(redis_client)
+    assert b"ss:idem:" in blob  # the SDK's keys were seen (stream and sink creation)
+    for token in minted:
+        assert token.encode() not in blob and token.split("_", 2)[2].encode() not in blob
+    with httpx.Client(base_url=server_url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        r = http.post(f"/api/v1/auth/stream-portal-access/{a}", json={})
+    assert r.headers["cache-control"] == "no-store"

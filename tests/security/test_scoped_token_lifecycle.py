@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from streamsink.auth_token import SECRET_FILE
 
-from .conftest import AUTH, new_sink, new_stream
+from .conftest import new_sink, new_stream
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -103,7 +103,11 @@ def test_logout(client: TestClient, redis_client: redis.Redis) -> None:
 
 def test_expire_all(client: TestClient, redis_client: redis.Redis) -> None:
     a, b = new_stream(client, "a"), new_stream(client, "b")
-    s1, s2, plain = mint(client, a, sessionId="s1"), mint(client, a, sessionId="s2"), mint(client, a)
+    s1, s2, plain = (
+        mint(client, a, sessionId="s1"),
+        mint(client, a, sessionId="s2"),
+        mint(client, a),
+    )
     in_b = mint(client, b, sessionId="s1")
     url_a, url_b = f"/api/v1/stream/{a}", f"/api/v1/stream/{b}"
 

@@ -6,6 +6,7 @@ checked by its template and method without touching this file."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 import redis
 from fastapi.testclient import TestClient
+
+from tests.helpers.redis_dump import dump_all
 
 from .conftest import AUTH, new_sink, new_stream
 
@@ -214,7 +217,10 @@ def test_events_post_is_refused_on_both_lanes(world: World) -> None:
 
 
 def test_simulate_is_open_to_read_only_tokens(world: World) -> None:
-    code = "function handler(input) { return {config: {serviceName: 's', scope: {name: 'x'}}, spans: []}; }"
+    code = (
+        "function handler(input) {"
+        " return {config: {serviceName: 's', scope: {name: 'x'}}, spans: []}; }"
+    )
     body = {"type": "otelTracing", "code": code, "events": [{"eventType": "a", "payload": {}}]}
     r = world.client.post(
         "/api/v1/stream/transformations/simulate", json=body, headers=bearer(world.read_only)
@@ -245,28 +251,6 @@ def test_tokens_can_not_mint_or_manage_tokens(world: World) -> None:
         assert r.status_code == 403, r.text
 
 
-def _dump(client: redis.Redis) -> bytes:
-    """Every key and every value in the database, as one blob."""
-    out: list[bytes] = []
-    for key in client.scan_iter(count=1000):
-        out.append(key)
-        kind = client.type(key)
-        if kind == b"string":
-            out.append(client.get(key) or b"")
-        elif kind == b"hash":
-            out.extend(b for kv in client.hgetall(key).items() for b in kv)
-        elif kind == b"zset":
-            out.extend(m for m, _ in client.zrange(key, 0, -1, withscores=True))
-        elif kind == b"list":
-            out.extend(client.lrange(key, 0, -1))
-        elif kind == b"set":
-            out.extend(client.smembers(key))
-        elif kind == b"stream":
-            for _, fields in client.xrange(key):
-                out.extend(b for kv in fields.items() for b in kv)
-    return b"\n".join(out)
-
-
 def test_tokens_are_stored_only_hashed(world: World) -> None:
     w = world
     r = w.client.post(
@@ -276,12 +260,10 @@ def test_tokens_are_stored_only_hashed(world: World) -> None:
     )
     rotated = r.json()["token"]
     plain = [w.portal, w.read_only, w.poller, rotated]
-    blob = _dump(w.redis)
+    blob = dump_all(w.redis)
     for token in plain:
         secret_part = token.split("_", 2)[2]
         assert secret_part.encode() not in blob and token.encode() not in blob
-        import hashlib
-
         assert hashlib.sha256(token.encode()).hexdigest().encode() in blob  # the scan sees it
     for token in plain:  # and every one of them still works
         r = w.client.get(f"/api/v1/stream/{w.stream_a}/sink/{w.sink_a}", headers=bearer(token))

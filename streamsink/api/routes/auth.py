@@ -98,6 +98,11 @@ class ApiTokenOut(WireModel):
     scopes: list[str] | None = None
 
 
+#: On answers that carry a token: no cache keeps them, nor the Idempotency-Key
+#: store (``api.middleware.idempotency``): a token lives in Redis only hashed.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
 def _base_url(request: Request, settings: Settings) -> str:
     if settings.public_url:
         return settings.public_url.rstrip("/")
@@ -113,6 +118,7 @@ def _base_url(request: Request, settings: Settings) -> str:
 def stream_portal_access(
     stream_id: StreamIdPath,
     request: Request,
+    response: Response,
     client: RedisDep,
     settings: SettingsDep,
     body: Annotated[StreamPortalAccessIn | None, Body()] = None,
@@ -131,6 +137,7 @@ def stream_portal_access(
         now_ms=now_ms(),
     )
     url = f"{_base_url(request, settings)}/portal/{sid}#key={token}"
+    response.headers.update(NO_STORE)
     return AppPortalAccessOut(url=url, token=token)
 
 
@@ -200,13 +207,18 @@ POLLER = "/stream/{stream_id}/sink/{sink_id}/poller/token"
     responses={**ERRORS, **FORBIDDEN},
 )
 def get_stream_poller_token(
-    stream_id: StreamIdPath, sink_id: SinkIdPath, request: Request, client: RedisDep
+    stream_id: StreamIdPath,
+    sink_id: SinkIdPath,
+    request: Request,
+    response: Response,
+    client: RedisDep,
 ) -> ApiTokenOut:
     """The sink's current poller token (``sk_poll_``, issued on first call): it
     reads that sink (``GET .../sink/{sink_id}`` and ``.../events``) and nothing else."""
     sid = store_streams.require_stream(client, stream_id).id
     sink = store_sinks.require_stream_sink(client, sid, sink_id)
     secret = _secret(request)
+    response.headers.update(NO_STORE)
     return _token_out(tokens.current_poller_token(client, secret, sid, sink.id, now_ms()))
 
 
@@ -220,6 +232,7 @@ def rotate_stream_poller_token(
     stream_id: StreamIdPath,
     sink_id: SinkIdPath,
     request: Request,
+    response: Response,
     client: RedisDep,
     body: Annotated[RotatePollerTokenIn | None, Body()] = None,
 ) -> ApiTokenOut:
@@ -240,4 +253,5 @@ def rotate_stream_poller_token(
         old_token_expiry_secs=old_expiry,
         now_ms=now_ms(),
     )
+    response.headers.update(NO_STORE)
     return _token_out(token)
