@@ -268,3 +268,42 @@ def test_tokens_are_stored_only_hashed(world: World) -> None:
     for token in plain:  # and every one of them still works
         r = w.client.get(f"/api/v1/stream/{w.stream_a}/sink/{w.sink_a}", headers=bearer(token))
         assert r.status_code == 200, token
+
+
+def test_routes_added_later_fall_under_the_rule(world: World) -> None:
+    """Routes another module adds (as the parity and console work will) are
+    judged by their template and method, with nothing listed for them."""
+    from fastapi import APIRouter, Depends
+
+    from streamsink.api.deps import require_token
+
+    later = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
+    for method, path in (
+        ("GET", "/stream/{stream_id}/sink/{sink_id}/secret"),
+        ("POST", "/stream/{stream_id}/sink/{sink_id}/secret/rotate"),
+        ("GET", "/stream/{stream_id}/sink/{sink_id}/last-acked-event"),
+        ("POST", "/stream/{stream_id}/replay"),
+        ("GET", "/console/overview"),
+    ):
+        later.add_api_route(path, lambda: {"ok": True}, methods=[method])
+    w = world
+    w.client.app.include_router(later)
+    sink = S + "/sink/{sink_id}"
+    expect = {  # (method, template): (portal, read-only, poller) allowed
+        ("GET", sink + "/secret"): (True, True, False),
+        ("POST", sink + "/secret/rotate"): (True, False, False),
+        ("GET", sink + "/last-acked-event"): (True, True, False),
+        ("POST", S + "/replay"): (False, False, False),
+        ("GET", "/api/v1/console/overview"): (False, False, False),
+    }
+    for (method, template), allowed in expect.items():
+        assert _call(w, method, template, None).status_code == 401
+        for token, ok in zip((w.portal, w.read_only, w.poller), allowed, strict=True):
+            r = _call(w, method, template, token)
+            assert r.status_code == (200 if ok else 403), (method, template, r.text)
+            if token == w.poller:  # the matrix test's expectations agree
+                assert ok == poller_allows(method, template)
+            else:
+                assert ok == portal_allows(token == w.read_only, method, template)
+        r = _call(w, method, template, w.portal, stream_id=w.stream_b)
+        assert r.status_code == 403
