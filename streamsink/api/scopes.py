@@ -71,9 +71,9 @@ class Need(Enum):
 def route_template(scope: Scope) -> str | None:
     """The matched route's full path template (``/api/v1/stream/{stream_id}``).
 
-    FastAPI >= 0.160 no longer copies an included router's routes: the route in
-    ``scope["route"]`` keeps its own path and the prefixed one is in the
-    effective route context. Older FastAPI copies routes with the full path.
+    Recent FastAPI (0.165 here) no longer copies an included router's routes:
+    the route in ``scope["route"]`` keeps its own path, the prefixed one is in
+    the effective route context. Older FastAPI copies routes with the full path.
     Anything else yields a template no rule knows, so the route is refused."""
     context = (scope.get("fastapi") or {}).get("effective_route_context")
     template = getattr(context, "path_format", None)

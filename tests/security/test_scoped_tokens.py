@@ -26,7 +26,7 @@ EVENT_TYPE = "order.created"
 
 def _routes(app: Any) -> list[tuple[str, str]]:
     """(method, full path template) of every route of the app."""
-    try:  # FastAPI >= 0.160 keeps included routers as they are
+    try:  # recent FastAPI keeps included routers as they are
         from fastapi.routing import iter_route_contexts
 
         found = [(rc.path_format, rc.methods) for rc in iter_route_contexts(app.routes)]
