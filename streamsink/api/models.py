@@ -17,6 +17,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -82,7 +84,7 @@ EventTypeName = Annotated[str, AfterValidator(validate_name)]
 Metadata = dict[str, str]
 SinkStatusIn = Literal["enabled", "disabled"]
 SinkStatus = Literal["enabled", "disabled", "paused", "retrying"]
-SinkType = Literal["otelTracing"]
+SinkType = Literal["otelTracing", "poller"]
 
 
 def redact_headers(headers: dict[str, str]) -> EndpointHeadersOut:
@@ -192,6 +194,10 @@ def unknown_key_message(unknown: list[Any], known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=1)
     guess = f" (did you mean {close[0]!r}?)" if close else ""
     more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
+    if not known:
+        return (
+            f"unknown key {name!r}{more} in config: this sink type's config has no keys: send {{}}"
+        )
     return f"unknown key {name!r}{more} in config{guess}: the keys are {', '.join(known)}"
 
 
@@ -221,9 +227,58 @@ class OtelTracingConfigOut(WireModel):
     compression: OtlpCompression = Field(default="none", description=_COMPRESSION_DOC)
 
 
+class PollerConfigIn(SinkConfigModel):
+    """A ``poller`` sink's config: none (``{}``), as Svix defines it. The consumer
+    reads the sink with ``GET .../sink/{sink_id}/events``."""
+
+
+class PollerConfigOut(WireModel):
+    pass
+
+
+#: The config model of each sink type: create/replace, and patch.
+CONFIG_IN: dict[str, type[SinkConfigModel]] = {
+    "otelTracing": OtelTracingConfigIn,
+    "poller": PollerConfigIn,
+}
+CONFIG_PATCH: dict[str, type[SinkConfigModel]] = {
+    "otelTracing": OtelTracingConfigPatch,
+    "poller": PollerConfigIn,
+}
+
+
+def config_of_type(
+    models: dict[str, type[SinkConfigModel]],
+    default: str | None,
+    value: Any,
+    info: ValidationInfo,
+) -> Any:
+    """``value`` validated as the config of the body's ``type`` (errors located
+    under ``config``); without a valid ``type``, left as is (that field's 422 says why)."""
+    kind = info.data.get("type") or default
+    model = models.get(kind) if kind else None
+    return value if model is None else model.model_validate(value)
+
+
 class StreamSinkIn(WireModel):
-    type: SinkType = Field(description="sink type; only `otelTracing` is supported")
-    config: OtelTracingConfigIn
+    type: SinkType = Field(description="sink type: `otelTracing` or `poller`")
+    config: OtelTracingConfigIn | PollerConfigIn
+
+    @model_validator(mode="before")
+    @classmethod
+    def _poller_config_default(cls, data: Any) -> Any:
+        """A ``poller`` body may leave ``config`` out (it has no keys)."""
+        if isinstance(data, dict) and data.get("type") == "poller" and "config" not in data:
+            return {**data, "config": {}}
+        return data
+
+    @field_validator("config", mode="wrap")
+    @classmethod
+    def _config_of_type(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        return config_of_type(CONFIG_IN, None, value, info)
+
     uid: Uid | None = None
     status: SinkStatusIn | None = None
     batch_size: int = Field(default=100, ge=1, le=1000)
@@ -237,7 +292,7 @@ class StreamSinkPatch(WireModel):
     """Only the fields present are changed; ``uid``/``eventTypes``/``channels`` null clear."""
 
     type: SinkType | None = None
-    config: OtelTracingConfigPatch | None = None
+    config: OtelTracingConfigPatch | PollerConfigIn | None = None
     uid: Uid | None = None
     status: SinkStatusIn | None = None
     batch_size: int | None = Field(default=None, ge=1, le=1000)
@@ -246,12 +301,23 @@ class StreamSinkPatch(WireModel):
     channels: list[str] | None = None
     metadata: Metadata | None = None
 
+    @field_validator("config", mode="wrap")
+    @classmethod
+    def _config_of_type(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        """Without ``type``, the config is checked as an ``otelTracing`` one (and
+        the route refuses config keys for a sink of another type)."""
+        if value is None:
+            return None
+        return config_of_type(CONFIG_PATCH, "otelTracing", value, info)
+
 
 class StreamSinkOut(WireModel):
     id: str
     uid: str | None = None
     type: str
-    config: OtelTracingConfigOut
+    config: OtelTracingConfigOut | PollerConfigOut
     status: SinkStatus
     batch_size: int
     max_wait_secs: int
