@@ -141,6 +141,28 @@ def test_poller_pages_in_order_with_filter_and_cursor(
     assert [e.payload for e in tail.data] == ["late"] and tail.done  # type: ignore[attr-defined]
 
 
+def test_a_thousand_events_none_missing_or_doubled(svix: Svix, redis_client: redis.Redis) -> None:
+    stream = svix.streaming.stream.create(StreamIn(name="big", uid="big")).id
+    sink_id = _poller(svix, "big")
+    for start in range(0, 1000, 250):
+        _post(svix, "big", [("n", str(i)) for i in range(start, start + 250)])
+    iterator = _get(svix, "big", sink_id).iterator  # type: ignore[attr-defined]
+    seen: list[str] = []
+    calls = 0
+    while calls < 40:
+        calls += 1
+        page = _get(svix, "big", sink_id, iterator=iterator)  # the default limit: 50
+        assert len(page.data) <= 50  # type: ignore[attr-defined]
+        seen += [e.payload for e in page.data]  # type: ignore[attr-defined]
+        iterator = page.iterator  # type: ignore[attr-defined]
+        if page.done:  # type: ignore[attr-defined]
+            break
+    assert seen == [str(i) for i in range(1000)] and calls == 20
+    _get(svix, "big", sink_id, iterator=iterator)
+    last = event_log.last_id(redis_client, stream)
+    assert svix.streaming.sink.get("big", sink_id).current_iterator == last
+
+
 def _position(iterator: str) -> str:
     import base64
 
