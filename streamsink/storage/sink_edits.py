@@ -105,7 +105,8 @@ def _stage_update(pipe: Pipeline, current: SinkRecord, changes: dict[str, Any]) 
     and ``STREAMSINK_RETRY_MAX_ELAPSED`` start afresh); a retrying sink stays
     retrying. Setting ``disabled`` on a sink that is not clears the same failure
     state: a sink disabled by a user has no failureReason, which is how
-    force-retry tells it from one disabled by a failure. A new url or encoding
+    force-retry tells it from one disabled by a failure. A sink turned
+    ``poller`` (by PUT) stops retrying: it is enabled. A new url or encoding
     forgets the negotiated encoding."""
     updates = {k: v for k, v in changes.items() if k in CONFIG_FIELDS and k != "uid"}
     if any(k in updates and updates[k] != getattr(current, k) for k in ("url", "encoding")):
@@ -117,6 +118,9 @@ def _stage_update(pipe: Pipeline, current: SinkRecord, changes: dict[str, Any]) 
         updates["uid"] = new_uid
     status = changes.get("status")
     revive = status == "enabled" and current.status in ("disabled", "paused")
+    polled = updates.get("type") == keys.POLLER_SINK_TYPE
+    if polled and current.status == "retrying" and status != "disabled":
+        status, revive = "enabled", True  # a sink turned poller is never retried
     if revive:
         updates |= {"status": "enabled", "failure_reason": None, "next_retry_at": None}
     user_disable = status == "disabled" and current.status != "disabled"

@@ -33,6 +33,7 @@ from streamsink.api.app import create_app
 from streamsink.delivery.scheduling import QUEUE_NAMES
 from streamsink.settings import Settings
 from streamsink.storage import eventlog as event_log
+from streamsink.storage import sinks as store_sinks
 
 from .util import AUTH, TOKEN, sink_body
 
@@ -285,7 +286,7 @@ def test_poller_sinks_are_never_kicked(client: TestClient, redis_client: redis.R
     assert queued() == before and not redis_client.exists(f"ss:kick:{poller}")
 
 
-def test_put_switches_between_types(client: TestClient) -> None:
+def test_put_switches_between_types(client: TestClient, redis_client: redis.Redis) -> None:
     client.post("/api/v1/stream", json={"name": "w", "uid": "w"})
     base = "/api/v1/stream/w/sink"
     made = client.post(base, json={"type": "poller", "uid": "s"}).json()  # config may be left out
@@ -298,6 +299,14 @@ def test_put_switches_between_types(client: TestClient) -> None:
     assert back["currentIterator"] == made["currentIterator"]
     r = client.patch(f"{base}/s", json={"config": {"url": "https://x.example.com"}})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "config"]
+
+    # a retrying sink turned poller is enabled: no worker would ever retry it
+    client.put(f"{base}/s", json=sink_body())
+    state = {"status": "retrying", "failure_reason": "HTTP 503", "next_retry_at": 4_000_000_000_000}
+    store_sinks.update_sink_state(redis_client, made["id"], **state)  # type: ignore[arg-type]
+    out = client.put(f"{base}/s", json={"type": "poller", "config": {}}).json()
+    assert out["status"] == "enabled" and out["failureReason"] is None
+    assert out["nextRetryAt"] is None
 
 
 def test_plain_http_reads_of_a_poller_sink(server_url: str, svix: Svix) -> None:
