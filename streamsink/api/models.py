@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from streamsink.api.sink_config import PollerConfigIn, PollerConfigOut, config_of_type
 from streamsink.api.text import surrogate_error
 from streamsink.resource_ids import (
     NEW_UID_MAX_LEN,
@@ -194,10 +195,6 @@ def unknown_key_message(unknown: list[Any], known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=1)
     guess = f" (did you mean {close[0]!r}?)" if close else ""
     more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
-    if not known:
-        return (
-            f"unknown key {name!r}{more} in config: this sink type's config has no keys: send {{}}"
-        )
     return f"unknown key {name!r}{more} in config{guess}: the keys are {', '.join(known)}"
 
 
@@ -227,37 +224,15 @@ class OtelTracingConfigOut(WireModel):
     compression: OtlpCompression = Field(default="none", description=_COMPRESSION_DOC)
 
 
-class PollerConfigIn(SinkConfigModel):
-    """A ``poller`` sink's config: none (``{}``), as Svix defines it. The consumer
-    reads the sink with ``GET .../sink/{sink_id}/events``."""
-
-
-class PollerConfigOut(WireModel):
-    pass
-
-
-#: The config model of each sink type: create/replace, and patch.
-CONFIG_IN: dict[str, type[SinkConfigModel]] = {
+#: The config model of each sink type (``sink_config.config_of_type``).
+CONFIG_IN: dict[str, type[BaseModel]] = {
     "otelTracing": OtelTracingConfigIn,
     "poller": PollerConfigIn,
 }
-CONFIG_PATCH: dict[str, type[SinkConfigModel]] = {
+CONFIG_PATCH: dict[str, type[BaseModel]] = {
     "otelTracing": OtelTracingConfigPatch,
     "poller": PollerConfigIn,
 }
-
-
-def config_of_type(
-    models: dict[str, type[SinkConfigModel]],
-    default: str | None,
-    value: Any,
-    info: ValidationInfo,
-) -> Any:
-    """``value`` validated as the config of the body's ``type`` (errors located
-    under ``config``); without a valid ``type``, left as is (that field's 422 says why)."""
-    kind = info.data.get("type") or default
-    model = models.get(kind) if kind else None
-    return value if model is None else model.model_validate(value)
 
 
 class StreamSinkIn(WireModel):
@@ -306,8 +281,7 @@ class StreamSinkPatch(WireModel):
     def _config_of_type(
         cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
     ) -> Any:
-        """Without ``type``, the config is checked as an ``otelTracing`` one (and
-        the route refuses config keys for a sink of another type)."""
+        """Without ``type``: as an ``otelTracing`` one (the route checks the sink's)."""
         if value is None:
             return None
         return config_of_type(CONFIG_PATCH, "otelTracing", value, info)
