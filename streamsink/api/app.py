@@ -24,6 +24,7 @@ from streamsink.api.routes import (
     events,
     local,
     ops,
+    poller,
     simulate,
     sink_delivery,
     sinks,
@@ -85,6 +86,7 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
     api.include_router(streams.router)
     api.include_router(sinks.router)
     api.include_router(sink_delivery.router)
+    api.include_router(poller.router)
     api.include_router(events.router)
     api.include_router(auth.router)  # scoped tokens (api.scopes: what they reach)
     app.include_router(api)

@@ -80,6 +80,9 @@ STREAMS = PREFIX + "streams"
 STREAM_KEY_PREFIX = PREFIX + "stream:"
 STREAM_SINKS_SUFFIX = ":sinks"
 SINK_KEY_PREFIX = PREFIX + "sink:"
+#: The ``type`` of a sink hash that no worker delivers: the consumer polls it
+#: (``GET .../events``); the kick script skips it.
+POLLER_SINK_TYPE = "poller"
 
 
 def stream(stream_id: str) -> str:

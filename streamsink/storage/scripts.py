@@ -141,13 +141,15 @@ end
 # ``kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)``: claims
 # (SET NX EX ttl) the kick flag of every enabled sink in the sink index whose
 # filter lets one of ``types`` (a set: type -> true) through; the claimed ids.
-_KICK_MATCHING = """
+# Sinks of type ``keys.POLLER_SINK_TYPE`` are never kicked (no worker delivers them).
+_KICK_MATCHING = _lua(
+    """
 local function kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)
   local claimed = {}
   for _, id in ipairs(redis.call('ZRANGE', sinks_key, 0, -1)) do
-    local f = redis.call('HMGET', sink_prefix .. id, 'id', 'status', 'eventTypes')
+    local f = redis.call('HMGET', sink_prefix .. id, 'id', 'status', 'eventTypes', 'type')
     local status = f[2] or ''
-    if f[1] and (status == 'enabled' or status == '') then
+    if f[1] and (status == 'enabled' or status == '') and f[4] ~= '$poller' then
       local match = true
       if f[3] and f[3] ~= '' then
         local wanted = cjson.decode(f[3])
@@ -165,7 +167,9 @@ local function kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)
   end
   return claimed
 end
-"""
+""",
+    poller=keys.POLLER_SINK_TYPE,
+)
 
 #: Append events to an existing stream, all or none, and count them.
 #: KEYS and ARGV[1..6] as ``append_events`` above; ARGV[7..] the (event type,
