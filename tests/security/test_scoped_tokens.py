@@ -271,17 +271,17 @@ def test_tokens_are_stored_only_hashed(world: World) -> None:
 
 
 def test_routes_added_later_fall_under_the_rule(world: World) -> None:
-    """Routes another module adds (as the parity and console work will) are
-    judged by their template and method, with nothing listed for them."""
+    """Routes added later (made-up paths that no module serves) are judged by
+    their template and method, with nothing listed for them."""
     from fastapi import APIRouter, Depends
 
     from streamsink.api.deps import require_token
 
     later = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
     for method, path in (
-        ("GET", "/stream/{stream_id}/sink/{sink_id}/secret"),
-        ("POST", "/stream/{stream_id}/sink/{sink_id}/secret/rotate"),
-        ("GET", "/stream/{stream_id}/sink/{sink_id}/last-acked-event"),
+        ("GET", "/stream/{stream_id}/sink/{sink_id}/later-read"),
+        ("POST", "/stream/{stream_id}/sink/{sink_id}/later-write/rotate"),
+        ("GET", "/stream/{stream_id}/sink/{sink_id}/later-event"),
         ("POST", "/stream/{stream_id}/replay"),
         ("GET", "/console/overview"),
     ):
@@ -290,9 +290,9 @@ def test_routes_added_later_fall_under_the_rule(world: World) -> None:
     w.client.app.include_router(later)
     sink = S + "/sink/{sink_id}"
     expect = {  # (method, template): (portal, read-only, poller) allowed
-        ("GET", sink + "/secret"): (True, True, False),
-        ("POST", sink + "/secret/rotate"): (True, False, False),
-        ("GET", sink + "/last-acked-event"): (True, True, False),
+        ("GET", sink + "/later-read"): (True, True, False),
+        ("POST", sink + "/later-write/rotate"): (True, False, False),
+        ("GET", sink + "/later-event"): (True, True, False),
         ("POST", S + "/replay"): (False, False, False),
         ("GET", "/api/v1/console/overview"): (False, False, False),
     }
