@@ -123,6 +123,12 @@ class SinkRecord:
     updated_at: int = 0
     seq: int = 0
 
+    @property
+    def polled(self) -> bool:
+        """A ``poller`` sink: no worker delivers it, the consumer pages the log
+        through the API and the iterator it comes back with moves the cursor."""
+        return self.type == keys.POLLER_SINK_TYPE
+
     def matches(self, event_type: str) -> bool:
         """True when this sink's event-type filter lets ``event_type`` through."""
         return not self.event_types or event_type in self.event_types

@@ -16,6 +16,8 @@ from streamsink.api.models import (
     EndpointHeadersOut,
     HttpSinkHeadersPatchIn,
     ListResponseStreamSinkOut,
+    OtelTracingConfigIn,
+    OtelTracingConfigPatch,
     SinkTransformationOut,
     SinkTransformIn,
     StreamSinkIn,
@@ -58,21 +60,24 @@ def _checked_stream(
 ) -> str:
     """The stream's id, once the sink body passes the settings' limits (destination,
     headers per sink, sinks per stream; ``sink_id``: the sink a PUT replaces)."""
-    check_destination(settings, body.config.url)
-    check_header_count(settings, body.config.headers, ("body", "config", "headers"))
+    if isinstance(body.config, OtelTracingConfigIn):
+        check_destination(settings, body.config.url)
+        check_header_count(settings, body.config.headers, ("body", "config", "headers"))
     sid = _stream_id(client, stream_id)
     check_room_for_sink(settings, client, sid, sink_id)
     return sid
 
 
 def _values(body: StreamSinkIn) -> dict[str, Any]:
-    """Every configuration field of a create/replace body (defaults included)."""
+    """Every configuration field of a create/replace body (defaults included; a
+    ``poller`` sink has no url, headers or encoding)."""
+    config = body.config if isinstance(body.config, OtelTracingConfigIn) else None
     return {
         "type": body.type,
-        "url": body.config.url,
-        "headers": body.config.headers or {},
-        "encoding": body.config.encoding or "auto",
-        "compression": body.config.compression or "none",
+        "url": config.url if config else "",
+        "headers": (config.headers if config else None) or {},
+        "encoding": (config.encoding if config else None) or "auto",
+        "compression": (config.compression if config else None) or "none",
         "uid": body.uid,
         "status": body.status,
         "batch_size": body.batch_size,
@@ -181,7 +186,9 @@ def patch_sink(
         changes["event_types"] = body.event_types or []
     if "channels" in sent:
         changes["channels"] = body.channels
-    if body.config is not None:
+    sid = _stream_id(client, stream_id)
+    _check_patch_type(body, store_sinks.require_stream_sink(client, sid, sink_id))
+    if isinstance(body.config, OtelTracingConfigPatch):
         if body.config.url is not None:
             check_destination(settings, body.config.url)
             changes["url"] = body.config.url
@@ -191,10 +198,26 @@ def patch_sink(
         for name in ("encoding", "compression"):
             if getattr(body.config, name) is not None:
                 changes[name] = getattr(body.config, name)
-    sid = _stream_id(client, stream_id)
     record = edits.patch_sink(client, sid, sink_id, changes)
     after_sink_change(request, record)
     return render_sink(record)
+
+
+def _check_patch_type(body: StreamSinkPatch, current: store_sinks.SinkRecord) -> None:
+    """422 when a PATCH names another ``type`` than the sink's (PUT replaces a
+    sink with one of another type), or sends config keys to a ``poller`` sink."""
+    if body.type is not None and body.type != current.type:
+        raise validation_error(
+            ("body", "type"),
+            f"the sink is of type {current.type!r}, not {body.type!r}:"
+            " PATCH cannot change a sink's type (PUT the whole sink instead)",
+        )
+    if current.polled and body.config is not None and body.config.model_fields_set:
+        given = sorted(body.config.model_fields_set)
+        raise validation_error(
+            ("body", "config"),
+            f"unknown key {given[0]!r} in config: a poller sink's config has no keys",
+        )
 
 
 @router.delete(
