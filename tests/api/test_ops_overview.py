@@ -263,3 +263,13 @@ def test_a_stream_without_a_name_is_listed(client: TestClient) -> None:
     assert r.status_code == 201, r.text
     listed = _overview(client)["streams"]["data"]
     assert [(s["uid"], s["name"]) for s in listed] == [("unnamed", None)]
+
+
+def test_a_portal_token_cannot_read_the_overview(client: TestClient) -> None:
+    stream = _stream(client, "customer")
+    r = client.post(f"/api/v1/auth/stream-portal-access/{stream}", json={})
+    assert r.status_code == 200, r.text
+    portal = {"Authorization": f"Bearer {r.json()['token']}"}
+    assert client.get(f"/api/v1/stream/{stream}", headers=portal).status_code == 200
+    r = client.get(URL, headers=portal)
+    assert r.status_code == 403 and r.json()["code"] == "forbidden", r.text
