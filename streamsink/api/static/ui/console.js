@@ -20,7 +20,8 @@ function Login({ reason, onToken }) {
     const token = value.trim();
     if (token) onToken(token);
   };
-  return html`<main id="main">
+  return html`<header class="top" role="banner"><h1>streamsink console</h1></header>
+  <main id="main">
     <section class="panel login" aria-labelledby="login-title">
       <h2 id="login-title">Sign in to the console</h2>
       ${reason && html`<p class="notice error" role="alert" data-testid="login-error">${reason}</p>`}
