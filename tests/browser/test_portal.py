@@ -4,6 +4,7 @@ the journeys of the portal issue, each step asserted on what the page shows."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,11 +48,11 @@ def test_the_key_leaves_the_address_bar_and_a_bad_key_gets_the_notice(
     assert "expired or was ended" in page.get_by_role("alert").inner_text()
     assert "#key" not in page.url
     page.goto(f"{server.base}/portal/{sid}#key={TOKEN}")
-    page.get_by_test_id("stream-name").wait_for()
-    assert page.get_by_test_id("stream-name").inner_text() == "bad-key"
+    expect(page.get_by_test_id("stream-name")).to_have_text("bad-key")
     assert "key=" not in page.url
     page.reload()  # the key stays for this tab (sessionStorage)
-    page.get_by_test_id("stream-name").wait_for()
+    expect(page.get_by_test_id("stream-name")).to_have_text("bad-key")
+    expect(page.get_by_role("heading", name="Sinks")).to_be_visible()
 
 
 # --- the journeys ------------------------------------------------------------------
@@ -159,6 +160,7 @@ def test_journey_create_sink_write_handler_preview_save_deliver(
     details = traces.nth(0).locator('li[data-span-name="http.attempt"] .wf-attrs')
     expect(details).to_contain_text("attemptId")
     expect(details).to_contain_text("http.request.method")
+    page.locator(".transform .cm-scroller").evaluate("e => { e.scrollTop = 0; }")
     page.locator(".transform").screenshot(path=str(ARTIFACTS / "portal-editor.png"))
     page.shots.take("preview")
 
@@ -232,3 +234,98 @@ def test_journey_receiver_down_then_back_recovers_without_a_click(
     finally:
         if back is not None:
             back.stop()
+
+
+def test_edit_settings_keeps_sensitive_headers_hidden_and_controls_work(
+    server: Server, page: Any, receiver: ReceiverServer
+) -> None:
+    sid = new_stream(server, "controls")
+    server.call(
+        "POST",
+        f"/stream/{sid}/events",
+        202,
+        json={"events": [{"eventType": "order.paid", "payload": {"n": 1}}]},
+    )
+    body = {
+        "type": "otelTracing",
+        "uid": "ctl",
+        "config": {
+            "url": receiver.traces_url,
+            "headers": {"Authorization": "Bearer very-secret-value", "X-Team": "payments"},
+        },
+    }
+    sink = server.call("POST", f"/stream/{sid}/sink", 201, json=body)
+    base = f"/stream/{sid}/sink/{sink['id']}"
+    page.goto(portal_url(server, sid))
+    open_sink(page, "ctl")
+
+    page.get_by_role("button", name="Edit settings").click()
+    names = page.locator(".header-row input[id^=hname]")
+    values = page.locator(".header-row input[id^=hvalue]")
+    expect(names).to_have_count(2)
+    by_name = {names.nth(i).input_value(): values.nth(i) for i in range(2)}
+    expect(by_name["X-Team"]).to_have_value("payments")
+    expect(by_name["Authorization"]).to_have_value("")
+    expect(by_name["Authorization"]).to_have_attribute("placeholder", re.compile("sensitive"))
+    assert "very-secret-value" not in page.content()
+    page.get_by_label("Batch size").fill("10")
+    page.get_by_role("checkbox", name="order.paid").check()
+    page.shots.take("edit-settings")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_role("button", name="Edit settings")).to_be_visible()
+    stored = server.call("GET", base, 200)
+    assert stored["batchSize"] == 10 and stored["eventTypes"] == ["order.paid"]
+    headers = server.call("GET", f"{base}/headers", 200)
+    assert headers["headers"]["X-Team"] == "payments"
+    assert "Authorization" in headers["headers"]  # kept, though never shown
+
+    card = sink_card(page, "ctl")
+    page.get_by_role("button", name="Disable").click()
+    expect(card.get_by_test_id("status-badge")).to_have_text("disabled")
+    assert server.call("GET", base, 200)["status"] == "disabled"
+    page.get_by_role("button", name="Enable").click()
+    expect(card.get_by_test_id("status-badge")).to_have_text("enabled")
+    page.get_by_role("button", name="Force retry").click()
+    expect(page.get_by_text("Force retry: done.")).to_be_visible()
+
+    # skip past an event: the one the attempt log names (a new sink starts at the end)
+    event = {"eventType": "order.paid", "payload": {"n": 2}}
+    server.call("POST", f"/stream/{sid}/events", 202, json={"events": [event]})
+    success = page.locator('table.attempts tr[data-outcome="success"]').first
+    expect(success).to_be_visible(timeout=30_000)
+    event_id = server.call("GET", f"{base}/attempt", 200)["data"][0]["lastEventId"]
+    expect(success).to_contain_text(event_id)
+    page.get_by_label("Event id to skip past").fill(event_id)
+    page.get_by_role("button", name="Skip past event").click()
+    expect(page.get_by_text(f"delivery resumes after event {event_id}")).to_be_visible()
+    assert server.call("GET", base, 200)["currentIterator"] == event_id
+
+    # a bad edit shows the API's own message
+    page.get_by_role("button", name="Edit settings").click()
+    page.get_by_label("URL").fill("ftp://example.com/x")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.locator("#sink-form-error")).to_contain_text("http")
+    page.shots.take("bad-edit")
+
+
+def test_narrow_window_has_no_sideways_scroll(
+    server: Server, page: Any, receiver: ReceiverServer
+) -> None:
+    sid = new_stream(server, "narrow")
+    body = {"type": "otelTracing", "uid": "n", "config": {"url": receiver.traces_url}}
+    server.call("POST", f"/stream/{sid}/sink", 201, json=body)
+    page.set_viewport_size({"width": 380, "height": 800})
+    page.goto(portal_url(server, sid))
+    expect(page.get_by_role("button", name="Open sink n")).to_be_visible()
+    # keyboard: the first Tab lands on the skip link, then the sinks' controls
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent").strip() == "New sink"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # "Open sink n", from the keyboard
+    page.get_by_role("heading", name="Sink n").wait_for()
+    expect(page.locator(".wf-trace").first).to_be_visible(timeout=20_000)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow}px wider than a 380px window"
+    page.shots.take("narrow", full_page=True)

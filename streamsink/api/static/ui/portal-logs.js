@@ -3,7 +3,7 @@
 // goes back to the first page), refreshed with the page's poll while on the
 // first page.
 
-import { html, useState, useEffect } from "htm/preact";
+import { html, useState, useEffect } from "./html.js";
 import { seg, when } from "./api.js";
 
 const PAGE = 10;

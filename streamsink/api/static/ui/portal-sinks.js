@@ -1,7 +1,7 @@
 // Sinks: the list with status badges, one sink's detail and actions, and the
 // create / edit form for each sink type (otelTracing, http, poller).
 
-import { html, useState, useEffect } from "htm/preact";
+import { html, useState, useEffect } from "./html.js";
 import { seg, when } from "./api.js";
 import { TransformEditor } from "./portal-transform.js";
 import { Attempts } from "./portal-logs.js";
@@ -48,7 +48,7 @@ export function SinkList({ sinks, attempts, selected, onSelect }) {
         <dl>
           ${k.config && k.config.url && html`<dt>URL</dt><dd><code>${k.config.url}</code></dd>`}
           ${k.failureReason && html`<dt>Failure</dt><dd class="failure-reason">${k.failureReason}</dd>`}
-          ${k.nextRetryAt && html`<dt>Next retry</dt><dd class="next-retry">${when(k.nextRetryAt)}
+          ${k.nextRetryAt && html`<dt>Next retry</dt><dd class="next-retry">${when(k.nextRetryAt, Date.now(), { due: true })}
             <span class="muted"> (${k.nextRetryAt})</span></dd>`}
           ${act && html`<dt>Last delivery</dt><dd class="last-delivery">${act.last ? when(act.last) : "none yet"}</dd>
             <dt>Last 5 min</dt><dd class="throughput">${act.events} events, ${act.spans} spans sent</dd>`}
@@ -118,7 +118,7 @@ export function SinkDetail({ api, streamId, sink, tick, onChanged, onDeleted }) 
         <span class="row"><span class="badge type">${sink.type}</span><${Badge} status=${sink.status} /></span>
       </header>
       ${sink.failureReason && html`<p class="notice error">Failure: ${sink.failureReason}</p>`}
-      ${sink.nextRetryAt && html`<p class="notice info">Next retry ${when(sink.nextRetryAt)}.</p>`}
+      ${sink.nextRetryAt && html`<p class="notice info">Next retry: ${when(sink.nextRetryAt, Date.now(), { due: true })}.</p>`}
       <${Actions} api=${api} base=${base} streamId=${streamId} sink=${sink} onChanged=${onChanged} />
       <h3>Settings</h3>
       ${editing
@@ -135,7 +135,7 @@ export function SinkDetail({ api, streamId, sink, tick, onChanged, onDeleted }) 
             }}>Delete</button>
           </div>`}
     </section>
-    ${sink.type !== "poller" && html`<${TransformEditor} api=${api} streamId=${streamId} sink=${sink} />`}
+    ${sink.type !== "poller" && html`<${TransformEditor} api=${api} streamId=${streamId} sink=${sink} tick=${tick} />`}
     <${Attempts} api=${api} base=${base} tick=${tick} />`;
 }
 

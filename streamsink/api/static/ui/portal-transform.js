@@ -5,7 +5,7 @@
 // reports, and the result is shown as a span waterfall beside the raw OTLP.
 // Saving (PATCH .../transformation) is offered only for code that compiles.
 
-import { html, useState, useEffect, useRef } from "htm/preact";
+import { html, useState, useEffect, useRef } from "./html.js";
 import { seg } from "./api.js";
 import { createEditor } from "./editor.js";
 import { renderWaterfall } from "./waterfall.js";
@@ -30,7 +30,7 @@ function parsePasted(text) {
   });
 }
 
-export function TransformEditor({ api, streamId, sink }) {
+export function TransformEditor({ api, streamId, sink, tick }) {
   const base = `/stream/${seg(streamId)}/sink/${seg(sink.id)}`;
   const host = useRef(null);
   const editor = useRef(null);
@@ -68,16 +68,13 @@ export function TransformEditor({ api, streamId, sink }) {
       } catch {
         /* older servers: no templates */
       }
-      try {
-        const latest = (await api.get(`/stream/${seg(streamId)}/events/latest`, { limit: 20 })).data;
-        setRecent(latest.reverse().map((e) => ({ eventType: e.eventType, payload: e.payload })));
-        if (!latest.length) setSource("template");
-      } catch {
-        /* shown by the events panel */
-      }
+      const latest = await loadRecent();
+      if (!latest.length) setSource("template");
       setTemplates(list);
+      // the samples of the handler the code came from (else the default's)
+      const origin = list.find((t) => t.code === stored) || list.find((t) => t.name === "default.js");
       const fallback = list.find((t) => t.name === "default.js");
-      if (fallback) setTemplateEvents(fallback.sampleEvents);
+      if (origin) setTemplateEvents(origin.sampleEvents);
       setSaved(stored);
       const start = stored || (fallback ? fallback.code : "function handler(input) {\n  return { spans: [] };\n}\n");
       editor.current = createEditor(host.current, { code: start, onChange: (c) => setCode(c), label: "Transformation code" });
@@ -85,6 +82,22 @@ export function TransformEditor({ api, streamId, sink }) {
     })();
     return () => editor.current && editor.current.destroy();
   }, [sink.id]);
+
+  // the stream's recent events, oldest first; replaced only when they changed
+  async function loadRecent() {
+    try {
+      const latest = (await api.get(`/stream/${seg(streamId)}/events/latest`, { limit: 20 })).data;
+      const events = latest.reverse().map((e) => ({ eventType: e.eventType, payload: e.payload }));
+      setRecent((old) => (JSON.stringify(old) === JSON.stringify(events) ? old : events));
+      return events;
+    } catch {
+      return []; // shown by the events panel
+    }
+  }
+
+  useEffect(() => {
+    if (code !== null) loadRecent();
+  }, [tick]);
 
   // re-check (compile + preview) shortly after each change
   useEffect(() => {

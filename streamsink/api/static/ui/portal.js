@@ -2,7 +2,7 @@
 // the stream's recent events. Every action is a public REST API call with the
 // token from the portal link (#key=...).
 
-import { html, render, useState, useEffect, useCallback, useRef } from "htm/preact";
+import { html, render, useState, useEffect, useCallback, useRef } from "./html.js";
 import { createApi, tokenFromFragment, seg } from "./api.js";
 import { SinkList, SinkDetail, SinkForm } from "./portal-sinks.js";
 import { RecentEvents } from "./portal-logs.js";
