@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
-from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS, ROOT, TOKEN, Server
 from tests.helpers.receiver_server import ReceiverServer
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the `browser` fixture skips (fails under CI) saying why
+    expect = None
+
+# the browser first: without one, skip before starting a server
+pytestmark = pytest.mark.usefixtures("browser")
 
 
 def portal_url(server: Server, stream_id: str) -> str:
@@ -213,9 +222,9 @@ def test_journey_receiver_down_then_back_recovers_without_a_click(
         expect(card.locator(".next-retry")).to_be_visible()
         reason = card.locator(".failure-reason").inner_text()
         assert "connect" in reason.lower() or "refused" in reason.lower(), reason
-        expect(page.locator('table.attempts tr[data-outcome="retrying"]').first).to_be_visible(
-            timeout=15_000
-        )
+        retrying = page.locator('table.attempts tr[data-outcome="retrying"]').first
+        expect(retrying).to_be_visible(timeout=15_000)
+        expect(retrying.get_by_role("button", name=re.compile("Skip past event"))).to_be_visible()
         page.shots.take("retrying")
 
         back = ReceiverServer(port=port).start()  # same address: no edit, no click
@@ -329,3 +338,55 @@ def test_narrow_window_has_no_sideways_scroll(
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page is {overflow}px wider than a 380px window"
     page.shots.take("narrow", full_page=True)
+
+
+def test_journey_a_portal_token_sees_its_stream_only(server: Server, page: Any) -> None:
+    a, b = new_stream(server, "scope-a"), new_stream(server, "scope-b")
+    r = server.api.post(f"/auth/stream-portal-access/{a}", json={})
+    if r.status_code == 404:
+        pytest.skip("this build has no POST /auth/stream-portal-access (scoped tokens)")
+    assert r.status_code in (200, 201), r.text
+    url, token = r.json()["url"], r.json()["token"]
+    assert url.endswith(f"/portal/{a}#key={token}")
+    as_portal = {"Authorization": f"Bearer {token}"}
+    api = f"{server.base}/api/v1"
+    for path in (f"/stream/{b}", f"/stream/{b}/sink", f"/stream/{b}/events/latest", "/stream"):
+        denied = httpx.get(api + path, headers=as_portal, timeout=10)
+        assert denied.status_code == 403, (path, denied.text)
+        assert set(denied.json()) >= {"code", "detail"}
+
+    # stream B's page with A's key: a notice, none of B's data
+    page.goto(f"{server.base}/portal/{b}#key={token}")
+    expect(page.get_by_role("alert")).to_contain_text("does not reach this stream")
+    expect(page.get_by_role("heading", name="Sinks")).to_have_count(0)
+    assert "scope-b" not in page.content()
+    page.shots.take("other-stream")
+
+    # its own stream works, with every panel (templates too)
+    page.goto(url)
+    page.reload()  # the same path: start over with A's key
+    expect(page.get_by_test_id("stream-name")).to_have_text("scope-a")
+    body = {"type": "otelTracing", "uid": "mine", "config": {"url": "http://127.0.0.1:9/v1/traces"}}
+    server.call("POST", f"/stream/{a}/sink", 201, json=body)
+    open_sink(page, "mine")
+    template = page.get_by_label("Start from a bundled handler")
+    expect(template.locator("option")).to_have_count(
+        1 + len(list((ROOT / "transforms").glob("*.js")))
+    )
+    wait_for_status(page, "ok")
+
+    # logged out: the next poll shows the sign-in notice, not data
+    out = httpx.post(f"{api}/auth/stream-logout", headers=as_portal, timeout=10)
+    assert out.status_code == 204, out.text
+    expect(page.get_by_role("alert")).to_contain_text("expired or was ended", timeout=10_000)
+    expect(page.get_by_role("heading", name="Sinks")).to_have_count(0)
+
+    # an expired token: the notice at once
+    short = server.api.post(f"/auth/stream-portal-access/{a}", json={"expiry": 1})
+    assert short.status_code in (200, 201), short.text
+    time.sleep(1.5)
+    page.goto(short.json()["url"])
+    page.reload()
+    expect(page.get_by_role("alert")).to_contain_text("expired or was ended")
+    assert "scope-a" not in page.get_by_role("main").inner_text()
+    page.shots.take("expired")

@@ -1,5 +1,7 @@
-"""``GET /stream/transformations/templates``: the bundled handlers (``transforms/``)
-with their sample events, for the portal's "start from" menu or any script."""
+"""``GET /stream/{stream_id}/transformation-templates``: the bundled handlers
+(``transforms/``) with their sample events, for the portal's "start from" menu
+or any script. Under the stream's path so that a stream's portal token reaches
+it like the rest of its stream; the list is the same for every stream."""
 
 from __future__ import annotations
 
@@ -12,8 +14,11 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import Field
 
+from streamsink.api.deps import RedisDep
 from streamsink.api.models import WireModel
+from streamsink.api.params import StreamIdPath
 from streamsink.api.responses import ERRORS
+from streamsink.storage import streams as store_streams
 
 #: The repository's ``transforms/`` as shipped in the package (a symlink in a
 #: checkout, copied into the wheel).
@@ -73,13 +78,14 @@ def load_templates() -> list[dict[str, Any]]:
 
 
 @router.get(
-    "/stream/transformations/templates",
-    operation_id="v1.streaming.transformations.templates",
+    "/stream/{stream_id}/transformation-templates",
+    operation_id="v1.streaming.transformation-templates.list",
     response_model=ListTransformationTemplateOut,
     response_model_by_alias=True,
     responses=ERRORS,
 )
-async def list_templates() -> dict[str, Any]:
+def list_templates(stream_id: StreamIdPath, client: RedisDep) -> dict[str, Any]:
     """The handlers bundled with streamsink (as in `transforms/`): name,
-    description, code and sample events."""
+    description, code and sample events, to start a sink's transformation from."""
+    store_streams.require_stream(client, stream_id)
     return {"data": load_templates()}

@@ -64,7 +64,7 @@ export function TransformEditor({ api, streamId, sink, tick }) {
       }
       let list = [];
       try {
-        list = (await api.get("/stream/transformations/templates")).data;
+        list = (await api.get(`/stream/${seg(streamId)}/transformation-templates`)).data;
       } catch {
         /* older servers: no templates */
       }
@@ -128,6 +128,11 @@ export function TransformEditor({ api, streamId, sink, tick }) {
       setCheck({ state: "ok", otlp: out.otlp || null, output: out.output, warnings: out.warnings || [] });
     } catch (err) {
       if (mine !== seq.current) return;
+      if (err.status === 429) {
+        // the server's handler runs are all busy: check again shortly
+        timer.current = setTimeout(runCheck, 1000);
+        return;
+      }
       const body = err.body || {};
       const compiles = err.code !== "invalid_transformation";
       if (body.line) {

@@ -64,7 +64,8 @@ function App() {
       setError("");
       setTick((t) => t + 1);
     } catch (err) {
-      if (err.status !== 401) setError(err.message);
+      if (err.status === 403) setDenied(`This access key does not reach this stream (${err.detail}).`);
+      else if (err.status !== 401) setError(err.message);
     } finally {
       inFlight.current = false;
     }
