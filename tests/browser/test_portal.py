@@ -363,8 +363,8 @@ def test_journey_a_portal_token_sees_its_stream_only(server: Server, page: Any) 
     page.shots.take("other-stream")
 
     # its own stream works, with every panel (templates too)
+    page.goto("about:blank")  # a fresh load, not a same-page fragment change
     page.goto(url)
-    page.reload()  # the same path: start over with A's key
     expect(page.get_by_test_id("stream-name")).to_have_text("scope-a")
     body = {"type": "otelTracing", "uid": "mine", "config": {"url": "http://127.0.0.1:9/v1/traces"}}
     server.call("POST", f"/stream/{a}/sink", 201, json=body)
@@ -385,8 +385,8 @@ def test_journey_a_portal_token_sees_its_stream_only(server: Server, page: Any) 
     short = server.api.post(f"/auth/stream-portal-access/{a}", json={"expiry": 1})
     assert short.status_code in (200, 201), short.text
     time.sleep(1.5)
+    page.goto("about:blank")
     page.goto(short.json()["url"])
-    page.reload()
     expect(page.get_by_role("alert")).to_contain_text("expired or was ended")
     assert "scope-a" not in page.get_by_role("main").inner_text()
     page.shots.take("expired")

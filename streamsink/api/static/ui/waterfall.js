@@ -209,7 +209,7 @@ function row(node, depth, trace, total) {
     el("span", { class: "wf-kind", text: s.kind }),
     s.status.code !== "UNSET"
       ? el("span", { class: `wf-status status-${s.status.code.toLowerCase()}`, text: s.status.code })
-      : null,
+      : el("span", { class: "wf-status" }), // keeps the grid's columns: the bar in its track
     el("span", { class: "wf-dur", text: duration(span) }),
     el("span", { class: "wf-track", "aria-hidden": "true" }, bar),
   );
