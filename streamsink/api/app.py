@@ -25,6 +25,7 @@ from streamsink.api.routes import (
     ops,
     simulate,
     sink_delivery,
+    sink_secret,
     sinks,
     streams,
 )
@@ -83,6 +84,7 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
     api.include_router(streams.router)
     api.include_router(sinks.router)
     api.include_router(sink_delivery.router)
+    api.include_router(sink_secret.router)
     api.include_router(events.router)
     app.include_router(api)
     app.include_router(local.router, dependencies=[Depends(bearer_scheme)])

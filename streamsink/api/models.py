@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -40,6 +41,7 @@ from streamsink.sink_fields import (
     check_url,
     is_sensitive_header,
 )
+from streamsink.sinkhttp.signing import check_secret
 
 
 class WireModel(BaseModel):
@@ -82,7 +84,7 @@ EventTypeName = Annotated[str, AfterValidator(validate_name)]
 Metadata = dict[str, str]
 SinkStatusIn = Literal["enabled", "disabled"]
 SinkStatus = Literal["enabled", "disabled", "paused", "retrying"]
-SinkType = Literal["otelTracing"]
+SinkType = Literal["otelTracing", "http"]
 
 
 def redact_headers(headers: dict[str, str]) -> EndpointHeadersOut:
@@ -221,9 +223,44 @@ class OtelTracingConfigOut(WireModel):
     compression: OtlpCompression = Field(default="none", description=_COMPRESSION_DOC)
 
 
+_KEY_DOC = (
+    "the signing secret: `whsec_` + base64 of 24 to 64 bytes (default: a random one);"
+    " never shown again but by `GET .../secret`"
+)
+SinkKey = Annotated[str, AfterValidator(check_secret)]
+
+
+class SinkHttpConfigIn(SinkConfigModel):
+    url: SinkUrl
+    headers: Headers = None
+    key: SinkKey | None = Field(default=None, description=_KEY_DOC)
+
+
+class SinkHttpConfigOut(WireModel):
+    url: str
+    headers: EndpointHeadersOut
+
+
+#: A sink's ``config`` model by its ``type``.
+CONFIG_MODELS: dict[str, type[SinkConfigModel]] = {
+    "otelTracing": OtelTracingConfigIn,
+    "http": SinkHttpConfigIn,
+}
+
+
 class StreamSinkIn(WireModel):
-    type: SinkType = Field(description="sink type; only `otelTracing` is supported")
-    config: OtelTracingConfigIn
+    type: SinkType = Field(description="sink type: `otelTracing` or `http`")
+    config: OtelTracingConfigIn | SinkHttpConfigIn
+
+    @field_validator("config", mode="wrap")
+    @classmethod
+    def _config_of_type(cls, value: Any, handler: Any, info: ValidationInfo) -> Any:
+        """``config`` is read as its ``type`` says (errors located under ``config``)."""
+        if isinstance(value, BaseModel):
+            return handler(value)
+        model = CONFIG_MODELS.get(info.data.get("type", ""), OtelTracingConfigIn)
+        return model.model_validate(value)
+
     uid: Uid | None = None
     status: SinkStatusIn | None = None
     batch_size: int = Field(default=100, ge=1, le=1000)
@@ -251,7 +288,7 @@ class StreamSinkOut(WireModel):
     id: str
     uid: str | None = None
     type: str
-    config: OtelTracingConfigOut
+    config: OtelTracingConfigOut | SinkHttpConfigOut
     status: SinkStatus
     batch_size: int
     max_wait_secs: int
@@ -268,6 +305,23 @@ class StreamSinkOut(WireModel):
     )
     created_at: datetime
     updated_at: datetime
+
+
+class SinkSecretOut(WireModel):
+    key: str = Field(description="the http sink's signing secret (`whsec_...`)")
+
+
+class SinkSecretRotateIn(WireModel):
+    """Svix's ``EndpointSecretRotateIn``."""
+
+    key: SinkKey | None = Field(default=None, description=_KEY_DOC)
+    grace_period_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=7 * 86400,
+        description="how long the old secret keeps signing beside the new one"
+        " (0 to 7 days; default STREAMSINK_SECRET_ROTATION_GRACE, 24 h)",
+    )
 
 
 class HttpSinkHeadersPatchIn(WireModel):

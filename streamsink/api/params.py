@@ -7,7 +7,12 @@ from typing import Annotated
 
 from fastapi import Path
 
-from streamsink.api.models import OtelTracingConfigOut, StreamSinkOut, redact_headers
+from streamsink.api.models import (
+    OtelTracingConfigOut,
+    SinkHttpConfigOut,
+    StreamSinkOut,
+    redact_headers,
+)
 from streamsink.resource_ids import UID_MAX_LEN, UID_PATTERN
 from streamsink.storage.sinks import SinkRecord
 
@@ -36,17 +41,21 @@ def ms_to_dt(ms: int) -> datetime:
 
 
 def render_sink(record: SinkRecord) -> StreamSinkOut:
-    """The wire view; header values that look secret are redacted."""
+    """The wire view; header values that look secret are redacted (an http
+    sink's signing secret is never part of it)."""
+    config: OtelTracingConfigOut | SinkHttpConfigOut = OtelTracingConfigOut(
+        url=record.url,
+        headers=redact_headers(record.headers),
+        encoding=record.encoding,  # type: ignore[arg-type]
+        compression=record.compression,  # type: ignore[arg-type]
+    )
+    if record.type == "http":
+        config = SinkHttpConfigOut(url=record.url, headers=redact_headers(record.headers))
     return StreamSinkOut(
         id=record.id,
         uid=record.uid,
         type=record.type,
-        config=OtelTracingConfigOut(
-            url=record.url,
-            headers=redact_headers(record.headers),
-            encoding=record.encoding,  # type: ignore[arg-type]
-            compression=record.compression,  # type: ignore[arg-type]
-        ),
+        config=config,
         status=record.status,  # type: ignore[arg-type]
         batch_size=record.batch_size,
         max_wait_secs=record.max_wait_secs,

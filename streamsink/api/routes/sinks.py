@@ -71,8 +71,8 @@ def _values(body: StreamSinkIn) -> dict[str, Any]:
         "type": body.type,
         "url": body.config.url,
         "headers": body.config.headers or {},
-        "encoding": body.config.encoding or "auto",
-        "compression": body.config.compression or "none",
+        "encoding": getattr(body.config, "encoding", None) or "auto",
+        "compression": getattr(body.config, "compression", None) or "none",
         "uid": body.uid,
         "status": body.status,
         "batch_size": body.batch_size,
@@ -80,7 +80,15 @@ def _values(body: StreamSinkIn) -> dict[str, Any]:
         "event_types": body.event_types or [],
         "channels": body.channels,
         "metadata": body.metadata or {},
+        **_http_values(body),
     }
+
+
+def _http_values(body: StreamSinkIn) -> dict[str, Any]:
+    """An http sink's signing secret: ``config.key`` (a new sink without one gets
+    a random secret; a replaced sink keeps its own)."""
+    key = getattr(body.config, "key", None)
+    return {"secret": key} if key else {}
 
 
 @router.get(
