@@ -25,7 +25,9 @@ array) when it is too large.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Final
 
 import orjson
@@ -33,14 +35,30 @@ import orjson
 from streamsink.errors import OutputError
 from streamsink.sink_fields import check_header, check_url
 from streamsink.sinkhttp.netguard import DestinationPolicy, DestinationRefused
+from streamsink.transform.handler_input import build_input_json
 from streamsink.transform.validate import js_type
 
 FORMATS: Final = ("json", "raw")
 METHODS: Final = ("POST", "PUT", "PATCH")
 JSON_TYPE: Final = "application/json"
 RAW_TYPE: Final = "text/plain; charset=utf-8"
+#: The bundled default transformation of ``http`` sinks (``transforms/http-default.js``).
+DEFAULT_CODE: Final = (
+    resources.files("streamsink.transform").joinpath("http-default.js").read_text("utf-8")
+)
 _TOP_KEYS = frozenset({"config", "data"})
 _CONFIG_KEYS = frozenset({"format", "method", "url", "headers"})
+
+
+def http_default_code() -> str:
+    """The bundled default transformation of ``http`` sinks."""
+    return DEFAULT_CODE
+
+
+def http_input_json(events: Sequence[Mapping[str, Any]], url: str) -> str:
+    """The handler input of an ``http`` sink, ``{events, url}``, as JSON text."""
+    text = build_input_json(events)  # '{"events":[...]}'
+    return text[:-1] + ',"url":' + orjson.dumps(url).decode() + "}"
 
 
 @dataclass(slots=True)

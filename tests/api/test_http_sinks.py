@@ -235,3 +235,31 @@ def test_rotate_answers_the_new_key(svix: Svix, server_url: str, receiver: Recei
         assert r.json() == http.get(path).json()
         r = http.post(f"{path}/rotate", json={"gracePeriodSeconds": 8 * 86400})
         assert r.status_code == 422
+
+
+def test_simulate_an_http_sink(server_url: str) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    path = "/api/v1/stream/transformations/simulate"
+    events = [{"eventType": "a", "payload": '{"n": 1}'}]
+    with httpx.Client(base_url=server_url, headers=auth) as http:
+        r = http.post(path, json={"type": "http", "events": events, "url": "https://h.example/in"})
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert answer["output"] == {
+            "config": {"format": "json"},
+            "data": [{"eventType": "a", "payload": {"n": 1}}],
+        }
+        assert answer["http"] == {
+            "method": "POST",
+            "url": "https://h.example/in",
+            "format": "json",
+            "contentType": "application/json",
+            "headers": {},
+            "body": '[{"eventType":"a","payload":{"n":1}}]',
+        }
+        raw = 'function handler(i) { return {config: {format: "raw"}, data: i.events}; }'
+        r = http.post(path, json={"type": "http", "code": raw, "events": events})
+        assert r.status_code == 400 and 'data: format \\"raw\\" sends a string' in r.text
+        # otelTracing answers are as before
+        r = http.post(path, json={"events": events})
+        assert r.status_code == 200 and r.json()["otlp"]["resourceSpans"]

@@ -105,7 +105,7 @@ def test_policy_applies_to_the_override_url() -> None:
 def test_bundled_http_default_is_shipped_and_sends_the_events() -> None:
     from pathlib import Path
 
-    from streamsink.delivery.kinds.http import http_default_code, http_input_json
+    from streamsink.transform.http_output import http_default_code, http_input_json
 
     root = Path(__file__).resolve().parents[2]
     assert (root / "transforms/http-default.js").read_text() == http_default_code()
@@ -120,3 +120,21 @@ def test_bundled_http_default_is_shipped_and_sends_the_events() -> None:
         {"eventType": "a", "payload": {"n": 1}},
         {"eventType": "b", "payload": "x"},
     ]
+
+
+def test_simulating_an_http_sink_loads_no_delivery_side_module() -> None:
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, streamsink.api.app\n"
+        "from streamsink.transform.simulate import simulate_http\n"
+        "simulate_http(None, [{'eventType': 'a', 'payload': '{}'}], '')\n"
+        "mods = ('streamsink.delivery.kinds', 'streamsink.sinkhttp.client', 'httpx')\n"
+        "print(json.dumps([m for m in mods if m in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import orjson
 from redis.client import Pipeline
 
 from streamsink.delivery.kinds.base import Sent
@@ -34,25 +32,15 @@ from streamsink.sinkhttp.signing import message_id, signature_headers
 from streamsink.storage import sink_secrets
 from streamsink.storage.eventlog import LogEntry
 from streamsink.storage.sinks import SinkRecord
-from streamsink.transform.handler_input import build_input_json
-from streamsink.transform.http_output import HttpRequestSpec, validate_http_output
+from streamsink.transform.http_output import (
+    DEFAULT_CODE,
+    HttpRequestSpec,
+    http_input_json,
+    validate_http_output,
+)
 
 if TYPE_CHECKING:
     from streamsink.delivery.engine import Engine
-
-_JS = resources.files("streamsink.transform")
-DEFAULT_CODE = _JS.joinpath("http-default.js").read_text("utf-8")
-
-
-def http_default_code() -> str:
-    """The bundled default transformation of ``http`` sinks."""
-    return DEFAULT_CODE
-
-
-def http_input_json(events: list[dict[str, Any]], url: str) -> str:
-    """The handler input of an ``http`` sink: ``{events, url}`` as JSON text."""
-    text = build_input_json(events)  # '{"events":[...]}'
-    return text[:-1] + ',"url":' + orjson.dumps(url).decode() + "}"
 
 
 @dataclass(slots=True)
