@@ -263,3 +263,22 @@ def test_simulate_an_http_sink(server_url: str) -> None:
         # otelTracing answers are as before
         r = http.post(path, json={"events": events})
         assert r.status_code == 200 and r.json()["otlp"]["resourceSpans"]
+
+
+def test_put_with_a_key_replaces_the_secret_and_a_type_change_gets_one(
+    svix: Svix, server_url: str, receiver: ReceiverServer
+) -> None:
+    stream_id = _stream(svix)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=server_url, headers=auth) as http:
+        base = f"/api/v1/stream/{stream_id}/sink"
+        body = {"type": "http", "config": {"url": receiver.url}}
+        r = http.put(f"{base}/hook", json={**body, "config": {**body["config"], "key": KEY}})
+        assert r.status_code == 201 and KEY not in r.text
+        assert http.get(f"{base}/hook/secret").json() == {"key": KEY}
+        otel = http.put(f"{base}/traces", json={"type": "otelTracing", "config": body["config"]})
+        assert otel.status_code == 201
+        assert http.get(f"{base}/traces/secret").status_code == 400
+        assert http.put(f"{base}/traces", json=body).status_code == 200  # now an http sink
+        made = http.get(f"{base}/traces/secret").json()["key"]
+        assert made.startswith("whsec_") and made == http.get(f"{base}/traces/secret").json()["key"]

@@ -369,3 +369,18 @@ def test_the_handler_output_limit_applies(
     after = api.get_sink(stream, sink["id"])
     assert after["status"] == "disabled" and "2000" in after["failureReason"]
     assert rx.requests == []
+
+
+@pytest.mark.parametrize("userinfo", ["", "user:pw@"])
+def test_the_client_sends_put_and_patch_on_both_transports(
+    receiver_factory: Callable[..., Receiver], userinfo: str
+) -> None:
+    from streamsink.sinkhttp.client import DeliveryClient
+
+    rx = receiver_factory()
+    url = f"http://{userinfo}127.0.0.1:{rx.port}/m"  # credentials: the httpx transport
+    with DeliveryClient() as client:
+        for method in ("PUT", "PATCH", "POST"):
+            assert client.send(url, b"{}", method=method).ok
+    assert [r.method for r in rx.requests] == ["PUT", "PATCH", "POST"]
+    assert all(("authorization" in r.headers) == bool(userinfo) for r in rx.requests)

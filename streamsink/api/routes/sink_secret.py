@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body
 from streamsink.api.deps import RedisDep, SettingsDep
 from streamsink.api.models import SinkSecretOut, SinkSecretRotateIn
 from streamsink.api.params import SinkIdPath, StreamIdPath
-from streamsink.api.responses import ERRORS
+from streamsink.api.responses import SINK_ERRORS
 from streamsink.errors import BadRequest, NotFound
 from streamsink.storage import sink_secrets
 from streamsink.storage import sinks as store_sinks
@@ -39,7 +39,7 @@ def _gone(sink_id: str) -> NotFound:
     "/stream/{stream_id}/sink/{sink_id}/secret",
     operation_id="v1.streaming.sink.get-secret",
     response_model=SinkSecretOut,
-    responses=ERRORS,
+    responses=SINK_ERRORS,
 )
 def get_sink_secret(
     stream_id: StreamIdPath, sink_id: SinkIdPath, client: RedisDep
@@ -57,7 +57,7 @@ def get_sink_secret(
     "/stream/{stream_id}/sink/{sink_id}/secret/rotate",
     operation_id="v1.streaming.sink.rotate-secret",
     response_model=SinkSecretOut,
-    responses=ERRORS,
+    responses=SINK_ERRORS,
 )
 def rotate_sink_secret(
     stream_id: StreamIdPath,
