@@ -223,7 +223,7 @@ class OtelTracingConfigOut(WireModel):
     compression: OtlpCompression = Field(default="none", description=_COMPRESSION_DOC)
 
 
-_KEY_DOC = (
+KEY_DOC = (
     "the signing secret: `whsec_` + base64 of 24 to 64 bytes (default: a random one);"
     " never shown again but by `GET .../secret`"
 )
@@ -233,7 +233,7 @@ SinkKey = Annotated[str, AfterValidator(check_secret)]
 class SinkHttpConfigIn(SinkConfigModel):
     url: SinkUrl
     headers: Headers = None
-    key: SinkKey | None = Field(default=None, description=_KEY_DOC)
+    key: SinkKey | None = Field(default=None, description=KEY_DOC)
 
 
 class SinkHttpConfigOut(WireModel):
@@ -305,23 +305,6 @@ class StreamSinkOut(WireModel):
     )
     created_at: datetime
     updated_at: datetime
-
-
-class SinkSecretOut(WireModel):
-    key: str = Field(description="the http sink's signing secret (`whsec_...`)")
-
-
-class SinkSecretRotateIn(WireModel):
-    """Svix's ``EndpointSecretRotateIn``."""
-
-    key: SinkKey | None = Field(default=None, description=_KEY_DOC)
-    grace_period_seconds: int | None = Field(
-        default=None,
-        ge=0,
-        le=7 * 86400,
-        description="how long the old secret keeps signing beside the new one"
-        " (0 to 7 days; default STREAMSINK_SECRET_ROTATION_GRACE, 24 h)",
-    )
 
 
 class HttpSinkHeadersPatchIn(WireModel):

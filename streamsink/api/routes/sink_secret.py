@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body
+from pydantic import Field
 
 from streamsink.api.deps import RedisDep, SettingsDep
-from streamsink.api.models import SinkSecretOut, SinkSecretRotateIn
+from streamsink.api.models import KEY_DOC, SinkKey, WireModel
 from streamsink.api.params import SinkIdPath, StreamIdPath
 from streamsink.api.responses import SINK_ERRORS
 from streamsink.errors import BadRequest, NotFound
@@ -18,6 +19,23 @@ from streamsink.storage import streams as store_streams
 from streamsink.storage.sinks import SinkRecord
 
 router = APIRouter(tags=["Stream Sink"])
+
+
+class SinkSecretOut(WireModel):
+    key: str = Field(description="the http sink's signing secret (`whsec_...`)")
+
+
+class SinkSecretRotateIn(WireModel):
+    """Svix's ``EndpointSecretRotateIn``."""
+
+    key: SinkKey | None = Field(default=None, description=KEY_DOC)
+    grace_period_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=7 * 86400,
+        description="how long the old secret keeps signing beside the new one"
+        " (0 to 7 days; default STREAMSINK_SECRET_ROTATION_GRACE, 24 h)",
+    )
 
 
 def _http_sink(client: Any, stream_id: str, sink_id: str) -> SinkRecord:
