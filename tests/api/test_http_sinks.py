@@ -282,3 +282,26 @@ def test_put_with_a_key_replaces_the_secret_and_a_type_change_gets_one(
         assert http.put(f"{base}/traces", json=body).status_code == 200  # now an http sink
         made = http.get(f"{base}/traces/secret").json()["key"]
         assert made.startswith("whsec_") and made == http.get(f"{base}/traces/secret").json()["key"]
+
+
+def test_patching_an_otel_setting_on_an_http_sink_is_422(
+    svix: Svix, server_url: str, receiver: ReceiverServer
+) -> None:
+    stream_id = _stream(svix)
+    sink = svix.streaming.sink.create(
+        stream_id, StreamSinkIn(type="http", config=SinkHttpConfigIn(url=receiver.url))
+    )
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=server_url, headers=auth) as http:
+        path = f"/api/v1/stream/{stream_id}/sink/{sink.id}"
+        r = http.patch(path, json={"config": {"encoding": "protobuf"}})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == [
+            "body",
+            "config",
+            "encoding",
+        ]
+        r = http.patch(path, json={"config": {"url": f"{receiver.url}/new"}})
+        assert r.status_code == 200 and r.json()["config"] == {
+            "url": f"{receiver.url}/new",
+            "headers": {"headers": {}, "sensitive": []},
+        }

@@ -200,9 +200,18 @@ def patch_sink(
             if getattr(body.config, name) is not None:
                 changes[name] = getattr(body.config, name)
     sid = _stream_id(client, stream_id)
+    if "encoding" in changes or "compression" in changes:
+        _otel_only(client, sid, sink_id, "encoding" if "encoding" in changes else "compression")
     record = edits.patch_sink(client, sid, sink_id, changes)
     after_sink_change(request, record)
     return render_sink(record)
+
+
+def _otel_only(client: Any, stream_id: str, sink_id: str, name: str) -> None:
+    """422 when ``config.<name>`` (an otelTracing setting) is patched on an http sink."""
+    if store_sinks.require_stream_sink(client, stream_id, sink_id).type == "http":
+        msg = f"unknown key {name!r} in config: an http sink's keys are url, headers"
+        raise validation_error(("body", "config", name), msg, "value_error")
 
 
 @router.delete(
