@@ -384,3 +384,26 @@ def test_the_client_sends_put_and_patch_on_both_transports(
             assert client.send(url, b"{}", method=method).ok
     assert [r.method for r in rx.requests] == ["PUT", "PATCH", "POST"]
     assert all(("authorization" in r.headers) == bool(userinfo) for r in rx.requests)
+
+
+def test_retry_after_is_honoured_and_the_retry_keeps_the_id(
+    api: Api, redis_client: redis.Redis, verifying: Callable[[Verifier], Receiver]
+) -> None:
+    import time
+
+    stream = api.stream()
+    verifier = Verifier([], [Answer(429, b"slow down", headers={"Retry-After": "1"})])
+    rx = verifying(verifier)
+    sink = http_sink(api, stream, rx.url)
+    verifier.secrets.append(secret_of(api, stream, sink["id"]))
+    api.post(stream, [("e", '{"n": 1}')])
+    before = time.time()
+    run(redis_client, stream, sink["id"])
+    waiting = api.get_sink(stream, sink["id"])
+    assert waiting["status"] == "retrying" and "Retry-After: 1s" in waiting["failureReason"]
+    assert len(verifier.verified) == 1
+    time.sleep(max(0.0, before + 1.2 - time.time()))
+    run(redis_client, stream, sink["id"])
+    first, retry = verifier.verified
+    assert first.headers["svix-id"] == retry.headers["svix-id"]
+    assert api.get_sink(stream, sink["id"])["status"] == "enabled"
