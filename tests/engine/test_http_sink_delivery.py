@@ -407,3 +407,33 @@ def test_retry_after_is_honoured_and_the_retry_keeps_the_id(
     first, retry = verifier.verified
     assert first.headers["svix-id"] == retry.headers["svix-id"]
     assert api.get_sink(stream, sink["id"])["status"] == "enabled"
+
+
+def test_a_worker_process_delivers_and_never_logs_the_secret(
+    api: Api, verifying: Callable[[Verifier], Receiver], workers: Any
+) -> None:
+    """A real ``streamsink worker`` at DEBUG level: signed requests through a
+    retry and a permanent failure; neither the secret nor a signature is logged."""
+    from tests.security.test_secret_logging import _debug_worker
+
+    from .conftest import wait_until
+
+    key = "whsec_" + "bG9nLXNlY3JldC1ieXRlcy1mb3ItdGVzdGluZy0xMjM="
+    verifier = Verifier([key], [503, 200, Answer(400, b"no")])
+    rx = verifying(verifier)
+    proc = _debug_worker(workers)
+    stream = api.stream()
+    sink = http_sink(api, stream, rx.url, config={"key": key})
+    api.post(stream, [("e", '{"n": 1}')])
+    wait_until(lambda: len(verifier.verified) >= 2, 20, "a retried delivery")
+    api.post(stream, [("e", '{"n": 2}')])
+    api.wait_status(stream, sink["id"], "disabled", timeout=20)
+    assert verifier.refused == []
+    signatures = [r.headers["svix-signature"][3:] for r in verifier.verified]
+    proc.terminate()
+    proc.wait(15)
+    logs = workers.logs()
+    assert "sink" in logs.lower()
+    for secret in (key, key[6:], *signatures):
+        assert secret not in logs
+    assert key not in str(api.attempts(stream, sink["id"]))
