@@ -4,6 +4,7 @@
      +-- ApiError                    rendered as {"code", "detail"} with its status
      |    +-- BadRequest             400
      |    +-- AuthenticationFailed   401
+     |    +-- Forbidden              403 (a scoped token outside its scope)
      |    +-- NotFound               404
      |    +-- Conflict               409
      |    +-- PayloadTooLarge        413
@@ -69,6 +70,13 @@ class BadRequest(ApiError):
 class AuthenticationFailed(ApiError):
     status_code = 401
     code = "authentication_failed"
+
+
+class Forbidden(ApiError):
+    """A valid token that does not reach this route or resource (scoped tokens)."""
+
+    status_code = 403
+    code = "forbidden"
 
 
 class NotFound(ApiError):

@@ -34,6 +34,17 @@ class Settings(BaseSettings):
     auth_token: str | None = Field(
         default=None, description="accepted bearer tokens, comma-separated (rotation)"
     )
+    token_secret: str | None = Field(
+        default=None,
+        min_length=32,
+        description="key deriving poller tokens; unset: generated once into DATA_DIR"
+        " (API processes on several machines need one value)",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="base URL in portal links (e.g. https://streams.example.com);"
+        " unset: the request's own",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8071, ge=0, le=65535)
     # HTTP server (slow clients)
@@ -128,6 +139,13 @@ class Settings(BaseSettings):
 
     block_private_destinations: bool = Field(
         default=False, description="refuse sinks on private and loopback addresses too"
+    )
+    secret_rotation_grace: Duration = Field(
+        default=86400.0,
+        ge=0,
+        le=7 * 86400,
+        description="http sinks: how long the old secret keeps signing beside the new one"
+        " after a rotation without gracePeriodSeconds (seconds or 24h)",
     )
 
     # Local OTLP receiver (POST /v1/traces)

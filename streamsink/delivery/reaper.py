@@ -60,7 +60,9 @@ def stranded(
     active = [
         s
         for s in sinks
-        if s.status in ACTIVE and not (s.status == "retrying" and (s.next_retry_at or 0) > now)
+        if s.status in ACTIVE
+        and not s.polled
+        and not (s.status == "retrying" and (s.next_retry_at or 0) > now)
     ]
     if not active:
         return []

@@ -141,13 +141,15 @@ end
 # ``kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)``: claims
 # (SET NX EX ttl) the kick flag of every enabled sink in the sink index whose
 # filter lets one of ``types`` (a set: type -> true) through; the claimed ids.
-_KICK_MATCHING = """
+# Sinks of type ``keys.POLLER_SINK_TYPE`` are never kicked (no worker delivers them).
+_KICK_MATCHING = _lua(
+    """
 local function kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)
   local claimed = {}
   for _, id in ipairs(redis.call('ZRANGE', sinks_key, 0, -1)) do
-    local f = redis.call('HMGET', sink_prefix .. id, 'id', 'status', 'eventTypes')
+    local f = redis.call('HMGET', sink_prefix .. id, 'id', 'status', 'eventTypes', 'type')
     local status = f[2] or ''
-    if f[1] and (status == 'enabled' or status == '') then
+    if f[1] and (status == 'enabled' or status == '') and f[4] ~= '$poller' then
       local match = true
       if f[3] and f[3] ~= '' then
         local wanted = cjson.decode(f[3])
@@ -165,7 +167,9 @@ local function kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)
   end
   return claimed
 end
-"""
+""",
+    poller=keys.POLLER_SINK_TYPE,
+)
 
 #: Append events to an existing stream, all or none, and count them.
 #: KEYS and ARGV[1..6] as ``append_events`` above; ARGV[7..] the (event type,
@@ -307,6 +311,91 @@ return #ids
 """,
 )
 
+#: Store a new portal token and index it under its stream (``storage.tokens``).
+#: KEYS[1] the token key (``keys.token``), KEYS[2] the stream's index
+#: (``keys.portal_tokens``); ARGV[1] the token's SHA-256, ARGV[2] its expiry (ms),
+#: ARGV[3] now (ms), ARGV[4..] the token hash's field/value pairs. Expired index
+#: entries are dropped; the index lives until its last token expires.
+PORTAL_MINT = Script(
+    "portal_mint",
+    """
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[2], last[2])
+return 1
+""",
+)
+
+#: Expire a stream's portal tokens (``storage.tokens.expire_all``): each live token
+#: (of the given sessions, when any) expires at ARGV[3] if that is sooner than its
+#: own expiry; at or before now it is deleted at once. KEYS[1] the stream's index
+#: (``keys.portal_tokens``); ARGV[1] the token key prefix (``keys.TOKEN_KEY_PREFIX``),
+#: ARGV[2] now (ms), ARGV[3] the new expiry (ms), ARGV[4..] session ids (none: all).
+#: Returns how many tokens it shortened or ended. Costs O(tokens of the stream).
+PORTAL_EXPIRE_ALL = Script(
+    "portal_expire_all",
+    """
+local idx, prefix = KEYS[1], ARGV[1]
+local now, at = tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', idx, '-inf', now)
+local sessions = nil
+if #ARGV > 3 then
+  sessions = {}
+  for i = 4, #ARGV do sessions[ARGV[i]] = true end
+end
+local items = redis.call('ZRANGE', idx, 0, -1, 'WITHSCORES')
+local n = 0
+for i = 1, #items, 2 do
+  local digest, expires = items[i], tonumber(items[i + 1])
+  local key = prefix .. digest
+  local session = redis.call('HGET', key, 'sessionId')
+  if not session then
+    redis.call('ZREM', idx, digest)
+  elseif (sessions == nil or sessions[session]) and expires > at then
+    n = n + 1
+    if at <= now then
+      redis.call('DEL', key)
+      redis.call('ZREM', idx, digest)
+    else
+      redis.call('HSET', key, 'expiresAt', ARGV[3])
+      redis.call('PEXPIREAT', key, at)
+      redis.call('ZADD', idx, at, digest)
+    end
+  end
+end
+local last = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', idx, last[2]) end
+return n
+""",
+)
+
+# --- http sinks' signing secrets ------------------------------------------------------
+
+#: Set a sink's signing secret (fields ``secret``, ``oldSecret``,
+#: ``oldSecretUntil`` of its hash: ``storage.sink_secrets``). KEYS[1]
+#: ``keys.sink(id)``; ARGV[1] the new secret, ARGV[2] epoch ms until which the
+#: current secret keeps signing beside it ('' drops it now), ARGV[3] '1' to set
+#: only when the sink has no secret yet. Returns the secret in force, or nil
+#: when the sink does not exist.
+SET_SINK_SECRET = Script(
+    "set_sink_secret",
+    """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local cur = redis.call('HGET', KEYS[1], 'secret')
+if ARGV[3] == '1' and cur then return cur end
+if cur and ARGV[2] ~= '' and cur ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], 'secret', ARGV[1], 'oldSecret', cur, 'oldSecretUntil', ARGV[2])
+else
+  redis.call('HSET', KEYS[1], 'secret', ARGV[1])
+  redis.call('HDEL', KEYS[1], 'oldSecret', 'oldSecretUntil')
+end
+return ARGV[1]
+""",
+)
+
 #: Every script, for tests and tools (``SCRIPT LOAD`` each to check it compiles).
 ALL: tuple[Script, ...] = (
     RELEASE_IF_HELD,
@@ -319,4 +408,7 @@ ALL: tuple[Script, ...] = (
     NOTE_FAILURE,
     LOCAL_ADD,
     LOCAL_CLEAR,
+    PORTAL_MINT,
+    PORTAL_EXPIRE_ALL,
+    SET_SINK_SECRET,
 )

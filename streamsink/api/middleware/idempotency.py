@@ -5,8 +5,10 @@ the client's key, so two tokens never share answers. The first request claims
 the key with ``SET NX`` (a short-lived "pending" marker) before it runs; a
 concurrent duplicate waits for the first one's answer (409 ``conflict`` if it
 takes too long) and never runs the handler itself, so nothing is written twice.
-Answers with status < 500 are stored (except 401/429); on a 5xx or an exception
-the claim is dropped, so a retry runs again. Replays carry ``Idempotent-Replayed: true``.
+Answers with status < 500 are stored (except 401/429 and answers marked
+``Cache-Control: no-store``, such as a freshly minted token, which must not sit
+in Redis in plain text); on a 5xx or an exception the claim is dropped, so a
+retry runs again. Replays carry ``Idempotent-Replayed: true``.
 
 The SHA-256 of the request body is kept with the claim and the answer: the same
 key with a different body is refused with 422 ``idempotency_conflict`` (as
@@ -132,15 +134,18 @@ class IdempotencyMiddleware:
     ) -> None:
         status = 500
         content_type = b"application/json"
+        no_store = False
         chunks: list[bytes] = []
 
         async def capture(message: Message) -> None:
-            nonlocal status, content_type
+            nonlocal status, content_type, no_store
             if message["type"] == "http.response.start":
                 status = message["status"]
                 for k, v in message.get("headers", []):
                     if k.lower() == b"content-type":
                         content_type = v
+                    elif k.lower() == b"cache-control" and b"no-store" in v.lower():
+                        no_store = True
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
             await send(message)
@@ -150,7 +155,7 @@ class IdempotencyMiddleware:
         except BaseException:
             await run_in_threadpool(scripts.RELEASE_IF_HELD, self.client, [rkey], [nonce])
             raise
-        if status >= 500 or status in _NOT_STORED:
+        if status >= 500 or status in _NOT_STORED or no_store:
             await run_in_threadpool(scripts.RELEASE_IF_HELD, self.client, [rkey], [nonce])
             return
         record = b"h:%s\n%d\n%s\n" % (digest, status, content_type) + b"".join(chunks)
