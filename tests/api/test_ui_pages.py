@@ -129,10 +129,16 @@ def test_templates_are_the_bundled_handlers_with_their_samples(
 
 def test_templates_run_in_simulate(client: TestClient, stream: dict[str, Any]) -> None:
     url = f"/api/v1/stream/{stream['id']}/transformation-templates"
-    for t in client.get(url).json()["data"]:
-        body = {"code": t["code"], "events": t["sampleEvents"]}
+    templates = client.get(url).json()["data"]
+    assert {t["name"]: t["sinkType"] for t in templates if t["sinkType"] == "http"} == {
+        "http-default.js": "http"
+    }
+    for t in templates:
+        events = t["sampleEvents"] or [{"eventType": "order.paid", "payload": {"n": 1}}]
+        body = {"type": t["sinkType"], "code": t["code"], "events": events}
         r = client.post("/api/v1/stream/transformations/simulate", json=body)
         assert r.status_code == 200, (t["name"], r.text)
+        assert r.json()["otlp" if t["sinkType"] == "otelTracing" else "http"], t["name"]
 
 
 SYNTAX_ERROR = "function handler(input) {\n  return {spans: [}\n}"

@@ -390,3 +390,58 @@ def test_journey_a_portal_token_sees_its_stream_only(server: Server, page: Any) 
     expect(page.get_by_role("alert")).to_contain_text("expired or was ended")
     assert "scope-a" not in page.get_by_role("main").inner_text()
     page.shots.take("expired")
+
+
+def test_http_and_poller_sinks_from_the_form(
+    server: Server, page: Any, receiver: ReceiverServer
+) -> None:
+    sid = new_stream(server, "kinds")
+    page.goto(portal_url(server, sid))
+    expect(page.get_by_test_id("stream-name")).to_have_text("kinds")
+
+    # an http sink: signing secret shown and rotated, the preview is the request
+    page.get_by_role("button", name="New sink").click()
+    page.get_by_label("Type").select_option("http")
+    page.get_by_label("UID").fill("hook")
+    page.get_by_label("URL").fill(f"{receiver.url}/hook")
+    page.get_by_role("button", name="Create sink").click()
+    page.get_by_role("heading", name="Sink hook").wait_for()
+    (sink,) = server.call("GET", f"/stream/{sid}/sink", 200)["data"]
+    assert sink["type"] == "http" and sink["config"]["url"] == f"{receiver.url}/hook"
+    base = f"/stream/{sid}/sink/{sink['id']}"
+    key = server.call("GET", f"{base}/secret", 200)["key"]
+    page.get_by_role("button", name="Show secret").click()
+    expect(page.get_by_text(f"Signing secret: {key}")).to_be_visible()
+    page.get_by_role("button", name="Rotate secret").click()
+    expect(page.get_by_text("New signing secret: whsec_")).to_be_visible()
+    new_key = server.call("GET", f"{base}/secret", 200)["key"]
+    assert new_key != key and new_key in page.get_by_role("status").all_inner_texts()[0]
+    options = page.get_by_label("Start from a bundled handler").locator("option")
+    expect(options).to_have_text(["Start from…", "http-default.js"])
+    page.get_by_label("pasted events").check()
+    page.get_by_label("Events (JSON list").fill(
+        '[{"eventType": "order.paid", "payload": {"n": 7}}]'
+    )
+    request = page.get_by_test_id("http-request")
+    expect(request).to_contain_text(f"POST {receiver.url}/hook")
+    expect(request).to_contain_text('"order.paid"')
+    page.shots.take("http-sink")
+    event = {"eventType": "order.paid", "payload": {"n": 8}}
+    server.call("POST", f"/stream/{sid}/events", 202, json={"events": [event]})
+    expect(page.locator('table.attempts tr[data-outcome="success"]').first).to_be_visible(
+        timeout=30_000
+    )
+    assert receiver.wait_for(1, timeout=10)
+    assert receiver.requests[0].headers.get("svix-signature", "").startswith("v1,")
+
+    # a poller sink: no URL, its token on demand
+    page.get_by_role("button", name="New sink").click()
+    page.get_by_label("Type").select_option("poller")
+    expect(page.get_by_label("URL")).to_have_count(0)
+    page.get_by_label("UID").fill("pull")
+    page.get_by_role("button", name="Create sink").click()
+    page.get_by_role("heading", name="Sink pull").wait_for()
+    page.get_by_role("button", name="Show poller token").click()
+    expect(page.get_by_text(re.compile(r"Poller token .*: sk_poll_"))).to_be_visible()
+    expect(sink_card(page, "pull").get_by_test_id("status-badge")).to_have_text("enabled")
+    page.shots.take("poller-sink")

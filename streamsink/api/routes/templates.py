@@ -29,12 +29,16 @@ router = APIRouter(tags=["Stream Sink"])
 
 _BULLET = re.compile(r"^- `(?P<file>[\w.-]+\.js)`: (?P<text>.*)$", re.MULTILINE)
 _SAMPLES = re.compile(r"Samples: `samples/(?P<file>[\w.-]+\.json)`")
+_SPANS = re.compile(r"\bspans\b")
 
 
 class TransformationTemplateOut(WireModel):
     name: str = Field(description="file name, e.g. `svix-webhook-attempts.js`")
     description: str = Field(description="what the handler makes of which events")
     code: str
+    sink_type: str = Field(
+        description="the sink type its output is for: `otelTracing` (returns spans) or `http`"
+    )
     sample_events: list[dict[str, Any]] = Field(
         default_factory=list, description="events to try it on (`{eventType, payload}`)"
     )
@@ -66,11 +70,13 @@ def load_templates() -> list[dict[str, Any]]:
         if m and sample_file.is_file():
             samples = json.loads(sample_file.read_text(encoding="utf-8"))
         description = _SAMPLES.sub("", text).strip().rstrip(".").strip()
+        code = path.read_text(encoding="utf-8")
         out.append(
             {
                 "name": path.name,
                 "description": description,
-                "code": path.read_text(encoding="utf-8"),
+                "code": code,
+                "sinkType": "otelTracing" if _SPANS.search(code) else "http",
                 "sampleEvents": samples,
             }
         )

@@ -81,6 +81,9 @@ function Actions({ api, base, streamId, sink, onChanged }) {
       html`<button type="button" onClick=${() => act("Force retry", () => api.post(`${base}/force-retry`))}>Force retry</button>`}
       ${sink.type === "http" &&
       html`<button type="button" onClick=${() =>
+        act("Signing secret", async () => `Signing secret: ${(await api.get(`${base}/secret`)).key}`)}>Show secret</button>`}
+      ${sink.type === "http" &&
+      html`<button type="button" onClick=${() =>
         act("Rotate secret", async () => {
           await api.post(`${base}/secret/rotate`, {});
           const s = await api.get(`${base}/secret`);
@@ -90,7 +93,7 @@ function Actions({ api, base, streamId, sink, onChanged }) {
       html`<button type="button" onClick=${() =>
         act("Poller token", async () => {
           const t = await api.get(`/auth/stream/${seg(streamId)}/sink/${seg(sink.id)}/poller/token`);
-          return `Poller token (reads this sink only): ${t.token || JSON.stringify(t)}`;
+          return `Poller token (reads this sink only, GET ${base}/events): ${t.token || JSON.stringify(t)}`;
         })}>Show poller token</button>`}
     </div>
     <form class="row skip-form" onSubmit=${(e) => {

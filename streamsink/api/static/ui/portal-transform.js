@@ -20,6 +20,13 @@ function Waterfall({ otlp }) {
   return html`<div ref=${ref} class="waterfall" data-testid="waterfall"></div>`;
 }
 
+/** An http sink's request as text: request line, headers, blank line, body. */
+function requestText(req) {
+  const headers = Object.entries(req.headers || {}).map(([k, v]) => `${k}: ${v}`);
+  const body = typeof req.body === "string" ? req.body : JSON.stringify(req.body, null, 2);
+  return [`${req.method || "POST"} ${req.url || ""}`, ...headers, "", body || ""].join("\n");
+}
+
 function parsePasted(text) {
   const data = JSON.parse(text);
   const list = Array.isArray(data) ? data : data.events;
@@ -70,11 +77,14 @@ export function TransformEditor({ api, streamId, sink, tick }) {
       }
       const latest = await loadRecent();
       if (!latest.length) setSource("template");
+      list = list.filter((t) => (t.sinkType || "otelTracing") === sink.type);
       setTemplates(list);
-      // the samples of the handler the code came from (else the default's)
-      const origin = list.find((t) => t.code === stored) || list.find((t) => t.name === "default.js");
-      const fallback = list.find((t) => t.name === "default.js");
-      if (origin) setTemplateEvents(origin.sampleEvents);
+      // the default this sink type runs without a transformation
+      const fallback = list.find((t) => t.name === (sink.type === "http" ? "http-default.js" : "default.js"));
+      // the samples of the handler the code came from (else the default's, else any)
+      const origin = list.find((t) => t.code === stored) || fallback;
+      const samples = (origin && origin.sampleEvents.length ? origin : list.find((t) => t.sampleEvents.length)) || null;
+      if (samples) setTemplateEvents(samples.sampleEvents);
       setSaved(stored);
       const start = stored || (fallback ? fallback.code : "function handler(input) {\n  return { spans: [] };\n}\n");
       editor.current = createEditor(host.current, { code: start, onChange: (c) => setCode(c), label: "Transformation code" });
@@ -122,10 +132,12 @@ export function TransformEditor({ api, streamId, sink, tick }) {
     }
     setCheck((c) => ({ ...c, state: c.state === "idle" ? "checking" : c.state, busy: true }));
     try {
-      const out = await api.post("/stream/transformations/simulate", { type: sink.type, code, events: evs });
+      const body = { type: sink.type, code, events: evs };
+      if (sink.type === "http" && sink.config && sink.config.url) body.url = sink.config.url;
+      const out = await api.post("/stream/transformations/simulate", body);
       if (mine !== seq.current) return;
       editor.current.setProblems([]);
-      setCheck({ state: "ok", otlp: out.otlp || null, output: out.output, warnings: out.warnings || [] });
+      setCheck({ state: "ok", otlp: out.otlp || null, http: out.http || null, output: out.output, warnings: out.warnings || [] });
     } catch (err) {
       if (mine !== seq.current) return;
       if (err.status === 429) {
@@ -204,14 +216,12 @@ export function TransformEditor({ api, streamId, sink, tick }) {
         ${note && html`<p class="notice ${note.kind}" role="status">${note.text}</p>`}
       </div>
       <div>
-        <h3>Preview: spans</h3>
-        ${check.state === "ok" && check.otlp
-          ? html`<${Waterfall} otlp=${check.otlp} />`
-          : check.state === "ok"
-            ? html`<pre class="raw">${JSON.stringify(check.output, null, 2)}</pre>`
-            : html`<p class="muted">The preview shows here once the handler runs.</p>`}
+        <h3>Preview: ${sink.type === "http" ? "the request" : "spans"}</h3>
+        ${check.state !== "ok" && html`<p class="muted">The preview shows here once the handler runs.</p>`}
+        ${check.state === "ok" && check.otlp && html`<${Waterfall} otlp=${check.otlp} />`}
+        ${check.state === "ok" && check.http && html`<pre class="raw" data-testid="http-request">${requestText(check.http)}</pre>`}
         <details open>
-          <summary>Raw ${check.otlp ? "OTLP/HTTP JSON" : "output"}</summary>
+          <summary>Raw ${check.otlp ? "OTLP/HTTP JSON" : "handler output"}</summary>
           <pre class="raw" data-testid="raw-otlp">${check.state === "ok" ? JSON.stringify(check.otlp || check.output, null, 2) : ""}</pre>
         </details>
       </div>
