@@ -140,6 +140,13 @@ class Settings(BaseSettings):
     block_private_destinations: bool = Field(
         default=False, description="refuse sinks on private and loopback addresses too"
     )
+    secret_rotation_grace: Duration = Field(
+        default=86400.0,
+        ge=0,
+        le=7 * 86400,
+        description="http sinks: how long the old secret keeps signing beside the new one"
+        " after a rotation without gracePeriodSeconds (seconds or 24h)",
+    )
 
     # Local OTLP receiver (POST /v1/traces)
     local_max_body_bytes: int = Field(

@@ -28,6 +28,7 @@ from streamsink.api.routes import (
     poller,
     simulate,
     sink_delivery,
+    sink_secret,
     sinks,
     streams,
     templates,
@@ -91,6 +92,7 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
     api.include_router(sinks.router)
     api.include_router(sink_delivery.router)
     api.include_router(poller.router)
+    api.include_router(sink_secret.router)
     api.include_router(events.router)
     api.include_router(overview.router)
     api.include_router(auth.router)  # scoped tokens (api.scopes: what they reach)

@@ -10,6 +10,7 @@ from fastapi import Path
 from streamsink.api.models import (
     OtelTracingConfigOut,
     PollerConfigOut,
+    SinkHttpConfigOut,
     StreamSinkOut,
     redact_headers,
 )
@@ -41,8 +42,9 @@ def ms_to_dt(ms: int) -> datetime:
 
 
 def render_sink(record: SinkRecord) -> StreamSinkOut:
-    """The wire view; header values that look secret are redacted."""
-    config: OtelTracingConfigOut | PollerConfigOut = OtelTracingConfigOut(
+    """The wire view; header values that look secret are redacted (an http
+    sink's signing secret is never part of it)."""
+    config: OtelTracingConfigOut | SinkHttpConfigOut | PollerConfigOut = OtelTracingConfigOut(
         url=record.url,
         headers=redact_headers(record.headers),
         encoding=record.encoding,  # type: ignore[arg-type]
@@ -50,6 +52,8 @@ def render_sink(record: SinkRecord) -> StreamSinkOut:
     )
     if record.polled:
         config = PollerConfigOut()
+    elif record.type == "http":
+        config = SinkHttpConfigOut(url=record.url, headers=redact_headers(record.headers))
     return StreamSinkOut(
         id=record.id,
         uid=record.uid,

@@ -20,7 +20,9 @@ ss:stream-uid:{uid}                   STRING  -> stream id                      
 ss:stream:{stream_id}:sinks           ZSET    the stream's sink ids, score = seq      API
 ss:stream:{stream_id}:sink-uid:{uid}  STRING  -> sink id (sink uids are per stream)   API
 ss:sink:{sink_id}                     HASH    config, status, cursor, code...         API, worker
-                                              (``storage.sinks``)
+                                              (``storage.sinks``); http sinks'
+                                              signing secrets
+                                              (``storage.sink_secrets``)
 ss:retries:{sink_id}                  HASH    n: failures on the retry schedule,      worker
                                               since: ms of the first failure
 ss:attempts:{sink_id}                 LIST    the newest delivery attempts, JSON      worker

@@ -408,6 +408,30 @@ return n
 """,
 )
 
+# --- http sinks' signing secrets ------------------------------------------------------
+
+#: Set a sink's signing secret (fields ``secret``, ``oldSecret``,
+#: ``oldSecretUntil`` of its hash: ``storage.sink_secrets``). KEYS[1]
+#: ``keys.sink(id)``; ARGV[1] the new secret, ARGV[2] epoch ms until which the
+#: current secret keeps signing beside it ('' drops it now), ARGV[3] '1' to set
+#: only when the sink has no secret yet. Returns the secret in force, or nil
+#: when the sink does not exist.
+SET_SINK_SECRET = Script(
+    "set_sink_secret",
+    """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local cur = redis.call('HGET', KEYS[1], 'secret')
+if ARGV[3] == '1' and cur then return cur end
+if cur and ARGV[2] ~= '' and cur ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], 'secret', ARGV[1], 'oldSecret', cur, 'oldSecretUntil', ARGV[2])
+else
+  redis.call('HSET', KEYS[1], 'secret', ARGV[1])
+  redis.call('HDEL', KEYS[1], 'oldSecret', 'oldSecretUntil')
+end
+return ARGV[1]
+""",
+)
+
 #: Every script, for tests and tools (``SCRIPT LOAD`` each to check it compiles).
 ALL: tuple[Script, ...] = (
     RELEASE_IF_HELD,
@@ -423,4 +447,5 @@ ALL: tuple[Script, ...] = (
     LOCAL_CLEAR,
     PORTAL_MINT,
     PORTAL_EXPIRE_ALL,
+    SET_SINK_SECRET,
 )

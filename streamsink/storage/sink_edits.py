@@ -12,6 +12,7 @@ from redis.client import Pipeline
 from streamsink.errors import BadRequest, NotFound
 from streamsink.resource_ids import SINK_PREFIX, new_sink_id, validate_uid
 from streamsink.sink_fields import REDACTED
+from streamsink.sinkhttp.signing import new_secret
 from streamsink.storage import eventlog as event_log
 from streamsink.storage import keys
 from streamsink.storage.base import (
@@ -67,6 +68,7 @@ def _stage_create(pipe: Pipeline, stream_id: str, values: dict[str, Any]) -> Sin
         event_types=values.get("event_types") or [],
         channels=values.get("channels"),
         metadata=values.get("metadata") or {},
+        secret=values.get("secret") or (new_secret() if values["type"] == "http" else None),
         cursor=cursor,
         created_at=ts,
         updated_at=ts,

@@ -6,6 +6,8 @@ A sink is the hash ``ss:sink:{sink_id}`` with the fields::
     id streamId uid type url headers(json) encoding compression status batchSize
     maxWaitSecs eventTypes(json) channels(json) metadata(json) code createdAt
     updatedAt seq
+    secret oldSecret oldSecretUntil  http sinks' signing secrets (``storage.sink_secrets``;
+                   never in a wire view)
     cursor         Redis Stream entry id after which the sink has delivered
                    (= currentIterator; a new sink starts at the log's last id, "0-0")
     failureReason  last permanent failure (absent = none)
@@ -61,6 +63,7 @@ CONFIG_FIELDS: Final = {
     "event_types": "eventTypes",
     "channels": "channels",
     "metadata": "metadata",
+    "secret": "secret",  # http sinks' signing secret (``storage.sink_secrets``)
 }
 HASH_NAMES: Final = {
     **CONFIG_FIELDS,
@@ -115,6 +118,7 @@ class SinkRecord:
     event_types: list[str] = field(default_factory=list)
     channels: list[str] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    secret: str | None = field(default=None, repr=False)  # http sinks; with_code only
     cursor: str = event_log.START
     failure_reason: str | None = None
     next_retry_at: int | None = None  # epoch ms
@@ -159,6 +163,7 @@ class SinkRecord:
             event_types=loads(h.get("eventTypes"), []) or [],
             channels=loads(h.get("channels"), None),
             metadata=loads(h.get("metadata"), {}),
+            secret=h.get("secret") or None,
             cursor=h.get("cursor") or event_log.START,
             failure_reason=h.get("failureReason") or None,
             next_retry_at=int(nra) if nra else None,

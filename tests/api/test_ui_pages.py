@@ -104,8 +104,11 @@ def test_every_vendored_package_has_its_license_and_ships_in_the_wheel() -> None
     assert (VENDOR_DIR / "VENDORED.md").is_file()
 
 
-def test_templates_are_the_bundled_handlers_with_their_samples(client: TestClient) -> None:
-    r = client.get("/api/v1/stream/transformations/templates")
+def test_templates_are_the_bundled_handlers_with_their_samples(
+    client: TestClient, stream: dict[str, Any]
+) -> None:
+    url = f"/api/v1/stream/{stream['id']}/transformation-templates"
+    r = client.get(url)
     assert r.status_code == 200, r.text
     by_name = {t["name"]: t for t in r.json()["data"]}
     on_disk = {p.name for p in (ROOT / "transforms").glob("*.js")}
@@ -119,19 +122,23 @@ def test_templates_are_the_bundled_handlers_with_their_samples(client: TestClien
         "http.attempt",
     ]
     assert "message.attempt" in svix["description"]
-    assert (
-        client.get(
-            "/api/v1/stream/transformations/templates", headers={"Authorization": ""}
-        ).status_code
-        == 401
-    )
+    assert client.get(url, headers={"Authorization": ""}).status_code == 401
+    assert client.get("/api/v1/stream/nope/transformation-templates").status_code == 404
+    assert client.get(f"/api/v1/stream/{stream['uid']}/transformation-templates").json() == r.json()
 
 
-def test_templates_run_in_simulate(client: TestClient) -> None:
-    for t in client.get("/api/v1/stream/transformations/templates").json()["data"]:
-        body = {"code": t["code"], "events": t["sampleEvents"]}
+def test_templates_run_in_simulate(client: TestClient, stream: dict[str, Any]) -> None:
+    url = f"/api/v1/stream/{stream['id']}/transformation-templates"
+    templates = client.get(url).json()["data"]
+    assert {t["name"]: t["sinkType"] for t in templates if t["sinkType"] == "http"} == {
+        "http-default.js": "http"
+    }
+    for t in templates:
+        events = t["sampleEvents"] or [{"eventType": "order.paid", "payload": {"n": 1}}]
+        body = {"type": t["sinkType"], "code": t["code"], "events": events}
         r = client.post("/api/v1/stream/transformations/simulate", json=body)
         assert r.status_code == 200, (t["name"], r.text)
+        assert r.json()["otlp" if t["sinkType"] == "otelTracing" else "http"], t["name"]
 
 
 SYNTAX_ERROR = "function handler(input) {\n  return {spans: [}\n}"

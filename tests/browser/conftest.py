@@ -206,7 +206,7 @@ class PageWatch:
     def __init__(self, page: Any) -> None:
         self.problems: list[str] = []
         page.add_init_script(self.REPORTER)
-        page.on("pageerror", lambda exc: self.problems.append(f"script error: {exc}"))
+        page.on("pageerror", lambda exc: self.problems.append(f"script error: {exc} {exc.stack}"))
         page.on("console", self._console)
 
     def _console(self, msg: Any) -> None:

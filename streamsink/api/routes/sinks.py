@@ -16,8 +16,8 @@ from streamsink.api.models import (
     EndpointHeadersOut,
     HttpSinkHeadersPatchIn,
     ListResponseStreamSinkOut,
-    OtelTracingConfigIn,
     OtelTracingConfigPatch,
+    PollerConfigIn,
     SinkTransformationOut,
     SinkTransformIn,
     StreamSinkIn,
@@ -60,7 +60,7 @@ def _checked_stream(
 ) -> str:
     """The stream's id, once the sink body passes the settings' limits (destination,
     headers per sink, sinks per stream; ``sink_id``: the sink a PUT replaces)."""
-    if isinstance(body.config, OtelTracingConfigIn):
+    if not isinstance(body.config, PollerConfigIn):  # a poller sink has no url
         check_destination(settings, body.config.url)
         check_header_count(settings, body.config.headers, ("body", "config", "headers"))
     sid = _stream_id(client, stream_id)
@@ -71,13 +71,13 @@ def _checked_stream(
 def _values(body: StreamSinkIn) -> dict[str, Any]:
     """Every configuration field of a create/replace body (defaults included; a
     ``poller`` sink has no url, headers or encoding)."""
-    config = body.config if isinstance(body.config, OtelTracingConfigIn) else None
+    config = body.config
     return {
         "type": body.type,
-        "url": config.url if config else "",
-        "headers": (config.headers if config else None) or {},
-        "encoding": (config.encoding if config else None) or "auto",
-        "compression": (config.compression if config else None) or "none",
+        "url": getattr(config, "url", None) or "",
+        "headers": getattr(config, "headers", None) or {},
+        "encoding": getattr(config, "encoding", None) or "auto",
+        "compression": getattr(config, "compression", None) or "none",
         "uid": body.uid,
         "status": body.status,
         "batch_size": body.batch_size,
@@ -85,7 +85,15 @@ def _values(body: StreamSinkIn) -> dict[str, Any]:
         "event_types": body.event_types or [],
         "channels": body.channels,
         "metadata": body.metadata or {},
+        **_http_values(body),
     }
+
+
+def _http_values(body: StreamSinkIn) -> dict[str, Any]:
+    """An http sink's signing secret: ``config.key`` (a new sink without one gets
+    a random secret; a replaced sink keeps its own)."""
+    key = getattr(body.config, "key", None)
+    return {"secret": key} if key else {}
 
 
 @router.get(
@@ -198,6 +206,9 @@ def patch_sink(
         for name in ("encoding", "compression"):
             if getattr(body.config, name) is not None:
                 changes[name] = getattr(body.config, name)
+    sid = _stream_id(client, stream_id)
+    if "encoding" in changes or "compression" in changes:
+        _otel_only(client, sid, sink_id, "encoding" if "encoding" in changes else "compression")
     record = edits.patch_sink(client, sid, sink_id, changes)
     after_sink_change(request, record)
     return render_sink(record)
@@ -218,6 +229,13 @@ def _check_patch_type(body: StreamSinkPatch, current: store_sinks.SinkRecord) ->
             ("body", "config"),
             f"unknown key {given[0]!r} in config: a poller sink's config has no keys",
         )
+
+
+def _otel_only(client: Any, stream_id: str, sink_id: str, name: str) -> None:
+    """422 when ``config.<name>`` (an otelTracing setting) is patched on an http sink."""
+    if store_sinks.require_stream_sink(client, stream_id, sink_id).type == "http":
+        msg = f"unknown key {name!r} in config: an http sink's keys are url, headers"
+        raise validation_error(("body", "config", name), msg, "value_error")
 
 
 @router.delete(

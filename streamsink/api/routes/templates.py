@@ -1,5 +1,7 @@
-"""``GET /stream/transformations/templates``: the bundled handlers (``transforms/``)
-with their sample events, for the portal's "start from" menu or any script."""
+"""``GET /stream/{stream_id}/transformation-templates``: the bundled handlers
+(``transforms/``) with their sample events, for the portal's "start from" menu
+or any script. Under the stream's path so that a stream's portal token reaches
+it like the rest of its stream; the list is the same for every stream."""
 
 from __future__ import annotations
 
@@ -12,8 +14,11 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import Field
 
+from streamsink.api.deps import RedisDep
 from streamsink.api.models import WireModel
+from streamsink.api.params import StreamIdPath
 from streamsink.api.responses import ERRORS
+from streamsink.storage import streams as store_streams
 
 #: The repository's ``transforms/`` as shipped in the package (a symlink in a
 #: checkout, copied into the wheel).
@@ -24,12 +29,16 @@ router = APIRouter(tags=["Stream Sink"])
 
 _BULLET = re.compile(r"^- `(?P<file>[\w.-]+\.js)`: (?P<text>.*)$", re.MULTILINE)
 _SAMPLES = re.compile(r"Samples: `samples/(?P<file>[\w.-]+\.json)`")
+_SPANS = re.compile(r"\bspans\b")
 
 
 class TransformationTemplateOut(WireModel):
     name: str = Field(description="file name, e.g. `svix-webhook-attempts.js`")
     description: str = Field(description="what the handler makes of which events")
     code: str
+    sink_type: str = Field(
+        description="the sink type its output is for: `otelTracing` (returns spans) or `http`"
+    )
     sample_events: list[dict[str, Any]] = Field(
         default_factory=list, description="events to try it on (`{eventType, payload}`)"
     )
@@ -61,11 +70,13 @@ def load_templates() -> list[dict[str, Any]]:
         if m and sample_file.is_file():
             samples = json.loads(sample_file.read_text(encoding="utf-8"))
         description = _SAMPLES.sub("", text).strip().rstrip(".").strip()
+        code = path.read_text(encoding="utf-8")
         out.append(
             {
                 "name": path.name,
                 "description": description,
-                "code": path.read_text(encoding="utf-8"),
+                "code": code,
+                "sinkType": "otelTracing" if _SPANS.search(code) else "http",
                 "sampleEvents": samples,
             }
         )
@@ -73,13 +84,14 @@ def load_templates() -> list[dict[str, Any]]:
 
 
 @router.get(
-    "/stream/transformations/templates",
-    operation_id="v1.streaming.transformations.templates",
+    "/stream/{stream_id}/transformation-templates",
+    operation_id="v1.streaming.transformation-templates.list",
     response_model=ListTransformationTemplateOut,
     response_model_by_alias=True,
     responses=ERRORS,
 )
-async def list_templates() -> dict[str, Any]:
+def list_templates(stream_id: StreamIdPath, client: RedisDep) -> dict[str, Any]:
     """The handlers bundled with streamsink (as in `transforms/`): name,
-    description, code and sample events."""
+    description, code and sample events, to start a sink's transformation from."""
+    store_streams.require_stream(client, stream_id)
     return {"data": load_templates()}

@@ -77,7 +77,7 @@ def import_map() -> str:
     for index in sorted(VENDOR_DIR.rglob("index.js")):
         name = index.parent.relative_to(VENDOR_DIR).as_posix()
         imports[name] = f"{UI_URL}/vendor/{name}/index.js"
-    imports["htm/preact"] = f"{UI_URL}/vendor/htm/preact-standalone.js"
+    imports["htm/preact"] = f"{UI_URL}/html.js"  # html + Preact + hooks in one import
     return json.dumps({"imports": imports}, indent=1, sort_keys=True)
 
 

@@ -110,12 +110,14 @@ export function createApi({ token, base = "/api/v1", onUnauthorized = null, time
 /** `encodeURIComponent` for path segments. */
 export const seg = (s) => encodeURIComponent(String(s));
 
-/** Short human text of an ISO time: relative when recent ("12 s ago", "in 3 s"). */
-export function when(iso, now = Date.now()) {
+/** Short human text of an ISO time: relative when recent ("12 s ago", "in 3 s");
+ * with `due`, a time already past reads "due now" (a retry being made). */
+export function when(iso, now = Date.now(), { due = false } = {}) {
   if (!iso) return "";
   const t = Date.parse(iso);
   if (Number.isNaN(t)) return String(iso);
   const secs = Math.round((t - now) / 1000);
+  if (due && secs <= 0) return "due now";
   const abs = Math.abs(secs);
   let text;
   if (abs < 60) text = `${abs} s`;

@@ -3,7 +3,7 @@
 // goes back to the first page), refreshed with the page's poll while on the
 // first page.
 
-import { html, useState, useEffect } from "htm/preact";
+import { html, useState, useEffect } from "./html.js";
 import { seg, when } from "./api.js";
 
 const PAGE = 10;
@@ -38,9 +38,20 @@ function Pager({ paged, label }) {
 export function Attempts({ api, base, tick }) {
   const paged = usePaged((iterator) => api.get(`${base}/attempt`, { limit: PAGE, iterator }), tick);
   const rows = paged.page ? paged.page.data : [];
+  const [note, setNote] = useState(null);
+  const skipPast = async (eventId) => {
+    if (!confirm(`Skip past event ${eventId}? Events up to it will not be delivered to this sink.`)) return;
+    try {
+      await api.post(`${base}/skip`, { iterator: eventId });
+      setNote({ kind: "ok", text: `Skipped: delivery resumes after event ${eventId}.` });
+    } catch (err) {
+      setNote({ kind: "error", text: `Skip failed: ${err.message}` });
+    }
+  };
   return html`<section class="panel" aria-labelledby="attempts-title">
     <header class="row spread"><h2 id="attempts-title">Attempt log</h2><${Pager} paged=${paged} label="Attempt log" /></header>
     ${paged.error && html`<p class="notice error" role="alert">${paged.error}</p>`}
+    ${note && html`<p class="notice ${note.kind}" role="status">${note.text}</p>`}
     ${paged.page && !rows.length && html`<p class="muted">No delivery attempts yet.</p>`}
     ${rows.length > 0 && html`<div class="table-wrap"><table class="attempts">
       <caption class="visually-hidden">Delivery attempts, newest first</caption>
@@ -55,7 +66,9 @@ export function Attempts({ api, base, tick }) {
         <td>${a.numEvents}</td>
         <td>${a.spansSent} / ${a.rejectedSpans}</td>
         <td><code>${a.error || a.responseExcerpt || ""}</code></td>
-        <td><code>${a.firstEventId || ""}${a.lastEventId && a.lastEventId !== a.firstEventId ? ` … ${a.lastEventId}` : ""}</code></td>
+        <td><code>${a.firstEventId || ""}${a.lastEventId && a.lastEventId !== a.firstEventId ? ` … ${a.lastEventId}` : ""}</code>
+          ${a.outcome !== "success" && a.lastEventId && html` <button type="button" class="small"
+            aria-label=${`Skip past event ${a.lastEventId}`} onClick=${() => skipPast(a.lastEventId)}>Skip past</button>`}</td>
       </tr>`)}</tbody>
     </table></div>`}
   </section>`;

@@ -1,7 +1,7 @@
 // Sinks: the list with status badges, one sink's detail and actions, and the
 // create / edit form for each sink type (otelTracing, http, poller).
 
-import { html, useState, useEffect } from "htm/preact";
+import { html, useState, useEffect } from "./html.js";
 import { seg, when } from "./api.js";
 import { TransformEditor } from "./portal-transform.js";
 import { Attempts } from "./portal-logs.js";
@@ -48,7 +48,7 @@ export function SinkList({ sinks, attempts, selected, onSelect }) {
         <dl>
           ${k.config && k.config.url && html`<dt>URL</dt><dd><code>${k.config.url}</code></dd>`}
           ${k.failureReason && html`<dt>Failure</dt><dd class="failure-reason">${k.failureReason}</dd>`}
-          ${k.nextRetryAt && html`<dt>Next retry</dt><dd class="next-retry">${when(k.nextRetryAt)}
+          ${k.nextRetryAt && html`<dt>Next retry</dt><dd class="next-retry">${when(k.nextRetryAt, Date.now(), { due: true })}
             <span class="muted"> (${k.nextRetryAt})</span></dd>`}
           ${act && html`<dt>Last delivery</dt><dd class="last-delivery">${act.last ? when(act.last) : "none yet"}</dd>
             <dt>Last 5 min</dt><dd class="throughput">${act.events} events, ${act.spans} spans sent</dd>`}
@@ -81,6 +81,9 @@ function Actions({ api, base, streamId, sink, onChanged }) {
       html`<button type="button" onClick=${() => act("Force retry", () => api.post(`${base}/force-retry`))}>Force retry</button>`}
       ${sink.type === "http" &&
       html`<button type="button" onClick=${() =>
+        act("Signing secret", async () => `Signing secret: ${(await api.get(`${base}/secret`)).key}`)}>Show secret</button>`}
+      ${sink.type === "http" &&
+      html`<button type="button" onClick=${() =>
         act("Rotate secret", async () => {
           await api.post(`${base}/secret/rotate`, {});
           const s = await api.get(`${base}/secret`);
@@ -90,7 +93,7 @@ function Actions({ api, base, streamId, sink, onChanged }) {
       html`<button type="button" onClick=${() =>
         act("Poller token", async () => {
           const t = await api.get(`/auth/stream/${seg(streamId)}/sink/${seg(sink.id)}/poller/token`);
-          return `Poller token (reads this sink only): ${t.token || JSON.stringify(t)}`;
+          return `Poller token (reads this sink only, GET ${base}/events): ${t.token || JSON.stringify(t)}`;
         })}>Show poller token</button>`}
     </div>
     <form class="row skip-form" onSubmit=${(e) => {
@@ -118,7 +121,7 @@ export function SinkDetail({ api, streamId, sink, tick, onChanged, onDeleted }) 
         <span class="row"><span class="badge type">${sink.type}</span><${Badge} status=${sink.status} /></span>
       </header>
       ${sink.failureReason && html`<p class="notice error">Failure: ${sink.failureReason}</p>`}
-      ${sink.nextRetryAt && html`<p class="notice info">Next retry ${when(sink.nextRetryAt)}.</p>`}
+      ${sink.nextRetryAt && html`<p class="notice info">Next retry: ${when(sink.nextRetryAt, Date.now(), { due: true })}.</p>`}
       <${Actions} api=${api} base=${base} streamId=${streamId} sink=${sink} onChanged=${onChanged} />
       <h3>Settings</h3>
       ${editing
@@ -135,7 +138,7 @@ export function SinkDetail({ api, streamId, sink, tick, onChanged, onDeleted }) 
             }}>Delete</button>
           </div>`}
     </section>
-    ${sink.type !== "poller" && html`<${TransformEditor} api=${api} streamId=${streamId} sink=${sink} />`}
+    ${sink.type !== "poller" && html`<${TransformEditor} api=${api} streamId=${streamId} sink=${sink} tick=${tick} />`}
     <${Attempts} api=${api} base=${base} tick=${tick} />`;
 }
 

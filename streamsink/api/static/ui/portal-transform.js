@@ -5,7 +5,7 @@
 // reports, and the result is shown as a span waterfall beside the raw OTLP.
 // Saving (PATCH .../transformation) is offered only for code that compiles.
 
-import { html, useState, useEffect, useRef } from "htm/preact";
+import { html, useState, useEffect, useRef } from "./html.js";
 import { seg } from "./api.js";
 import { createEditor } from "./editor.js";
 import { renderWaterfall } from "./waterfall.js";
@@ -20,6 +20,13 @@ function Waterfall({ otlp }) {
   return html`<div ref=${ref} class="waterfall" data-testid="waterfall"></div>`;
 }
 
+/** An http sink's request as text: request line, headers, blank line, body. */
+function requestText(req) {
+  const headers = Object.entries(req.headers || {}).map(([k, v]) => `${k}: ${v}`);
+  const body = typeof req.body === "string" ? req.body : JSON.stringify(req.body, null, 2);
+  return [`${req.method || "POST"} ${req.url || ""}`, ...headers, "", body || ""].join("\n");
+}
+
 function parsePasted(text) {
   const data = JSON.parse(text);
   const list = Array.isArray(data) ? data : data.events;
@@ -30,7 +37,7 @@ function parsePasted(text) {
   });
 }
 
-export function TransformEditor({ api, streamId, sink }) {
+export function TransformEditor({ api, streamId, sink, tick }) {
   const base = `/stream/${seg(streamId)}/sink/${seg(sink.id)}`;
   const host = useRef(null);
   const editor = useRef(null);
@@ -64,20 +71,20 @@ export function TransformEditor({ api, streamId, sink }) {
       }
       let list = [];
       try {
-        list = (await api.get("/stream/transformations/templates")).data;
+        list = (await api.get(`/stream/${seg(streamId)}/transformation-templates`)).data;
       } catch {
         /* older servers: no templates */
       }
-      try {
-        const latest = (await api.get(`/stream/${seg(streamId)}/events/latest`, { limit: 20 })).data;
-        setRecent(latest.reverse().map((e) => ({ eventType: e.eventType, payload: e.payload })));
-        if (!latest.length) setSource("template");
-      } catch {
-        /* shown by the events panel */
-      }
+      const latest = await loadRecent();
+      if (!latest.length) setSource("template");
+      list = list.filter((t) => (t.sinkType || "otelTracing") === sink.type);
       setTemplates(list);
-      const fallback = list.find((t) => t.name === "default.js");
-      if (fallback) setTemplateEvents(fallback.sampleEvents);
+      // the default this sink type runs without a transformation
+      const fallback = list.find((t) => t.name === (sink.type === "http" ? "http-default.js" : "default.js"));
+      // the samples of the handler the code came from (else the default's, else any)
+      const origin = list.find((t) => t.code === stored) || fallback;
+      const samples = (origin && origin.sampleEvents.length ? origin : list.find((t) => t.sampleEvents.length)) || null;
+      if (samples) setTemplateEvents(samples.sampleEvents);
       setSaved(stored);
       const start = stored || (fallback ? fallback.code : "function handler(input) {\n  return { spans: [] };\n}\n");
       editor.current = createEditor(host.current, { code: start, onChange: (c) => setCode(c), label: "Transformation code" });
@@ -85,6 +92,22 @@ export function TransformEditor({ api, streamId, sink }) {
     })();
     return () => editor.current && editor.current.destroy();
   }, [sink.id]);
+
+  // the stream's recent events, oldest first; replaced only when they changed
+  async function loadRecent() {
+    try {
+      const latest = (await api.get(`/stream/${seg(streamId)}/events/latest`, { limit: 20 })).data;
+      const events = latest.reverse().map((e) => ({ eventType: e.eventType, payload: e.payload }));
+      setRecent((old) => (JSON.stringify(old) === JSON.stringify(events) ? old : events));
+      return events;
+    } catch {
+      return []; // shown by the events panel
+    }
+  }
+
+  useEffect(() => {
+    if (code !== null) loadRecent();
+  }, [tick]);
 
   // re-check (compile + preview) shortly after each change
   useEffect(() => {
@@ -109,12 +132,19 @@ export function TransformEditor({ api, streamId, sink }) {
     }
     setCheck((c) => ({ ...c, state: c.state === "idle" ? "checking" : c.state, busy: true }));
     try {
-      const out = await api.post("/stream/transformations/simulate", { type: sink.type, code, events: evs });
+      const body = { type: sink.type, code, events: evs };
+      if (sink.type === "http" && sink.config && sink.config.url) body.url = sink.config.url;
+      const out = await api.post("/stream/transformations/simulate", body);
       if (mine !== seq.current) return;
       editor.current.setProblems([]);
-      setCheck({ state: "ok", otlp: out.otlp || null, output: out.output, warnings: out.warnings || [] });
+      setCheck({ state: "ok", otlp: out.otlp || null, http: out.http || null, output: out.output, warnings: out.warnings || [] });
     } catch (err) {
       if (mine !== seq.current) return;
+      if (err.status === 429) {
+        // the server's handler runs are all busy: check again shortly
+        timer.current = setTimeout(runCheck, 1000);
+        return;
+      }
       const body = err.body || {};
       const compiles = err.code !== "invalid_transformation";
       if (body.line) {
@@ -186,14 +216,12 @@ export function TransformEditor({ api, streamId, sink }) {
         ${note && html`<p class="notice ${note.kind}" role="status">${note.text}</p>`}
       </div>
       <div>
-        <h3>Preview: spans</h3>
-        ${check.state === "ok" && check.otlp
-          ? html`<${Waterfall} otlp=${check.otlp} />`
-          : check.state === "ok"
-            ? html`<pre class="raw">${JSON.stringify(check.output, null, 2)}</pre>`
-            : html`<p class="muted">The preview shows here once the handler runs.</p>`}
+        <h3>Preview: ${sink.type === "http" ? "the request" : "spans"}</h3>
+        ${check.state !== "ok" && html`<p class="muted">The preview shows here once the handler runs.</p>`}
+        ${check.state === "ok" && check.otlp && html`<${Waterfall} otlp=${check.otlp} />`}
+        ${check.state === "ok" && check.http && html`<pre class="raw" data-testid="http-request">${requestText(check.http)}</pre>`}
         <details open>
-          <summary>Raw ${check.otlp ? "OTLP/HTTP JSON" : "output"}</summary>
+          <summary>Raw ${check.otlp ? "OTLP/HTTP JSON" : "handler output"}</summary>
           <pre class="raw" data-testid="raw-otlp">${check.state === "ok" ? JSON.stringify(check.otlp || check.output, null, 2) : ""}</pre>
         </details>
       </div>

@@ -2,7 +2,7 @@
 // the stream's recent events. Every action is a public REST API call with the
 // token from the portal link (#key=...).
 
-import { html, render, useState, useEffect, useCallback, useRef } from "htm/preact";
+import { html, render, useState, useEffect, useCallback, useRef } from "./html.js";
 import { createApi, tokenFromFragment, seg } from "./api.js";
 import { SinkList, SinkDetail, SinkForm } from "./portal-sinks.js";
 import { RecentEvents } from "./portal-logs.js";
@@ -64,7 +64,8 @@ function App() {
       setError("");
       setTick((t) => t + 1);
     } catch (err) {
-      if (err.status !== 401) setError(err.message);
+      if (err.status === 403) setDenied(`This access key does not reach this stream (${err.detail}).`);
+      else if (err.status !== 401) setError(err.message);
     } finally {
       inFlight.current = false;
     }
