@@ -370,9 +370,9 @@ def test_journey_a_portal_token_sees_its_stream_only(server: Server, page: Any) 
     server.call("POST", f"/stream/{a}/sink", 201, json=body)
     open_sink(page, "mine")
     template = page.get_by_label("Start from a bundled handler")
-    expect(template.locator("option")).to_have_count(
-        1 + len(list((ROOT / "transforms").glob("*.js")))
-    )
+    listed = server.call("GET", f"/stream/{a}/transformation-templates", 200)["data"]
+    otel = [t["name"] for t in listed if t["sinkType"] == "otelTracing"]
+    expect(template.locator("option")).to_have_text(["Start from…", *otel])
     wait_for_status(page, "ok")
 
     # logged out: the next poll shows the sign-in notice, not data
