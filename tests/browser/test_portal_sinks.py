@@ -5,6 +5,7 @@ force-retry / skip, and the http and poller sink types."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -148,3 +149,45 @@ def test_http_and_poller_sinks_from_the_form(
     expect(page.get_by_text(re.compile(r"Poller token .*: sk_poll_"))).to_be_visible()
     expect(sink_card(page, "pull").get_by_test_id("status-badge")).to_have_text("enabled")
     page.shots.take("poller-sink")
+
+
+def test_attempt_log_and_recent_events_page_newest_first(
+    server: Server, page: Any, receiver: ReceiverServer
+) -> None:
+    sid = new_stream(server, "paging")
+    body = {
+        "type": "otelTracing",
+        "uid": "one-by-one",
+        "batchSize": 1,
+        "config": {"url": receiver.traces_url},
+    }
+    sink = server.call("POST", f"/stream/{sid}/sink", 201, json=body)
+    events = [{"eventType": "tick", "payload": {"n": n}} for n in range(12)]
+    server.call("POST", f"/stream/{sid}/events", 202, json={"events": events})
+    attempts_url = f"/stream/{sid}/sink/{sink['id']}/attempt"
+    deadline = time.monotonic() + 60
+    while len(server.call("GET", attempts_url, 200, params={"limit": 50})["data"]) < 12:
+        assert time.monotonic() < deadline, "12 attempts within 60 s"
+        time.sleep(0.2)
+    newest_first = server.call("GET", attempts_url, 200, params={"limit": 50})["data"]
+
+    page.goto(portal_url(server, sid))
+    open_sink(page, "one-by-one")
+    log = page.get_by_role("region", name="Attempt log")
+    rows = log.locator("tbody tr")
+    expect(rows).to_have_count(10)
+    expect(rows.first).to_contain_text(newest_first[0]["firstEventId"])
+    log.get_by_role("button", name="Older").click()
+    expect(rows).to_have_count(2)
+    expect(rows.last).to_contain_text(newest_first[-1]["firstEventId"])
+    expect(log.get_by_role("button", name="Older")).to_be_disabled()
+    log.get_by_role("button", name="Newest").click()
+    expect(rows).to_have_count(10)
+
+    recent = page.get_by_role("region", name="Recent events")
+    payloads = recent.locator("tbody tr code.payload")
+    expect(payloads).to_have_count(10)
+    expect(payloads.first).to_have_text('{"n":11}')
+    recent.get_by_role("button", name="Older").click()
+    expect(payloads).to_have_text(['{"n":1}', '{"n":0}'])
+    page.shots.take("paged")
