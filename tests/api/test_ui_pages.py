@@ -78,6 +78,7 @@ def test_assets_are_served_with_types_and_caching(client: TestClient) -> None:
     assert vendored.headers["cache-control"].startswith("public, max-age=")
     again = client.get("/ui/waterfall.js", headers={"If-None-Match": own.headers["etag"]})
     assert again.status_code == 304
+    assert client.get("/ui/portal.html").status_code == 404  # only as /portal/{id}
     assert client.get("/ui/../routes/ui.py").status_code == 404
     assert client.get("/ui/%2e%2e/routes/ui.py").status_code == 404
 

@@ -29,6 +29,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers.receiver_server import ReceiverServer
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / ".artifacts" / "browser"
 TOKEN = "browser-admin-token"
@@ -155,6 +157,14 @@ class Server:
         r = self.api.request(method, path, **kw)
         assert r.status_code == expect, f"{method} {path}: {r.status_code} {r.text}"
         return r.json() if r.content else None
+
+
+@pytest.fixture
+def receiver() -> Iterator[ReceiverServer]:
+    started = [ReceiverServer().start()]
+    yield started[0]
+    for r in started:
+        r.stop()
 
 
 @pytest.fixture(scope="session")

@@ -132,6 +132,8 @@ class UiFiles(StaticFiles):
     cached for a day, the UI's own revalidated (ETag) on each load."""
 
     async def get_response(self, path: str, scope: Scope) -> Response:
+        if path.endswith(".html"):  # pages only through their routes (import map, nonce)
+            raise NotFound("not found")
         response = await super().get_response(path, scope)
         response.headers.update(SECURITY_HEADERS)
         response.headers["Content-Security-Policy"] = csp()
