@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import TOKEN, Server
+from tests.browser.conftest import TOKEN, PageWatch, Server
 from tests.browser.pages import (
     expect,
     new_stream,
