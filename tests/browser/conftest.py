@@ -205,7 +205,7 @@ def browser() -> Iterator[Any]:
 
 
 class PageWatch:
-    """Collects a page's script errors and CSP violations."""
+    """Collects a page's script errors, CSP violations and requests that leave 127.0.0.1."""
 
     #: reports each violation with the element and what was blocked
     REPORTER = """document.addEventListener("securitypolicyviolation", (e) => {
@@ -218,6 +218,13 @@ class PageWatch:
         page.add_init_script(self.REPORTER)
         page.on("pageerror", lambda exc: self.problems.append(f"script error: {exc} {exc.stack}"))
         page.on("console", self._console)
+        page.on("request", self._request)
+
+    def _request(self, request: Any) -> None:
+        """Nothing but 127.0.0.1 (the server, test receivers): no CDN, no font, no beacon."""
+        url = request.url
+        if not url.startswith(("http://127.0.0.1:", "data:", "about:", "blob:")):
+            self.problems.append(f"request to another origin: {url}")
 
     def _console(self, msg: Any) -> None:
         text = msg.text

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import TOKEN, Server
+from tests.browser.conftest import TOKEN, PageWatch, Server
 from tests.browser.pages import (
     expect,
     new_stream,
@@ -123,3 +123,23 @@ def test_narrow_window_has_no_sideways_scroll(
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page is {overflow}px wider than a 380px window"
     page.shots.take("narrow", full_page=True)
+
+
+def test_the_policy_blocks_injected_inline_script_and_the_watch_reports_it(
+    server: Server, browser: Any
+) -> None:
+    page = browser.new_page()
+    try:
+        watch = PageWatch(page)
+        sid = new_stream(server, "csp")
+        page.goto(f"{server.base}/portal/{sid}")
+        page.get_by_role("alert").wait_for()
+        page.evaluate(
+            """() => { const s = document.createElement("script");
+                       s.textContent = "window.injected = 1"; document.head.append(s); }"""
+        )
+        assert page.evaluate("window.injected") is None
+        page.wait_for_timeout(200)  # the violation event is dispatched asynchronously
+        assert any("script-src" in p for p in watch.problems), watch.problems
+    finally:
+        page.close()

@@ -17,6 +17,8 @@ export function Badge({ status }) {
   return html`<span class="badge ${status}" data-testid="status-badge">${status}</span>`;
 }
 
+/** Last delivery and the last 5 minutes' totals from a sink's newest successful
+ * attempts (`?status=0`, up to 100: "at least" when all of them are that recent). */
 function activity(attempts) {
   if (!attempts) return null;
   const ok = attempts.filter((a) => a.statusText === "success");
@@ -24,6 +26,7 @@ function activity(attempts) {
   const recent = ok.filter((a) => Date.parse(a.timestamp) >= since);
   return {
     last: ok[0] ? ok[0].timestamp : null,
+    atLeast: recent.length >= 100 ? "at least " : "",
     events: recent.reduce((n, a) => n + (a.numEvents || 0), 0),
     spans: recent.reduce((n, a) => n + (a.spansSent || 0), 0),
   };
@@ -51,7 +54,7 @@ export function SinkList({ sinks, attempts, selected, onSelect }) {
           ${k.nextRetryAt && html`<dt>Next retry</dt><dd class="next-retry">${when(k.nextRetryAt, Date.now(), { due: true })}
             <span class="muted"> (${k.nextRetryAt})</span></dd>`}
           ${act && html`<dt>Last delivery</dt><dd class="last-delivery">${act.last ? when(act.last) : "none yet"}</dd>
-            <dt>Last 5 min</dt><dd class="throughput">${act.events} events, ${act.spans} spans sent</dd>`}
+            <dt>Last 5 min</dt><dd class="throughput">${act.atLeast}${act.events} events, ${act.spans} spans sent</dd>`}
         </dl>
       </li>`;
     })}
