@@ -307,7 +307,7 @@ APPEND_AND_KICK = Script(
     + _KICK_MATCHING
     + """
 local sid = append_events(17)
-if not sid then return false end
+if not sid or type(sid) == 'table' then return sid end
 local types = {}
 for i = 17, #ARGV, 2 do types[ARGV[i]] = true end
 return {sid, kick_matching(ARGV[7] .. sid .. ARGV[8], ARGV[9], ARGV[15], ARGV[16], types)}
