@@ -68,11 +68,9 @@ def _lua(text: str, **names: object) -> str:
     return Template(text).substitute(names)
 
 
-#: Bytes a log entry costs in Redis besides its event type and payload text
-#: (ids, field names, the ingest time, listpack overhead; measured ~30-40).
-ENTRY_OVERHEAD = 40
-#: The size of an entry of a log that has no estimate yet (appended by an older version).
-ENTRY_GUESS = 256
+#: A log entry's bytes besides its type and payload (ids, fields, ingest time), and
+#: the guessed size of an entry in a log with no estimate yet (an older version's).
+ENTRY_OVERHEAD, ENTRY_GUESS = 40, 256
 
 # --- locks and leases ----------------------------------------------------------------
 
@@ -115,69 +113,46 @@ return 0
 
 # --- append and kick -----------------------------------------------------------------
 
-# ``trim_log(...)``: the one trim of a stream's log (``eventlog.trim_stream``).
-# Keeps every entry after the cursor of an enabled or retrying sink (not a
-# poller's: the log has no cursor of its), and, unless ``force`` (over the
-# stream's budget), every entry newer than ``now - retention_ms``. What a
-# disabled or paused sink had not passed yet is dropped and counted: the sink's
-# ``droppedEvents`` (+ ``droppedSince``, ms of its first drop) and the metric
-# ``events_dropped{sink=...}``; exact trims up to each such cursor first, so the
-# count is exact, then one ``XTRIM MINID ~ ... LIMIT`` (whole nodes: cheap). The
-# byte estimate in ``meta`` shrinks in proportion; ``next`` = now + every_ms.
-# Returns {entries removed, estimated bytes kept}.
+# ``trim_log(...)`` (``eventlog.trim_stream``): keeps what an enabled or retrying
+# sink (not a poller) has not passed and, unless ``force``, what is newer than
+# now - retention_ms; a disabled or paused sink's unpassed entries beyond go,
+# counted exactly (exact trims to each such cursor first, then one ``XTRIM MINID
+# ~ .. LIMIT``). Returns {entries removed, estimated bytes kept}.
 _TRIM_LOG = _lua(
     """
 local FAR = {4503599627370496, 0}
 local function parse_id(id)
   local ms, seq = string.match(id or '', '^(%d+)-(%d+)$$')
-  if not ms then return {0, 0} end
-  return {tonumber(ms), tonumber(seq)}
+  return {tonumber(ms or 0), tonumber(seq or 0)}
 end
 local function id_lt(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end
 local function id_text(a) return string.format('%.0f-%.0f', a[1], a[2]) end
 local function held_bytes(meta, log_key)
-  local bytes = redis.call('HGET', meta, 'bytes')
-  if bytes then return tonumber(bytes) end
-  return redis.call('XLEN', log_key) * $entry_guess
+  return tonumber(redis.call('HGET', meta, 'bytes') or redis.call('XLEN', log_key) * $guess)
 end
-
 local function trim_log(log_key, sinks_key, sink_prefix, meta, counters, now, retention_ms,
                         force, limit, every_ms)
   local before = redis.call('XLEN', log_key)
-  if before == 0 then
-    if redis.call('EXISTS', meta) == 1 then redis.call('DEL', meta) end
-    return {0, 0}
-  end
-  local floor = FAR
-  if not force then floor = {math.max(now - retention_ms, 0), 0} end
-  local losing = {}
+  if before == 0 then redis.call('DEL', meta) return {0, 0} end
+  local floor = force and FAR or {math.max(now - retention_ms, 0), 0}
+  local parked, losing, counted, removed = {}, {}, {}, 0
   for _, id in ipairs(redis.call('ZRANGE', sinks_key, 0, -1)) do
     local f = redis.call('HMGET', sink_prefix .. id, 'id', 'status', 'cursor', 'type')
-    if f[1] and f[4] ~= 'poller' then
-      local c = parse_id(f[3] or '0-0')
-      local nxt = {c[1], c[2] + 1}
-      local status = f[2] or ''
-      if status == 'enabled' or status == 'retrying' or status == '' then
-        if id_lt(nxt, floor) then floor = nxt end
-      else
-        losing[#losing + 1] = {id, nxt}
-      end
-    end
+    local c = parse_id(f[3])
+    local nxt, status = {c[1], c[2] + 1}, f[2] or ''
+    if not f[1] or f[4] == 'poller' then
+    elseif status == 'enabled' or status == 'retrying' or status == '' then
+      if id_lt(nxt, floor) then floor = nxt end
+    else parked[#parked + 1] = {id, nxt} end
   end
-  local kept = {}
-  for _, b in ipairs(losing) do
-    if id_lt(b[2], floor) then kept[#kept + 1] = b end
-  end
-  losing = kept
+  for _, b in ipairs(parked) do if id_lt(b[2], floor) then losing[#losing + 1] = b end end
   table.sort(losing, function(x, y) return id_lt(x[2], y[2]) end)
-  local counted, removed = {}, 0
   local first = parse_id(redis.call('XRANGE', log_key, '-', '+', 'COUNT', 1)[1][1])
   for i, b in ipairs(losing) do
     if id_lt(first, b[2]) then
       local n = redis.call('XTRIM', log_key, 'MINID', id_text(b[2]))
-      removed = removed + n
       for j = 1, i - 1 do counted[j] = (counted[j] or 0) + n end
-      first = b[2]
+      removed, first = removed + n, b[2]
     end
   end
   local n = redis.call('XTRIM', log_key, 'MINID', '~', id_text(floor), 'LIMIT', limit)
@@ -190,31 +165,21 @@ local function trim_log(log_key, sinks_key, sink_prefix, meta, counters, now, re
       redis.call('HINCRBY', counters, 'events_dropped{sink=' .. b[1] .. '}', dropped)
     end
   end
-  local bytes = held_bytes(meta, log_key)
-  if removed > 0 then
-    bytes = math.floor(bytes * (before - removed) / before)
-  end
+  local bytes = math.floor(held_bytes(meta, log_key) * (before - removed) / before)
   redis.call('HSET', meta, 'bytes', bytes, 'next', now + every_ms)
   return {removed, bytes}
 end
 """,
-    entry_guess=ENTRY_GUESS,
+    guess=ENTRY_GUESS,
 )
 
-# ``append_events(first)``: resolve the stream and XADD the (event type,
-# payload) pairs of ARGV[first..]; the stream id, or false when it is missing.
-# Past the stream's budget (its log's estimated bytes + these > ARGV[12]; a
-# forced trim first) nothing is written: an error reply ``STREAM_OVER_BUDGET
-# <stream id> <bytes held> <bytes asked>``. A refused XADD (``OOM ...`` under
-# maxmemory) is the reply, nothing written (a forced trim frees what it can).
-# Trims the log when its ``next`` trim is due. KEYS[1] ``keys.stream(id)`` or
-# ``keys.stream_uid(uid)``, KEYS[2] ``keys.METRICS_COUNTERS``; ARGV[1] the id
-# or uid, ARGV[2] "id" | "uid", ARGV[3] ``keys.LOG_KEY_PREFIX``, ARGV[4] ingest
-# time (ms), ARGV[5] the counter field, ARGV[6] the count to add to it, ARGV[7]
-# ``keys.STREAM_KEY_PREFIX``, ARGV[8] ``keys.STREAM_SINKS_SUFFIX``, ARGV[9]
-# ``keys.SINK_KEY_PREFIX``, ARGV[10] ``keys.LOG_META_KEY_PREFIX``, ARGV[11]
-# retention (ms), ARGV[12] budget (bytes, 0: none), ARGV[13] trim interval
-# (ms), ARGV[14] trim limit (entries).
+# ``append_events(first)``: XADD the (type, payload) pairs of ARGV[first..] to an
+# existing stream; its id, or false. Over budget (after a forced trim) or when
+# Redis refuses the first XADD (OOM) nothing is written: an error reply
+# (``STREAM_OVER_BUDGET <id> <held> <asked>``, or Redis's). Trims when due.
+# KEYS[1] ``keys.stream(id)`` | ``keys.stream_uid(uid)``, KEYS[2] the counters;
+# ARGV[1..14]: ``streams.append_call`` (id or uid, "id" | "uid", log prefix, now
+# ms, counter field and count, key prefixes, ``eventlog.LogPolicy.args()``).
 _APPEND_EVENTS = _TRIM_LOG + _lua(
     """
 local function append_events(first)
@@ -225,14 +190,11 @@ local function append_events(first)
   elseif redis.call('EXISTS', KEYS[1]) == 0 then
     return false
   end
-  local key = ARGV[3] .. sid
-  local now = tonumber(ARGV[4])
-  local meta = ARGV[10] .. sid
+  local key, now, meta, size = ARGV[3] .. sid, tonumber(ARGV[4]), ARGV[10] .. sid, 0
   local function trim(force)
     return trim_log(key, ARGV[7] .. sid .. ARGV[8], ARGV[9], meta, KEYS[2], now,
                     tonumber(ARGV[11]), force, ARGV[14], tonumber(ARGV[13]))
   end
-  local size = 0
   for i = first, #ARGV, 2 do size = size + #ARGV[i] + #ARGV[i + 1] + $overhead end
   local budget = tonumber(ARGV[12])
   if budget > 0 and held_bytes(meta, key) + size > budget then
@@ -430,11 +392,9 @@ return #ids
 
 # --- the event log's trim ------------------------------------------------------------
 
-#: Trim a stream's log now (``trim_log`` above). KEYS[1] ``keys.event_log(id)``,
-#: KEYS[2] ``keys.stream_sinks(id)``, KEYS[3] ``keys.log_meta(id)``, KEYS[4]
-#: ``keys.METRICS_COUNTERS``; ARGV[1] ``keys.SINK_KEY_PREFIX``, ARGV[2] now (ms),
-#: ARGV[3] retention (ms), ARGV[4] '1' to force (ignore the window), ARGV[5]
-#: trim limit (entries), ARGV[6] trim interval (ms). Returns {removed, bytes}.
+#: Trim a stream's log now (``trim_log``). KEYS ``keys.event_log``, ``stream_sinks``,
+#: ``log_meta`` (of the stream), ``METRICS_COUNTERS``; ARGV sink key prefix, now
+#: (ms), retention (ms), '1' to force, trim limit, trim interval (ms).
 TRIM_LOG = Script(
     "trim_log",
     _TRIM_LOG

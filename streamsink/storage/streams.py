@@ -3,7 +3,8 @@ their sinks and log). Keys: ``streamsink.storage.keys``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -298,8 +299,7 @@ def append_call(
 ) -> tuple[list[str], list[Any]]:
     """The keys and arguments of ``scripts.APPEND`` for (event type, payload)
     pairs, or of ``scripts.APPEND_AND_KICK`` with ``kick_ttl`` (the kick flags'
-    TTL in s), so sync and asyncio clients run the same call. ``policy``: the
-    log's retention and budget."""
+    TTL in s), so sync and asyncio clients run the same call (``policy``: the log's)."""
     is_stream_id = id_or_uid.startswith(STREAM_PREFIX)
     args: list[Any] = [
         id_or_uid,
@@ -321,9 +321,13 @@ def append_call(
     return [located, keys.METRICS_COUNTERS], args
 
 
-def _refused(exc: redis.ResponseError, policy: eventlog.LogPolicy) -> Exception:
-    """The API error for a refused append (budget, OOM), else ``exc`` itself."""
-    return eventlog.refused(exc, policy.max_bytes) or exc
+@contextlib.contextmanager
+def _refusals(policy: eventlog.LogPolicy) -> Iterator[None]:
+    """A refused append (budget, OOM) raised as its API error."""
+    try:
+        yield
+    except redis.ResponseError as exc:
+        raise (eventlog.refused(exc, policy.max_bytes) or exc) from None
 
 
 def append_existing(
@@ -335,14 +339,11 @@ def append_existing(
     policy: eventlog.LogPolicy = eventlog.DEFAULT_POLICY,
 ) -> str | None:
     """Append (event type, payload) pairs to an existing stream, all or none, in one
-    atomic step (a Lua script: no WATCH round trips); counts them in the
-    ``events_ingested`` metric. The stream's id, or None when it does not exist.
-    Raises ``StreamOverBudget`` or ``StoreFull`` (nothing stored) when refused."""
+    atomic step (a Lua script), counted in ``events_ingested``. The stream's id,
+    None when it does not exist; ``StreamOverBudget`` or ``StoreFull`` if refused."""
     call_keys, args = append_call(id_or_uid, events, ts, policy=policy)
-    try:
+    with _refusals(policy):
         return to_str(scripts.APPEND(client, call_keys, args))
-    except redis.ResponseError as exc:
-        raise _refused(exc, policy) from None
 
 
 async def append_existing_async(
@@ -354,10 +355,8 @@ async def append_existing_async(
 ) -> str | None:
     """``append_existing`` on an asyncio client."""
     call_keys, args = append_call(id_or_uid, events, policy=policy)
-    try:
+    with _refusals(policy):
         return to_str(await scripts.APPEND.run_async(client, call_keys, args))
-    except redis.ResponseError as exc:
-        raise _refused(exc, policy) from None
 
 
 Claimed = tuple[str, list[str]]  # (stream id, the sink ids whose kick flag was claimed)
@@ -382,10 +381,8 @@ def append_and_kick(
     types, in the same script: one round trip. The caller enqueues a delivery
     job per claimed sink. None when the stream does not exist."""
     call_keys, args = append_call(id_or_uid, events, kick_ttl=kick_ttl, policy=policy)
-    try:
+    with _refusals(policy):
         return _claimed(scripts.APPEND_AND_KICK(client, call_keys, args))
-    except redis.ResponseError as exc:
-        raise _refused(exc, policy) from None
 
 
 async def append_and_kick_async(
@@ -398,7 +395,5 @@ async def append_and_kick_async(
 ) -> Claimed | None:
     """``append_and_kick`` on an asyncio client."""
     call_keys, args = append_call(id_or_uid, events, kick_ttl=kick_ttl, policy=policy)
-    try:
+    with _refusals(policy):
         return _claimed(await scripts.APPEND_AND_KICK.run_async(client, call_keys, args))
-    except redis.ResponseError as exc:
-        raise _refused(exc, policy) from None
