@@ -167,6 +167,8 @@ def test_a_write_refused_for_memory_is_503_in_every_lane(
             client.post(f"/api/v1/stream/{sid}/events", json=events_body(3, stream={"name": "s"}))
         )
         _store_full(client.post("/api/v1/stream", json={"name": "more"}))
+        keyed = {**AUTH, "Idempotency-Key": "oom-1"}  # its claim is a write too
+        _store_full(client.post(f"/api/v1/stream/{sid}/events", json=events_body(3), headers=keyed))
         _store_full(client.post(f"/api/v1/stream/{sid}/sink", json=sink_body()))
         assert r.xlen(keys.event_log(sid)) == 0  # never a lost 202: nothing was stored
     finally:
