@@ -161,3 +161,18 @@ def test_a_stream_with_no_sink_keeps_only_the_window(
     engine = engine_factory(log_retention_secs=0)
     reaper.trim_log(engine, stream)  # the reaper's call: the same trim
     assert len(_ids(redis_client, stream)) < 100
+
+
+def test_one_trim_is_bounded_by_its_limit(api: Api, redis_client: redis.Redis) -> None:
+    stream = api.stream()
+    for start in range(0, 3000, 1000):
+        api.post(stream, 1000, start=start)
+    policy = LogPolicy(retention_ms=0, max_bytes=0, trim_limit=200)
+    rounds = []
+    for _ in range(100):  # each call removes whole nodes, at most ``trim_limit`` entries
+        removed = eventlog.trim_stream(redis_client, stream, policy, now_ms=_later(1000)).removed
+        if not removed:
+            break
+        rounds.append(removed)
+    assert len(rounds) >= 3000 // 200 and max(rounds) <= 200
+    assert redis_client.xlen(keys.event_log(stream)) < 200  # at most a partial node left
