@@ -120,6 +120,8 @@ async def run(opts: dict[str, Any]) -> dict[str, Any]:
     next_post = 0
     paused_until: dict[str, float] = {}  # stream -> monotonic end of its Retry-After
     deferred: dict[str, deque[int]] = {sid: deque() for sid in streams}
+    refused: dict[str, int] = {}  # stream -> its last 429/503
+    refused_posts: set[int] = set()
     t0 = time.monotonic()
     deadline = t0 + duration
     first_send_us = time.time_ns() // 1000
@@ -159,7 +161,7 @@ async def run(opts: dict[str, Any]) -> dict[str, Any]:
                 if paused_until.get(sid, 0.0) > time.monotonic():
                     deferred[sid].append(i)  # behind the stream's refused POSTs: keep order
                     continue
-            else:
+            elif i in refused_posts:
                 resent += 1
             status, retry_after = await conn.post(
                 f"/api/v1/stream/{sid}/events", body_for(first, count)
@@ -169,6 +171,8 @@ async def run(opts: dict[str, Any]) -> dict[str, Any]:
                 accepted += count
             elif status in (429, 503) and retry:
                 backpressured += 1
+                refused[sid] = status
+                refused_posts.add(i)
                 if retry_after is None:
                     retry_after_missing += 1
                 pause = min(max_pause, 1.0 if retry_after is None else retry_after)
@@ -180,10 +184,10 @@ async def run(opts: dict[str, Any]) -> dict[str, Any]:
             conn.writer.close()
 
     await asyncio.gather(*(worker() for _ in range(int(opts.get("concurrency", 8)))))
-    for queue in deferred.values():  # refused until the end: never acknowledged
+    for sid, queue in deferred.items():  # refused until the end: never acknowledged
         for i in queue:
             first = seq0 + i * per_post
-            failed.append([first, min(first + per_post, seq0 + total), 429])
+            failed.append([first, min(first + per_post, seq0 + total), refused.get(sid, 429)])
     elapsed = time.monotonic() - t0
     return {
         "sent": sent,
