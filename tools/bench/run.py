@@ -257,8 +257,16 @@ def _phases(text: str) -> list[str]:
     return names
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="scripts/bench",
+        description=__doc__.split("\n\n", 1)[1].split("\n\nSteal")[0].replace("``", ""),
+        formatter_class=_Help,
+    )
     p.add_argument(
         "--phases",
         type=_phases,
