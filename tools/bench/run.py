@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 import orjson
+import redis
 
 from streamsink.storage import keys
 from tools.bench import ceiling, peerphase, scale, soak
@@ -51,6 +52,11 @@ from tools.bench.procstats import (
 from tools.devstack import Stack, free_port, wait_until
 
 PHASES = ("ingest", "peer", "e2e", "latency", "memory", "fanout", "idle", "soak")
+
+
+def log_memory(client: redis.Redis, stream_id: str) -> int:
+    """MEMORY USAGE of a stream's event log, every entry counted (SAMPLES 0)."""
+    return int(client.memory_usage(keys.event_log(stream_id), samples=0) or 0)
 
 
 class Phases:
@@ -70,9 +76,8 @@ class Phases:
         mem0, aof0 = used_memory_mb(client), aof_mb(client, aof)
         sent = bench.load([sid], self.args.events, 0, self.args.max_seconds)
         mem1, aof1 = used_memory_mb(client), aof_mb(client, aof)
-        log_key = keys.event_log(sid)
-        log_bytes = int(client.memory_usage(log_key, samples=0) or 0)
-        length = int(client.xlen(log_key))
+        log_bytes = log_memory(client, sid)
+        length = int(client.xlen(keys.event_log(sid)))
         client.close()
         n = max(1, sent["accepted"])
         return {
@@ -90,15 +95,23 @@ class Phases:
         for sid in streams:
             bench.sink(sid, "/e2e/v1/traces", bench.code)
         pids = bench.pids()
+        client = bench.stack.redis_client()
+        mem0 = used_memory_mb(client)
         cpu0 = {role: sum(proc_cpu_s(p) for p in ps) for role, ps in pids.items()}
         sent = bench.load(streams, args.events, 0, args.max_seconds)
         bench.wait_delivered("/e2e/v1/traces", sent["accepted"])
         cpu1 = {role: sum(proc_cpu_s(p) for p in ps) for role, ps in pids.items()}
+        mem1 = used_memory_mb(client)
+        log_bytes = sum(log_memory(client, sid) for sid in streams)
+        client.close()
         stats = bench.check("/e2e/v1/traces", sent)
         span_s = max(1e-6, (stats["last_us"] - sent["first_send_us"]) / 1e6)
         cpu = {k: round(cpu1[k] - cpu0[k], 1) for k in cpu0}
         n = max(1, stats["distinct"])
         return {
+            # the log and what delivery keeps per event (trace memory, attempts)
+            "e2e_redis_bytes_per_event": round((mem1 - mem0) * 2**20 / n, 1),
+            "e2e_log_bytes_per_event": round(log_bytes / n, 1),
             "e2e_events_per_s": round(stats["distinct"] / span_s),
             "e2e_seconds": round(span_s, 2),
             "e2e_ingest_events_per_s": round(sent["events_per_s"]),

@@ -7,8 +7,8 @@ speed round-robin over them; rate = events / first POST to last span, and the
 p50/p99 of POST-to-span latency.
 
 idle: ``--idle-sinks`` sinks (default 10,000; ``--idle-sinks-per-stream`` per
-stream) created through the storage layer (the API's own writes, 8 threads:
-seconds, not minutes), a settle pause, then over ``--idle-seconds`` the Redis
+stream) written as the API writes them, many per MULTI (seconds, not
+minutes), a settle pause, then over ``--idle-seconds`` the Redis
 commands/s from ``INFO commandstats`` deltas (less the bench's own probe) and
 the CPU % of the workers, API and Redis from ``/proc/<pid>/stat``. Nothing is
 POSTed: every sink of the run is caught up, so all that runs is housekeeping.
@@ -17,10 +17,13 @@ POSTed: every sink of the run is caught up, so all that runs is housekeeping.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from streamsink.storage import sink_edits, streams
+from streamsink.resource_ids import new_sink_id, new_stream_id
+from streamsink.storage import keys
+from streamsink.storage.base import now_ms
+from streamsink.storage.sinks import CONFIG_FIELDS, SinkRecord, stage_fields
+from streamsink.storage.streams import StreamRecord
 from tools.bench.harness import Bench
 from tools.bench.procstats import calls_delta, command_calls, proc_cpu_s, sleep_until
 
@@ -54,25 +57,59 @@ def fanout(bench: Bench) -> dict[str, Any]:
     }
 
 
-def create_idle_sinks(bench: Bench, n: int, per_stream: int, threads: int = 8) -> int:
-    """``n`` enabled otelTracing sinks, ``per_stream`` to a stream, with the
-    storage functions the API's routes call; returns how many were made."""
+def create_idle_sinks(bench: Bench, n: int, per_stream: int, chunk: int = 250) -> int:
+    """``n`` enabled otelTracing sinks, ``per_stream`` to a stream, written as
+    the API's create writes them (``streams.stage_new_stream`` and
+    ``sink_edits._stage_create``: the records, their indexes, a sequence number
+    each) but ``chunk`` streams per MULTI: with ``appendfsync always`` one
+    fsync per batch instead of several per sink. Returns how many were made."""
     client = bench.stack.redis_client()
     url = bench.rx + IDLE_PATH
-    values = {"type": "otelTracing", "url": url, "batch_size": bench.args.batch_size}
-
-    def one_stream(i: int) -> int:
-        record = streams.create_stream(client, name=f"bench-idle-{i}", uid=None, metadata=None)
-        k = min(per_stream, n - i * per_stream)
-        for _ in range(k):
-            sink_edits.create_sink(client, record.id, dict(values))
-        return k
-
+    n_streams = -(-n // per_stream)
+    made = 0
     try:
-        with ThreadPoolExecutor(threads) as pool:
-            return sum(pool.map(one_stream, range(-(-n // per_stream))))
+        for lo in range(0, n_streams, chunk):
+            counts = [min(per_stream, n - i * per_stream) for i in range(lo, lo + chunk)]
+            counts = [c for c in counts if c > 0]
+            used = len(counts) + sum(counts)
+            seq = int(client.incrby(keys.SEQ, used)) - used
+            ts = now_ms()
+            pipe = client.pipeline(transaction=True)
+            for i, count in enumerate(counts, start=lo):
+                seq += 1
+                stream = StreamRecord(
+                    id=new_stream_id(),
+                    name=f"bench-idle-{i}",
+                    uid=None,
+                    metadata={},
+                    created_at=ts,
+                    updated_at=ts,
+                    seq=seq,
+                )
+                pipe.hset(keys.stream(stream.id), mapping=stream.to_hash())
+                pipe.zadd(keys.STREAMS, {stream.id: seq})
+                for _ in range(count):
+                    seq += 1
+                    sink = SinkRecord(
+                        id=new_sink_id(),
+                        stream_id=stream.id,
+                        type="otelTracing",
+                        url=url,
+                        batch_size=bench.args.batch_size,
+                        created_at=ts,
+                        updated_at=ts,
+                        seq=seq,
+                    )
+                    values = {"id": sink.id, "streamId": stream.id, "status": sink.status}
+                    values |= {CONFIG_FIELDS[k]: getattr(sink, k) for k in CONFIG_FIELDS}
+                    values |= {"cursor": sink.cursor, "createdAt": ts, "updatedAt": ts, "seq": seq}
+                    stage_fields(pipe, sink.id, values)
+                    pipe.zadd(keys.stream_sinks(stream.id), {sink.id: seq})
+                    made += 1
+            pipe.execute()
     finally:
         client.close()
+    return made
 
 
 def idle(bench: Bench) -> dict[str, Any]:
