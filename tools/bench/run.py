@@ -242,8 +242,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     figures["e2e_over_ceiling"] = _ratio(e2e, figures.get("ceiling_events_per_s"))
     figures["e2e_over_peer"] = _ratio(e2e, figures.get("peer_otel_sdk_events_per_s"))
     figures["fanout_over_e2e"] = _ratio(figures.get("fanout_events_per_s"), e2e)
+    figures = {k: v for k, v in figures.items() if v is not None}  # ratios of skipped phases
     figures |= {"lost": lost, "duplicated": duplicated}
-    report.update({k: figures[k] for k in HEADLINE if figures.get(k) is not None})
+    report.update({k: figures[k] for k in HEADLINE if k in figures})
     report.update(noise.figures())
     figures["phase_seconds"] = noise.seconds
     report.update({"details": figures, "ceiling": ceil})
