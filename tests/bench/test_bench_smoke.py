@@ -43,6 +43,7 @@ PHASES = ("ingest", "peer", "ceiling", "e2e", "latency", "memory", "fanout", "id
 
 def test_bench_smoke_run_of_every_phase_prints_the_figures_and_loses_nothing() -> None:
     args = ["--events", "400", "--rate", "200", "--duration", "1", "--workers", "1"]
+    args += ["--api-processes", "1"]
     args += ["--memory-sinks", "3", "--ceiling-seconds", "0.01", "--streams", "2"]
     args += ["--peer-check-events", "50", "--fanout-streams", "20"]
     args += ["--idle-sinks", "200", "--idle-seconds", "2", "--idle-settle", "0.5"]

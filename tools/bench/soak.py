@@ -78,8 +78,10 @@ def _stop_receiver(proc: subprocess.Popen[bytes], port: int) -> None:
 
 def soak(args: argparse.Namespace, receiver_port: int) -> tuple[dict[str, Any], int, int]:
     """The figures, and the lost and duplicated counts to add to the run's."""
+    t0 = time.monotonic()
     with Stack(workers=args.workers, env=soak_env(args)) as stack:
         stack.wait_workers_registered()
+        started = time.monotonic() - t0
         bench = Bench(args, stack, receiver_port)
         ids = [bench.stream(f"bench-soak-{i}") for i in range(args.soak_streams)]
         for sid in ids:
@@ -91,7 +93,10 @@ def soak(args: argparse.Namespace, receiver_port: int) -> tuple[dict[str, Any], 
             bench.sink(down, DOWN_PATH, bench.code, rx=down_rx)  # nothing listens there yet
             ids.append(down)
         figures = _run(args, stack, bench, ids, down_rx)
-        return figures, bench.lost, bench.duplicated
+        t1 = time.monotonic()
+    figures["soak_stack_start_s"] = round(started, 1)
+    figures["soak_stack_stop_s"] = round(time.monotonic() - t1, 1)
+    return figures, bench.lost, bench.duplicated
 
 
 def _run(
@@ -118,6 +123,7 @@ def _run(
     down_idx = {n - 1} if args.soak_down_sink else set()
     to_down = post_ranges(sent, bp, n, down_idx)
     want = count_in(post_ranges(sent, bp, n, set(range(n)) - down_idx), sent["failed"])
+    loaded = time.monotonic()
     bench.wait_delivered(SOAK_PATH, want)
     stats = bench.check(SOAK_PATH, sent, skip=to_down)
     rss_growth = [b - a for a, b in zip(start["worker_rss_mb"], end["worker_rss_mb"], strict=False)]
@@ -131,6 +137,7 @@ def _run(
         "soak_seconds": seconds,
         "soak_events_per_s": round(sent["events_per_s"]),
         "soak_accepted": sent["accepted"],
+        "soak_drain_s": round(time.monotonic() - loaded, 1),
         "soak_latency_ms_p99": stats["latency_ms_p99"],
         "soak_lost": stats["missing"],
         "soak_backpressured": sent["backpressured"],
