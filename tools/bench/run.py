@@ -158,7 +158,9 @@ def _main_stack(args: argparse.Namespace, port: int, noise: Noise) -> tuple[dict
         if "ingest" in want:
             with noise.phase("ingest"):
                 figures.update(phases.ingest())
-        if "peer" in want and args.handler == peerphase.HANDLER:
+        if "peer" in want and args.handler != peerphase.HANDLER:
+            figures["peer_skipped"] = f"the peer implements {peerphase.HANDLER} only"
+        elif "peer" in want:
             with noise.phase("peer"):
                 figures.update(peerphase.check(bench))
                 figures.update(peerphase.throughput(bench))
