@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     api_processes: int = Field(
         default=1, ge=1, le=64, description="uvicorn processes sharing the API port"
     )
+    portal_frame_ancestors: str = Field(
+        default="'self'",
+        description="CSP frame-ancestors of the portal page: who may embed it in a frame"
+        " (space-separated sources, e.g. `'self' https://app.example.com`)",
+    )
 
     # Transform engine
     js_timeout_ms: int = Field(default=2000, ge=10, description="per-call handler time limit")
@@ -173,6 +178,17 @@ class Settings(BaseSettings):
     local_receiver_auth: Literal["auto", "always", "never"] = Field(
         default="auto", description="token for POST /v1/traces; auto: when HOST is not loopback"
     )
+
+    @field_validator("portal_frame_ancestors")
+    @classmethod
+    def _check_frame_ancestors(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not value or any(c in value for c in ';,"') or not value.isprintable():
+            raise ValueError(
+                "STREAMSINK_PORTAL_FRAME_ANCESTORS: space-separated CSP sources such as"
+                " 'self' or https://app.example.com (no ';', ',' or quotes other than '')"
+            )
+        return value
 
     @field_validator("retry_schedule")
     @classmethod

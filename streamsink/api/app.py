@@ -30,8 +30,10 @@ from streamsink.api.routes import (
     sink_secret,
     sinks,
     streams,
+    templates,
 )
 from streamsink.api.routes.docs import install_docs
+from streamsink.api.routes.ui import install_ui
 from streamsink.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,7 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(bearer_scheme), Depends(require_token)])
     api.include_router(event_types.router)  # before streams: /stream/event-type is not a stream
     api.include_router(simulate.router)  # before streams: /stream/transformations is not one
+    api.include_router(templates.router)
     api.include_router(streams.router)
     api.include_router(sinks.router)
     api.include_router(sink_delivery.router)
@@ -97,6 +100,7 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
 
     app.include_router(ops.router)
     install_docs(app)
+    install_ui(app)  # /portal, /console, /ui
 
     app.add_middleware(IngestFastPath, settings=settings, ingest=app.state.ingest)
     app.add_middleware(IdempotencyMiddleware, settings=settings, client=redis_client)

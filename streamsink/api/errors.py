@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from streamsink.errors import ApiError, StoreFull
+from streamsink.errors import ApiError, CompileError, HandlerError, StoreFull
 from streamsink.storage.eventlog import RETRY_AFTER_S, is_oom
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,14 @@ def error_response(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse(error_body(code, detail), status_code=status, headers=headers)
 
 
+def compile_failed(error: ApiError, exc: CompileError | HandlerError) -> ApiError:
+    """``error`` carrying where the code fails to compile (or threw): its answer
+    has ``line`` and ``column`` (1-based, null when unknown) beside
+    ``{code, detail}``, so an editor can mark the spot."""
+    error.extra = {"line": exc.line, "column": exc.column}  # type: ignore[attr-defined]
+    return error
+
+
 def validation_error(loc: tuple[str | int, ...], msg: str, type_: str = "value_error") -> Any:
     """A RequestValidationError rendered like FastAPI's own 422."""
     return RequestValidationError([{"loc": loc, "msg": msg, "type": type_}])
@@ -67,13 +75,22 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
 
 
 def api_error_response(exc: ApiError) -> JSONResponse:
-    """The answer of an ``ApiError``, with its headers (e.g. ``Retry-After``)."""
+    """The answer of an ``ApiError``: ``{code, detail}`` plus its ``extra`` fields
+    when it has some (e.g. ``line`` and ``column`` of a handler that does not
+    compile), with its headers (e.g. ``Retry-After``)."""
     response = error_response(exc.status_code, exc.code, exc.detail)
+    extra = getattr(exc, "extra", None)
+    if extra:
+        response = JSONResponse(
+            {**extra, **error_body(exc.code, exc.detail)}, status_code=exc.status_code
+        )
     response.headers.update(getattr(exc, "headers", None) or {})
     return response
 
 
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    """``{code, detail}``, plus the error's ``extra`` fields when it has some
+    (e.g. ``line`` and ``column`` of a handler that does not compile)."""
     assert isinstance(exc, ApiError)
     return api_error_response(exc)
 

@@ -78,6 +78,7 @@ class ReceiverServer:
         default: AnswerLike = 200,
         handler: Callable[[Recorded], AnswerLike] | None = None,
         max_body: int | None = None,
+        port: int = 0,  # 0: any free port; a port: start again where a stopped one was
     ) -> None:
         self.default = _as_answer(default)
         self.handler = handler
@@ -88,7 +89,7 @@ class ReceiverServer:
         self._changed = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._sockets: set[socket.socket] = set()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)

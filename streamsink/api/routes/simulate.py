@@ -12,12 +12,14 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator, Field
 
 from streamsink.api.deps import SettingsDep
+from streamsink.api.errors import compile_failed
 from streamsink.api.limits import check_code_size
 from streamsink.api.models import EventIn, HttpErrorOut, SinkUrl, WireModel, check_code_len
 from streamsink.api.responses import ERRORS
 from streamsink.errors import (
     BadRequest,
     CompileError,
+    HandlerError,
     OutputTooLarge,
     TooManyRequests,
     TransformError,
@@ -89,9 +91,11 @@ async def simulate_route(body: SimulateIn, settings: SettingsDep) -> dict[str, A
                 simulate, body.code, events, runtime=_runtime(settings)
             )
     except CompileError as exc:
-        raise BadRequest(str(exc), code="invalid_transformation") from exc
+        raise compile_failed(BadRequest(str(exc), code="invalid_transformation"), exc) from exc
     except OutputTooLarge as exc:
         raise Unprocessable(str(exc), code=exc.kind) from exc
+    except HandlerError as exc:
+        raise compile_failed(BadRequest(str(exc), code=exc.kind), exc) from exc
     except TransformError as exc:
         raise BadRequest(str(exc), code=exc.kind) from exc
     finally:

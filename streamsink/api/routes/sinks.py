@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from streamsink.api.deps import RedisDep, SettingsDep
-from streamsink.api.errors import validation_error
+from streamsink.api.errors import compile_failed, validation_error
 from streamsink.api.hooks import after_sink_change
 from streamsink.api.limits import check_code_size, check_header_count, check_room_for_sink
 from streamsink.api.models import (
@@ -341,8 +341,9 @@ def compile_check(code: str, timeout_ms: int, memory_mb: int) -> None:
         check_code(code, timeout_ms=timeout_ms, memory_mb=memory_mb)
     except CompileError as exc:
         where = f" at line {exc.line}, column {exc.column}" if exc.line is not None else ""
-        raise ApiError(
+        error = ApiError(
             f"transformation does not compile{where}: {exc.message}",
             code="invalid_transformation",
             status_code=400,
-        ) from None
+        )
+        raise compile_failed(error, exc) from None
