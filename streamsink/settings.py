@@ -133,8 +133,23 @@ class Settings(BaseSettings):
     trace_memory_secs: int = Field(
         default=3600, ge=0, description="how long spanIdKey -> traceId is remembered"
     )
+    # Event log bounds (README "Retention and back-pressure")
     log_retention_secs: int = Field(
-        default=14 * 86400, ge=0, description="events are trimmed only past this age"
+        default=3600,
+        ge=0,
+        description="replay window: delivered events are kept this long (s); a disabled or"
+        " paused sink's undelivered events are dropped (counted) past it",
+    )
+    stream_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=0,
+        description="per-stream log budget (estimated bytes); past it the stream's events"
+        " POST answers 429 + Retry-After until its sinks catch up (0: no budget)",
+    )
+    redis_maxmemory: int = Field(
+        default=0,
+        ge=0,
+        description="embedded Redis maxmemory in bytes (noeviction); 0: half the machine's RAM",
     )
 
     block_private_destinations: bool = Field(

@@ -329,6 +329,14 @@ class StreamSinkOut(WireModel):
         description="with `config.encoding: auto`, the encoding the receiver took"
         " (null before the first delivery, and for an explicit encoding)",
     )
+    dropped_events: int = Field(
+        default=0,
+        description="events trimmed from the log (past STREAMSINK_LOG_RETENTION_SECS or the"
+        " stream's budget) while this sink, disabled or paused, had not received them",
+    )
+    dropped_since: datetime | None = Field(
+        default=None, description="when the first of `droppedEvents` was dropped"
+    )
     created_at: datetime
     updated_at: datetime
 

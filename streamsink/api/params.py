@@ -73,6 +73,8 @@ def render_sink(record: SinkRecord) -> StreamSinkOut:
             if record.encoding == "auto" and not record.polled
             else None
         ),
+        dropped_events=record.dropped_events,
+        dropped_since=ms_to_dt(record.dropped_since) if record.dropped_since else None,
         created_at=ms_to_dt(record.created_at),
         updated_at=ms_to_dt(record.updated_at),
     )

@@ -10,7 +10,6 @@ RQ scheduler whose lock holder died.
 from __future__ import annotations
 
 import logging
-import time
 
 import redis
 
@@ -81,17 +80,8 @@ def stranded(
     return out
 
 
-def trim_log(engine: Engine, stream_id: str, cursors: list[str]) -> None:
-    """Drop entries every sink has passed *and* older than the retention."""
-    cutoff_ms = int(time.time() * 1000) - engine.settings.log_retention_secs * 1000
-    min_id = f"{max(cutoff_ms, 0)}-0"
-    for cursor in cursors:
-        # Keep the slowest sink's next entry and everything after it.
-        if _id_key(event_log.next_id(cursor)) < _id_key(min_id):
-            min_id = event_log.next_id(cursor)
-    engine.redis.xtrim(event_log.log_key(stream_id), minid=min_id, approximate=True)
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
+def trim_log(engine: Engine, stream_id: str, cursors: list[str] | None = None) -> None:
+    """Trim the stream's log (``eventlog.trim_stream``: it reads the cursors)."""
+    event_log.trim_stream(
+        engine.redis, stream_id, event_log.LogPolicy.for_settings(engine.settings)
+    )

@@ -19,7 +19,8 @@ ss:stream:{stream_id}                 HASH    id uid name metadata(json) created
 ss:stream-uid:{uid}                   STRING  -> stream id                            API
 ss:stream:{stream_id}:sinks           ZSET    the stream's sink ids, score = seq      API
 ss:stream:{stream_id}:sink-uid:{uid}  STRING  -> sink id (sink uids are per stream)   API
-ss:sink:{sink_id}                     HASH    config, status, cursor, code...         API, worker
+ss:sink:{sink_id}                     HASH    config, status, cursor, code,           API, worker
+                                              droppedEvents, droppedSince...
                                               (``storage.sinks``); http sinks'
                                               signing secrets
                                               (``storage.sink_secrets``)
@@ -31,9 +32,11 @@ ss:event-types                        ZSET    event-type names, score 0         
 ss:event-type:{name}                  HASH    name description featureFlags(json)     API
                                               deprecated archived createdAt
                                               updatedAt
-ss:log:{stream_id}                    STREAM  the event log, fields ``LOG_FIELDS``    API; reaper
-                                              (t: event type, p: payload, ts: ingest  trims
+ss:log:{stream_id}                    STREAM  the event log, fields ``LOG_FIELDS``    API, worker
+                                              (t: event type, p: payload, ts: ingest  (trims)
                                               ms)
+ss:log-meta:{stream_id}               HASH    bytes: the log's estimated size, next:  API, worker
+                                              ms of its next trim (``eventlog``)
 ss:traces:{stream_id}:{hour}          HASH    span id -> trace id                     worker
                                               (``trace_memory``), expires
 ss:metrics:c                          HASH    counters, field ``name{labels}``        API, worker
@@ -139,6 +142,14 @@ LOG_FIELDS = (LOG_TYPE, LOG_PAYLOAD, LOG_TS)
 
 def event_log(stream_id: str) -> str:
     return LOG_KEY_PREFIX + stream_id
+
+
+LOG_META_KEY_PREFIX = PREFIX + "log-meta:"
+
+
+def log_meta(stream_id: str) -> str:
+    """The log's size estimate and trim schedule (``eventlog.trim_stream``)."""
+    return LOG_META_KEY_PREFIX + stream_id
 
 
 def traces(stream_id: str, hour: int) -> str:

@@ -38,6 +38,10 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("class",),
     ),
     "retries": ("Batches scheduled for a retry", ()),
+    "events_dropped": (
+        "Log entries trimmed before a disabled or paused sink received them, by sink",
+        ("sink",),
+    ),
 }
 #: Counters also kept per minute (all labels summed), for the last-hour charts.
 SERIES: tuple[str, ...] = (

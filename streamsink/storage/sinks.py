@@ -14,6 +14,9 @@ A sink is the hash ``ss:sink:{sink_id}`` with the fields::
     nextRetryAt    epoch ms of the next retry (absent = none)
     negotiatedEncoding  json|protobuf: what ``encoding: auto`` found to work
                    (cleared when url or encoding change)
+    droppedEvents  log entries trimmed while the sink (disabled or paused)
+                   had not passed them (``eventlog.trim_stream``)
+    droppedSince   epoch ms of the first such drop
 
 The retry state of a failing sink is the hash ``ss:retries:{sink_id}``
 (``n``: failures counted on the retry schedule, ``since``: epoch ms of the
@@ -95,6 +98,8 @@ _LIST_FIELDS: Final = [
     "cursor",
     "failureReason",
     "nextRetryAt",
+    "droppedEvents",
+    "droppedSince",
     "createdAt",
     "updatedAt",
     "seq",
@@ -123,6 +128,8 @@ class SinkRecord:
     failure_reason: str | None = None
     next_retry_at: int | None = None  # epoch ms
     code: str | None = None  # loaded by get_sink / with_code=True only
+    dropped_events: int = 0  # trimmed before this sink passed them (disabled/paused)
+    dropped_since: int | None = None  # epoch ms of the first drop
     created_at: int = 0
     updated_at: int = 0
     seq: int = 0
@@ -168,6 +175,8 @@ class SinkRecord:
             failure_reason=h.get("failureReason") or None,
             next_retry_at=int(nra) if nra else None,
             code=h.get("code") or None,
+            dropped_events=int(h.get("droppedEvents") or 0),
+            dropped_since=int(h["droppedSince"]) if h.get("droppedSince") else None,
             created_at=int(h.get("createdAt") or 0),
             updated_at=int(h.get("updatedAt") or 0),
             seq=int(h.get("seq") or 0),

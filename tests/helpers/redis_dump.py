@@ -23,6 +23,8 @@ def dump_all(client: redis.Redis) -> bytes:
             out.extend(client.lrange(key, 0, -1))
         elif kind == b"set":
             out.extend(client.smembers(key))
+        elif kind == b"none":  # gone between SCAN and TYPE (expired or deleted)
+            continue
         elif kind == b"stream":
             for _, fields in client.xrange(key):
                 out.extend(b for kv in fields.items() for b in kv)

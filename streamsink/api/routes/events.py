@@ -34,6 +34,7 @@ from streamsink.storage import eventlog as event_log
 from streamsink.storage import metrics
 from streamsink.storage import streams as store_streams
 from streamsink.storage.base import transaction
+from streamsink.storage.eventlog import LogPolicy
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,10 @@ def create_events(
             raise NotFound(f"stream {stream_id!r} not found")
         return {}
     create = body.stream.model_dump()
+    policy = LogPolicy.for_settings(settings)
+    existing = store_streams.get_stream(client, stream_id)
+    if existing is not None:  # the budget, as the append script checks it
+        event_log.check_budget(client, existing.id, events, policy)
     watch = store_streams.stream_watch_keys(client, stream_id, create)
 
     def run(pipe: Pipeline) -> str:
@@ -124,6 +129,7 @@ def create_events(
         if created is None:
             pipe.multi()
         event_log.append(client, sid, events, pipeline=pipe)
+        event_log.stage_accounting(pipe, sid, events)
         metrics.inc(pipe, "events_ingested", len(events))
         return sid
 
