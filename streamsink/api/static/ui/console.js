@@ -137,7 +137,7 @@ function SinkCells({ sink }) {
     <td data-label="Status"><${Badge} status=${sink.status} /></td>
     <td data-label="Failure" class="failure-reason">${sink.failureReason || ""}</td>
     <td data-label="Next retry" class="next-retry">${sink.nextRetryAt
-      ? html`<time datetime=${sink.nextRetryAt} title=${sink.nextRetryAt}>${Date.parse(sink.nextRetryAt) <= Date.now()
+      ? html`<time datetime=${sink.nextRetryAt} title=${sink.nextRetryAt}>${Date.parse(sink.nextRetryAt) - Date.now() < 1000
           ? "due now"
           : when(sink.nextRetryAt)}</time>`
       : ""}</td>
