@@ -32,8 +32,11 @@ ss:event-type:{name}                  HASH    name description featureFlags(json
 ss:log:{stream_id}                    STREAM  the event log, fields ``LOG_FIELDS``    API; reaper
                                               (t: event type, p: payload, ts: ingest  trims
                                               ms)
-ss:traces:{stream_id}:{hour}          HASH    span id -> trace id                     worker
-                                              (``trace_memory``), expires
+ss:traces:{stream_id}:{n}             HASH    span id -> trace id, binary             worker
+                                              (``trace_memory``): generation n,
+                                              capped in entries, expires
+ss:traces:{stream_id}                 HASH    the memory's generation n, its          worker
+                                              start ms and entry count (expires)
 ss:metrics:c                          HASH    counters, field ``name{labels}``        API, worker
 ss:metrics:h:{name}                   HASH    histogram: per-bucket counts, sum       worker
 ss:kick:{sink_id}                     STRING  set while a delivery job is queued or   API, worker
@@ -41,6 +44,13 @@ ss:kick:{sink_id}                     STRING  set while a delivery job is queued
 ss:lease:{sink_id}                    STRING  token of the one process delivering     worker
                                               (TTL)
 ss:wait:{sink_id}                     STRING  epoch ms of a scheduled wake-up (TTL)   worker
+ss:due                                ZSET    sink ids the reaper must look at,       API, worker
+                                              score = when (ms)
+ss:trim-due                           ZSET    stream ids whose log may need a trim,   API, worker
+                                              score = oldest untrimmed append (ms)
+ss:sinks:by-status                    HASH    status -> number of sinks (gauge)       API, worker
+ss:housekeeping                       STRING  set once the due sets and counts were   worker
+                                              built from a walk (an older data dir)
 ss:reaper                             STRING  lock: one reaper round at a time (TTL)  worker
 ss:trimmer                            STRING  lock: one log-trim round a minute       worker
                                               (TTL)
@@ -123,9 +133,17 @@ def event_log(stream_id: str) -> str:
     return LOG_KEY_PREFIX + stream_id
 
 
-def traces(stream_id: str, hour: int) -> str:
-    """One hourly bucket of the span id -> trace id memory (``trace_memory``)."""
-    return f"{PREFIX}traces:{stream_id}:{hour}"
+TRACES_KEY_PREFIX = PREFIX + "traces:"
+
+
+def traces(stream_id: str, generation: int) -> str:
+    """One generation of the span id -> trace id memory (``trace_memory``)."""
+    return f"{TRACES_KEY_PREFIX}{stream_id}:{generation}"
+
+
+def traces_head(stream_id: str) -> str:
+    """The trace memory's current generation, its start and size (``trace_memory``)."""
+    return TRACES_KEY_PREFIX + stream_id
 
 
 # --- metrics (``storage.metrics``) -------------------------------------------------
@@ -142,6 +160,14 @@ def metrics_histogram(name: str) -> str:
 KICK_KEY_PREFIX = PREFIX + "kick:"
 REAPER_LOCK = PREFIX + "reaper"
 TRIMMER_LOCK = PREFIX + "trimmer"
+#: Sinks the reaper must look at, score = epoch ms from when (``delivery.reaper``).
+DUE = PREFIX + "due"
+#: Streams whose log may need a trim, score = the oldest untrimmed append (ms).
+TRIM_DUE = PREFIX + "trim-due"
+#: Sinks by status (the ``streamsink_sinks`` gauge), kept on every status change.
+SINK_STATUS_COUNTS = PREFIX + "sinks:by-status"
+#: Set once the sets above were built by a walk (a data dir from before them).
+HOUSEKEEPING_BUILT = PREFIX + "housekeeping"
 
 
 def kick(sink_id: str) -> str:

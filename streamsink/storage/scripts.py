@@ -130,18 +130,26 @@ local function append_events(first)
     redis.call('XADD', key, '*', '$t', ARGV[i], '$p', ARGV[i + 1], '$ts', ARGV[4])
   end
   redis.call('HINCRBY', KEYS[2], ARGV[5], ARGV[6])
+  redis.call('ZADD', '$trim_due', 'NX', ARGV[4], sid)  -- housekeeping by work: the trimmer
   return sid
 end
 """,
     t=keys.LOG_TYPE,
     p=keys.LOG_PAYLOAD,
     ts=keys.LOG_TS,
+    trim_due=keys.TRIM_DUE,
 )
 
 # ``kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)``: claims
 # (SET NX EX ttl) the kick flag of every enabled sink in the sink index whose
 # filter lets one of ``types`` (a set: type -> true) through; the claimed ids.
-_KICK_MATCHING = """
+_KICK_MATCHING = _lua(
+    """
+local function now_ms()
+  local t = redis.call('TIME')
+  return t[1] * 1000 + math.floor(t[2] / 1000)
+end
+
 local function kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)
   local claimed = {}
   for _, id in ipairs(redis.call('ZRANGE', sinks_key, 0, -1)) do
@@ -160,12 +168,15 @@ local function kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)
       end
       if match and redis.call('SET', kick_prefix .. id, 1, 'NX', 'EX', ttl) then
         claimed[#claimed + 1] = id
+        redis.call('ZADD', '$due', now_ms(), id)  -- the reaper looks if the job is lost
       end
     end
   end
   return claimed
 end
-"""
+""",
+    due=keys.DUE,
+)
 
 #: Append events to an existing stream, all or none, and count them.
 #: KEYS and ARGV[1..6] as ``append_events`` above; ARGV[7..] the (event type,
@@ -215,15 +226,25 @@ return kick_matching(KEYS[1], ARGV[1], ARGV[2], ARGV[3], types)
 #: ('' deletes the field). Returns 1 applied, 0 no such sink, -1 cursor moved.
 UPDATE_SINK_STATE = Script(
     "update_sink_state",
-    """
+    _lua(
+        """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'cursor') ~= ARGV[1] then return -1 end
 for i = 2, #ARGV, 2 do
+  if ARGV[i] == 'status' then
+    local old = redis.call('HGET', KEYS[1], 'status') or 'enabled'
+    if old ~= ARGV[i + 1] then
+      redis.call('HINCRBY', '$counts', old, -1)
+      redis.call('HINCRBY', '$counts', ARGV[i + 1], 1)
+    end
+  end
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
   else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 return 1
 """,
+        counts=keys.SINK_STATUS_COUNTS,
+    ),
 )
 
 #: Record a retryable failure of a sink (a counter left as a STRING by an older
@@ -307,6 +328,123 @@ return #ids
 """,
 )
 
+# --- housekeeping by work (``delivery.reaper``, ``delivery.scheduling``) ---------------
+
+#: Claim a sink's kick flag and, when claimed, ask the reaper to look at the
+#: sink from ARGV[3] on (in case the job is lost). KEYS[1] ``keys.kick(sink)``,
+#: KEYS[2] ``keys.DUE``; ARGV[1] the sink id, ARGV[2] the kick TTL in s, ARGV[3]
+#: the due time (ms). Returns 1 when claimed, else 0.
+KICK_ONE = Script(
+    "kick_one",
+    """
+if redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[2]) then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  return 1
+end
+return 0
+""",
+)
+
+#: A sink found with nothing to do: leave the due set unless a job is queued
+#: or running (kick flag, lease) or a wake-up is pending. KEYS[1] ``keys.DUE``,
+#: KEYS[2] kick, KEYS[3] lease, KEYS[4] wait; ARGV[1] the sink id, ARGV[2] now
+#: (ms), ARGV[3] the due time to set when it stays (ms; '' keeps the score).
+#: Returns 1 when removed, else 0.
+DUE_SETTLE = Script(
+    "due_settle",
+    """
+local wait = tonumber(redis.call('GET', KEYS[4]) or '0')
+if redis.call('EXISTS', KEYS[2], KEYS[3]) == 0 and wait <= tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 1
+end
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1]) end
+return 0
+""",
+)
+
+#: After a trim: the stream leaves the trim set when its log is empty, else its
+#: score becomes max(the oldest entry's ms, ARGV[2]). KEYS[1] ``keys.event_log``,
+#: KEYS[2] ``keys.TRIM_DUE``; ARGV[1] the stream id, ARGV[2] the earliest score.
+TRIM_RESCORE = Script(
+    "trim_rescore",
+    """
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+if not first then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 0
+end
+local ms = tonumber(string.match(first[1], '^(%d+)'))
+redis.call('ZADD', KEYS[2], math.max(ms, tonumber(ARGV[2])), ARGV[1])
+return 1
+""",
+)
+
+# --- the trace memory (``storage.trace_memory``) -------------------------------------
+
+#: Remember span id -> trace id pairs. KEYS[1] ``keys.traces_head(stream)``;
+#: ARGV[1] the generations' key prefix, ARGV[2] now (ms), ARGV[3] a generation's
+#: longest life (ms), ARGV[4] its most entries, ARGV[5] the keys' TTL (s),
+#: ARGV[6] generations kept, ARGV[7..] (span id, trace id) pairs.
+TRACES_REMEMBER = Script(
+    "traces_remember",
+    """
+local head, prefix = KEYS[1], ARGV[1]
+local now, life, cap = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local ttl, keep = tonumber(ARGV[5]), tonumber(ARGV[6])
+local h = redis.call('HMGET', head, 'g', 't', 'n')
+local g, t, n = tonumber(h[1]), tonumber(h[2]), tonumber(h[3]) or 0
+local adding = (#ARGV - 6) / 2
+if not g or n + adding > cap or now - t >= life then
+  g = (g or 0) + 1
+  t, n = now, 0
+  redis.call('DEL', prefix .. (g - keep))
+  redis.call('HDEL', head, 'e' .. (g - keep))
+end
+local key = prefix .. g
+for i = 7, #ARGV, 256 do
+  redis.call('HSET', key, unpack(ARGV, i, math.min(i + 255, #ARGV)))
+end
+redis.call('HSET', head, 'g', g, 't', t, 'n', n + adding, 'e' .. g, now)
+redis.call('EXPIRE', key, ttl)
+redis.call('EXPIRE', head, ttl)
+return g
+""",
+)
+
+#: The trace id (hex) of a remembered span id, or nil. KEYS[1] the head;
+#: ARGV[1] the generations' key prefix, ARGV[2] the span id (8 bytes), ARGV[3]
+#: the oldest write that counts (ms), ARGV[4] generations kept.
+TRACES_LOOKUP = Script(
+    "traces_lookup",
+    """
+local g = tonumber(redis.call('HGET', KEYS[1], 'g'))
+if not g then return false end
+local oldest = tonumber(ARGV[3])
+for j = g, math.max(1, g - tonumber(ARGV[4]) + 1), -1 do
+  local e = tonumber(redis.call('HGET', KEYS[1], 'e' .. j))
+  if not e or e < oldest then return false end
+  local v = redis.call('HGET', ARGV[1] .. j, ARGV[2])
+  if v then
+    return (string.gsub(v, '.', function(c) return string.format('%02x', string.byte(c)) end))
+  end
+end
+return false
+""",
+)
+
+#: Delete a stream's trace memory. KEYS[1] the head; ARGV[1] the generations' prefix.
+TRACES_FORGET = Script(
+    "traces_forget",
+    """
+local g = tonumber(redis.call('HGET', KEYS[1], 'g'))
+if g then
+  for j = g, math.max(1, g - 16), -1 do redis.call('DEL', ARGV[1] .. j) end
+end
+return redis.call('DEL', KEYS[1])
+""",
+)
+
 #: Every script, for tests and tools (``SCRIPT LOAD`` each to check it compiles).
 ALL: tuple[Script, ...] = (
     RELEASE_IF_HELD,
@@ -319,4 +457,10 @@ ALL: tuple[Script, ...] = (
     NOTE_FAILURE,
     LOCAL_ADD,
     LOCAL_CLEAR,
+    KICK_ONE,
+    DUE_SETTLE,
+    TRIM_RESCORE,
+    TRACES_REMEMBER,
+    TRACES_LOOKUP,
+    TRACES_FORGET,
 )
