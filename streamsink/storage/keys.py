@@ -32,11 +32,11 @@ ss:event-type:{name}                  HASH    name description featureFlags(json
 ss:log:{stream_id}                    STREAM  the event log, fields ``LOG_FIELDS``    API; reaper
                                               (t: event type, p: payload, ts: ingest  trims
                                               ms)
-ss:traces:{stream_id}:{n}             HASH    span id -> trace id, binary             worker
-                                              (``trace_memory``): generation n,
-                                              capped in entries, expires
-ss:traces:{stream_id}                 HASH    the memory's generation n, its          worker
-                                              start ms and entry count (expires)
+ss:traces:{stream_id}:{n}             HASH    span id (8 bytes) -> trace id (hex)     worker
+                                              (``trace_memory``): generation n = 0..3,
+                                              newest first, capped, expires
+ss:traces:{stream_id}                 HASH    the newest generation's start and       worker
+                                              count, each one's last write (expires)
 ss:metrics:c                          HASH    counters, field ``name{labels}``        API, worker
 ss:metrics:h:{name}                   HASH    histogram: per-bucket counts, sum       worker
 ss:kick:{sink_id}                     STRING  set while a delivery job is queued or   API, worker

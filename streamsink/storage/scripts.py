@@ -382,66 +382,35 @@ return 1
 
 # --- the trace memory (``storage.trace_memory``) -------------------------------------
 
-#: Remember span id -> trace id pairs. KEYS[1] ``keys.traces_head(stream)``;
-#: ARGV[1] the generations' key prefix, ARGV[2] now (ms), ARGV[3] a generation's
-#: longest life (ms), ARGV[4] its most entries, ARGV[5] the keys' TTL (s),
-#: ARGV[6] generations kept, ARGV[7..] (span id, trace id) pairs.
-TRACES_REMEMBER = Script(
-    "traces_remember",
+#: Make room in a stream's trace memory before a batch's HSET into its newest
+#: generation (``storage.trace_memory``): when that one would pass its cap or
+#: is older than its life, every generation moves one place down (the oldest
+#: is dropped, UNLINK) and the newest starts empty. KEYS[1] the head
+#: ``keys.traces_head(stream)``, KEYS[2..] the generations newest first
+#: ``keys.traces(stream, 0..)``; ARGV[1] now (ms), ARGV[2] a generation's
+#: longest life (ms), ARGV[3] its most entries, ARGV[4] entries about to be
+#: added, ARGV[5] the head's TTL (s). Returns the newest generation's count.
+TRACES_ROTATE = Script(
+    "traces_rotate",
     """
-local head, prefix = KEYS[1], ARGV[1]
-local now, life, cap = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local ttl, keep = tonumber(ARGV[5]), tonumber(ARGV[6])
-local h = redis.call('HMGET', head, 'g', 't', 'n')
-local g, t, n = tonumber(h[1]), tonumber(h[2]), tonumber(h[3]) or 0
-local adding = (#ARGV - 6) / 2
-if not g or n + adding > cap or now - t >= life then
-  g = (g or 0) + 1
-  t, n = now, 0
-  redis.call('DEL', prefix .. (g - keep))
-  redis.call('HDEL', head, 'e' .. (g - keep))
-end
-local key = prefix .. g
-for i = 7, #ARGV, 256 do
-  redis.call('HSET', key, unpack(ARGV, i, math.min(i + 255, #ARGV)))
-end
-redis.call('HSET', head, 'g', g, 't', t, 'n', n + adding, 'e' .. g, now)
-redis.call('EXPIRE', key, ttl)
-redis.call('EXPIRE', head, ttl)
-return g
-""",
-)
-
-#: The trace id (hex) of a remembered span id, or nil. KEYS[1] the head;
-#: ARGV[1] the generations' key prefix, ARGV[2] the span id (8 bytes), ARGV[3]
-#: the oldest write that counts (ms), ARGV[4] generations kept.
-TRACES_LOOKUP = Script(
-    "traces_lookup",
-    """
-local g = tonumber(redis.call('HGET', KEYS[1], 'g'))
-if not g then return false end
-local oldest = tonumber(ARGV[3])
-for j = g, math.max(1, g - tonumber(ARGV[4]) + 1), -1 do
-  local e = tonumber(redis.call('HGET', KEYS[1], 'e' .. j))
-  if not e or e < oldest then return false end
-  local v = redis.call('HGET', ARGV[1] .. j, ARGV[2])
-  if v then
-    return (string.gsub(v, '.', function(c) return string.format('%02x', string.byte(c)) end))
+local now, life, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local adding = tonumber(ARGV[4])
+local h = redis.call('HMGET', KEYS[1], 't', 'n')
+local t, n = tonumber(h[1]), tonumber(h[2]) or 0
+local k = #KEYS - 1
+if t and (n + adding > cap or now - t >= life) then
+  redis.call('UNLINK', KEYS[k + 1])
+  for i = k, 2, -1 do
+    if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('RENAME', KEYS[i], KEYS[i + 1]) end
+    local e = redis.call('HGET', KEYS[1], 'e' .. (i - 2))
+    if e then redis.call('HSET', KEYS[1], 'e' .. (i - 1), e)
+    else redis.call('HDEL', KEYS[1], 'e' .. (i - 1)) end
   end
+  t, n = now, 0
 end
-return false
-""",
-)
-
-#: Delete a stream's trace memory. KEYS[1] the head; ARGV[1] the generations' prefix.
-TRACES_FORGET = Script(
-    "traces_forget",
-    """
-local g = tonumber(redis.call('HGET', KEYS[1], 'g'))
-if g then
-  for j = g, math.max(1, g - 16), -1 do redis.call('DEL', ARGV[1] .. j) end
-end
-return redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 't', t or now, 'n', n + adding, 'e0', now)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return n + adding
 """,
 )
 
@@ -460,7 +429,5 @@ ALL: tuple[Script, ...] = (
     KICK_ONE,
     DUE_SETTLE,
     TRIM_RESCORE,
-    TRACES_REMEMBER,
-    TRACES_LOOKUP,
-    TRACES_FORGET,
+    TRACES_ROTATE,
 )

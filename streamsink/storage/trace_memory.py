@@ -2,18 +2,19 @@
 their parent's trace (docs/architecture.md, IDs).
 
 Bounded in time (``ttl``) and in entries (``max_entries`` per stream). The
-entries live in ``GENERATIONS`` rotating hashes ``ss:traces:{stream_id}:{n}``
-(span id -> trace id, both binary: 8 and 16 bytes); the head hash
-``ss:traces:{stream_id}`` holds the current generation ``g``, how many entries
-it took ``n``, when it started ``t`` and when each generation was last written
-``e{n}``. A batch's write is one script call (``scripts.TRACES_REMEMBER``) that
-starts a new generation when the current one is full (``max_entries /
-GENERATIONS``) or older than ``ttl / (GENERATIONS - 1)``, deleting the one that
-falls off the end: the stream never holds more than ``max_entries`` entries,
-and an entry stays findable for ``ttl`` unless the cap pushed it out first.
-A lookup (``scripts.TRACES_LOOKUP``, one call) reads the generations newest
-first and stops at one last written before ``now - ttl``.
-The worker queues the write on its per-batch pipeline (``remember(..., pipeline=)``).
+entries live in ``GENERATIONS`` hashes ``ss:traces:{stream_id}:{0..3}``, newest
+first (field: the span id's 8 bytes; value: the trace id in hex); the head hash
+``ss:traces:{stream_id}`` holds when the newest started ``t``, how many entries
+it took ``n`` and when each generation was last written ``e0..e3``. A batch's
+write is three commands on the worker's per-batch pipeline: a small script
+(``scripts.TRACES_ROTATE``) that moves every generation one place down (the
+oldest dropped) when the newest would pass ``max_entries / GENERATIONS`` or is
+older than ``ttl / (GENERATIONS - 1)``, then a native HSET into the newest and
+its EXPIRE. So a stream never holds more than ``max_entries`` entries, and an
+entry stays findable for ``ttl`` unless the cap pushed it out first (the
+newest three generations, each filled to within one batch of its share, are
+always there). A lookup is one round trip: the head's times and one HGET per
+generation, the newest hit last written within ``ttl`` wins.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ GENERATIONS = 4
 #: The old hourly buckets' length (kept for callers that size a window with it).
 BUCKET_SECS = 3600
 DEFAULT_MAX_ENTRIES = 100_000
+_TIMES = [f"e{n}" for n in range(GENERATIONS)]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class TraceMemory:
@@ -45,6 +51,11 @@ class TraceMemory:
         #: The longest a generation is written to (ms).
         self.generation_ms = max(1000, ttl_secs * 1000 // (GENERATIONS - 1))
 
+    def _keys(self, stream_id: str) -> list[str]:
+        return [keys.traces_head(stream_id)] + [
+            keys.traces(stream_id, n) for n in range(GENERATIONS)
+        ]
+
     def remember(
         self, stream_id: str, span_traces: Mapping[str, str], pipeline: Pipeline | None = None
     ) -> None:
@@ -52,59 +63,58 @@ class TraceMemory:
         given (the worker's per-batch pipeline: one round trip), else written now."""
         if not span_traces or self.ttl_secs <= 0 or self.max_entries <= 0:
             return
-        pairs: list[bytes | str | int] = []
-        for span_id, trace_id in list(span_traces.items())[-self.per_generation :]:
-            pairs += [bytes.fromhex(span_id), bytes.fromhex(trace_id)]
-        args = [
-            keys.traces(stream_id, 0)[:-1],  # the generations' key prefix
-            int(time.time() * 1000),
-            self.generation_ms,
-            self.per_generation,
-            self.ttl_secs + self.generation_ms // 1000 + 1,
-            GENERATIONS,
-            *pairs,
-        ]
-        client = pipeline if pipeline is not None else self.connection
-        scripts.TRACES_REMEMBER(client, [keys.traces_head(stream_id)], args)
+        items = list(span_traces.items())[-self.per_generation :]
+        mapping = {bytes.fromhex(span_id): trace_id for span_id, trace_id in items}
+        ttl = self.ttl_secs + self.generation_ms // 1000 + 1
+        all_keys = self._keys(stream_id)
+        args = [int(time.time() * 1000), self.generation_ms, self.per_generation, len(mapping), ttl]
+        pipe = pipeline if pipeline is not None else self.connection.pipeline(transaction=False)
+        scripts.TRACES_ROTATE(pipe, all_keys, args)
+        pipe.hset(all_keys[1], mapping=mapping)  # type: ignore[arg-type]
+        pipe.expire(all_keys[1], ttl)
+        if pipeline is None:
+            pipe.execute()
 
     def lookup(self, stream_id: str) -> Callable[[str], str | None]:
         """A ``trace_lookup(span_id_hex) -> trace_id_hex | None`` for one stream."""
-        head = keys.traces_head(stream_id)
-        prefix = keys.traces(stream_id, 0)[:-1]
+        head, *generations = self._keys(stream_id)
 
         def find(span_id: str) -> str | None:
             if self.ttl_secs <= 0 or self.max_entries <= 0:
                 return None
             try:
-                raw = bytes.fromhex(span_id)
+                field = bytes.fromhex(span_id)
             except ValueError:
                 return None
+            pipe = self.connection.pipeline(transaction=False)
+            pipe.hmget(head, _TIMES)
+            for key in generations:
+                pipe.hget(key, field)
+            written, *found = pipe.execute()
             oldest = int(time.time() * 1000) - self.ttl_secs * 1000
-            args = [prefix, raw, oldest, GENERATIONS]
-            found = scripts.TRACES_LOOKUP(self.connection, [head], args)
-            if not found:
-                return None
-            return found.decode() if isinstance(found, bytes) else str(found)
+            for when, value in zip(written, found, strict=True):
+                if when is None or int(when) < oldest:
+                    return None  # this generation and older ones are out of the window
+                if value is not None:
+                    return _text(value)
+            return None
 
         return find
 
     def entries(self, stream_id: str) -> int:
         """How many span ids the stream remembers now (every generation)."""
-        g = self.connection.hget(keys.traces_head(stream_id), "g")
-        if g is None:
-            return 0
         pipe = self.connection.pipeline(transaction=False)
-        for n in range(int(g), max(0, int(g) - GENERATIONS), -1):
-            pipe.hlen(keys.traces(stream_id, n))
+        for key in self._keys(stream_id)[1:]:
+            pipe.hlen(key)
         return sum(pipe.execute())
 
     def forget(self, stream_id: str, pipeline: Pipeline | None = None) -> None:
         """Drop what the stream remembers (the stream is deleted)."""
-        client = pipeline if pipeline is not None else self.connection
-        forget_stream(client, stream_id)
+        forget_stream(pipeline if pipeline is not None else self.connection, stream_id)
 
 
 def forget_stream(client: redis.Redis | Pipeline, stream_id: str) -> None:
-    """Delete the trace memory of a stream (its head and every generation it
-    can still name); ``client`` may be a pipeline in MULTI."""
-    scripts.TRACES_FORGET(client, [keys.traces_head(stream_id)], [keys.traces(stream_id, 0)[:-1]])
+    """Delete the trace memory of a stream; ``client`` may be a pipeline in MULTI."""
+    client.unlink(
+        keys.traces_head(stream_id), *(keys.traces(stream_id, n) for n in range(GENERATIONS))
+    )
