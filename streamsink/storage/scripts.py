@@ -145,13 +145,8 @@ end
 # filter lets one of ``types`` (a set: type -> true) through; the claimed ids.
 _KICK_MATCHING = _lua(
     """
-local function now_ms()
-  local t = redis.call('TIME')
-  return t[1] * 1000 + math.floor(t[2] / 1000)
-end
-
 local function kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)
-  local claimed = {}
+  local claimed, t = {}, redis.call('TIME')
   for _, id in ipairs(redis.call('ZRANGE', sinks_key, 0, -1)) do
     local f = redis.call('HMGET', sink_prefix .. id, 'id', 'status', 'eventTypes')
     local status = f[2] or ''
@@ -168,7 +163,7 @@ local function kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)
       end
       if match and redis.call('SET', kick_prefix .. id, 1, 'NX', 'EX', ttl) then
         claimed[#claimed + 1] = id
-        redis.call('ZADD', '$due', now_ms(), id)  -- the reaper looks if the job is lost
+        redis.call('ZADD', '$due', t[1] * 1000 + math.floor(t[2] / 1000), id)  -- lost job?
       end
     end
   end
@@ -224,27 +219,22 @@ return kick_matching(KEYS[1], ARGV[1], ARGV[2], ARGV[3], types)
 #: while its cursor is unchanged (compare-and-set). KEYS[1] ``keys.sink(id)``;
 #: ARGV[1] the expected cursor or '' (no check), ARGV[2..] field, value pairs
 #: ('' deletes the field). Returns 1 applied, 0 no such sink, -1 cursor moved.
+#: KEYS[2] ``keys.SINK_STATUS_COUNTS``: a status change moves one count.
 UPDATE_SINK_STATE = Script(
     "update_sink_state",
-    _lua(
-        """
+    """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'cursor') ~= ARGV[1] then return -1 end
 for i = 2, #ARGV, 2 do
-  if ARGV[i] == 'status' then
-    local old = redis.call('HGET', KEYS[1], 'status') or 'enabled'
-    if old ~= ARGV[i + 1] then
-      redis.call('HINCRBY', '$counts', old, -1)
-      redis.call('HINCRBY', '$counts', ARGV[i + 1], 1)
-    end
+  local old = ARGV[i] == 'status' and (redis.call('HGET', KEYS[1], 'status') or 'enabled')
+  if old and old ~= ARGV[i + 1] then
+    redis.call('HINCRBY', KEYS[2], old, -1); redis.call('HINCRBY', KEYS[2], ARGV[i + 1], 1)
   end
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
   else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 return 1
 """,
-        counts=keys.SINK_STATUS_COUNTS,
-    ),
 )
 
 #: Record a retryable failure of a sink (a counter left as a STRING by an older
@@ -328,84 +318,60 @@ return #ids
 """,
 )
 
-# --- housekeeping by work (``delivery.reaper``, ``delivery.scheduling``) ---------------
+# --- housekeeping by work (``delivery.reaper``, ``scheduling``, ``trace_memory``) ----
 
-#: Claim a sink's kick flag and, when claimed, ask the reaper to look at the
-#: sink from ARGV[3] on (in case the job is lost). KEYS[1] ``keys.kick(sink)``,
-#: KEYS[2] ``keys.DUE``; ARGV[1] the sink id, ARGV[2] the kick TTL in s, ARGV[3]
-#: the due time (ms). Returns 1 when claimed, else 0.
+#: Claim a sink's kick flag (KEYS[1]); when claimed, the sink (ARGV[1]) is due
+#: in ``keys.DUE`` (KEYS[2]) at ARGV[3] ms. ARGV[2] the kick TTL (s). 1 if claimed.
 KICK_ONE = Script(
     "kick_one",
     """
-if redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[2]) then
-  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-  return 1
-end
-return 0
+if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]); return 1
 """,
 )
 
-#: A sink found with nothing to do: leave the due set unless a job is queued
-#: or running (kick flag, lease) or a wake-up is pending. KEYS[1] ``keys.DUE``,
-#: KEYS[2] kick, KEYS[3] lease, KEYS[4] wait; ARGV[1] the sink id, ARGV[2] now
-#: (ms), ARGV[3] the due time to set when it stays (ms; '' keeps the score).
-#: Returns 1 when removed, else 0.
+#: A sink with nothing to do leaves ``keys.DUE`` (KEYS[1]) unless its kick flag
+#: or lease (KEYS[2], KEYS[3]) exists or its wake-up (KEYS[4]) is after now
+#: (ARGV[2]); then it is due at ARGV[3] ('' keeps it). ARGV[1] the sink. 1 if left.
 DUE_SETTLE = Script(
     "due_settle",
     """
 local wait = tonumber(redis.call('GET', KEYS[4]) or '0')
 if redis.call('EXISTS', KEYS[2], KEYS[3]) == 0 and wait <= tonumber(ARGV[2]) then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  return 1
+  redis.call('ZREM', KEYS[1], ARGV[1]); return 1
 end
 if ARGV[3] ~= '' then redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1]) end
 return 0
 """,
 )
 
-#: After a trim: the stream leaves the trim set when its log is empty, else its
-#: score becomes max(the oldest entry's ms, ARGV[2]). KEYS[1] ``keys.event_log``,
-#: KEYS[2] ``keys.TRIM_DUE``; ARGV[1] the stream id, ARGV[2] the earliest score.
+#: After a trim of log KEYS[1]: stream ARGV[1] leaves ``keys.TRIM_DUE`` (KEYS[2])
+#: when the log is empty, else is scored max(oldest entry's ms, ARGV[2]).
 TRIM_RESCORE = Script(
     "trim_rescore",
     """
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
-if not first then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return 0
-end
+if not first then redis.call('ZREM', KEYS[2], ARGV[1]); return 0 end
 local ms = tonumber(string.match(first[1], '^(%d+)'))
 redis.call('ZADD', KEYS[2], math.max(ms, tonumber(ARGV[2])), ARGV[1])
 return 1
 """,
 )
 
-# --- the trace memory (``storage.trace_memory``) -------------------------------------
-
-#: Make room in a stream's trace memory before a batch's HSET into its newest
-#: generation (``storage.trace_memory``): when that one would pass its cap or
-#: is older than its life, every generation moves one place down (the oldest
-#: is dropped, UNLINK) and the newest starts empty. KEYS[1] the head
-#: ``keys.traces_head(stream)``, KEYS[2..] the generations newest first
-#: ``keys.traces(stream, 0..)``; ARGV[1] now (ms), ARGV[2] a generation's
-#: longest life (ms), ARGV[3] its most entries, ARGV[4] entries about to be
-#: added, ARGV[5] the head's TTL (s). Returns the newest generation's count.
+#: Before a batch's HSET into the newest of a stream's four trace-memory generations
+#: (KEYS[2..5]; KEYS[1] the head): past ARGV[3] entries with ARGV[4] more, or ARGV[2]
+#: ms old, each moves one place down, the oldest dropped. ARGV[1] now, ARGV[5] TTL (s).
 TRACES_ROTATE = Script(
     "traces_rotate",
     """
 local now, life, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local adding = tonumber(ARGV[4])
 local h = redis.call('HMGET', KEYS[1], 't', 'n')
-local t, n = tonumber(h[1]), tonumber(h[2]) or 0
-local k = #KEYS - 1
+local t, n, adding = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(ARGV[4])
 if t and (n + adding > cap or now - t >= life) then
-  redis.call('UNLINK', KEYS[k + 1])
-  for i = k, 2, -1 do
-    if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('RENAME', KEYS[i], KEYS[i + 1]) end
-    local e = redis.call('HGET', KEYS[1], 'e' .. (i - 2))
-    if e then redis.call('HSET', KEYS[1], 'e' .. (i - 1), e)
-    else redis.call('HDEL', KEYS[1], 'e' .. (i - 1)) end
-  end
+  redis.call('UNLINK', KEYS[5])
+  for i = 4, 2, -1 do redis.pcall('RENAME', KEYS[i], KEYS[i + 1]) end  -- missing: no-op
+  local e = redis.call('HMGET', KEYS[1], 'e0', 'e1', 'e2')
+  redis.call('HSET', KEYS[1], 'e1', e[1] or 0, 'e2', e[2] or 0, 'e3', e[3] or 0)
   t, n = now, 0
 end
 redis.call('HSET', KEYS[1], 't', t or now, 'n', n + adding, 'e0', now)
