@@ -1,4 +1,5 @@
-"""The API token when none is configured: generated once, kept in the data dir."""
+"""The API token when none is configured, and the secret that derives poller
+tokens (``storage.tokens``): each generated once, kept in the data dir."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from streamsink.settings import Settings
 from streamsink.storage.connection import private_data_dir
 
 TOKEN_FILE = "auth-token"
+#: Starts like TOKEN_FILE, so ``private_data_dir`` keeps its mode 0600 too.
+SECRET_FILE = "auth-token-secret"
 
 
 def ensure_token(settings: Settings) -> tuple[Settings, bool]:
@@ -36,3 +39,30 @@ def ensure_token(settings: Settings) -> tuple[Settings, bool]:
 def token_hint(token: str) -> str:
     """The start of ``token``, enough to tell tokens apart, never most of it."""
     return token[: min(6, len(token) // 4)] + "…"
+
+
+def token_secret(settings: Settings) -> bytes:
+    """The key that derives poller tokens: ``STREAMSINK_TOKEN_SECRET``, else
+    ``DATA_DIR/auth-token-secret`` (mode 0600, 0700 directory), created once.
+
+    It is kept out of Redis on purpose: Redis holds the tokens' hashes and
+    generations, and with the key a copy of Redis would give the tokens. API
+    processes that share no data dir (several machines) need one value set."""
+    if settings.token_secret:
+        return settings.token_secret.encode()
+    path = Path(settings.data_dir) / SECRET_FILE
+    private_data_dir(path.parent)
+    if not path.exists():
+        # Written whole under a unique name, then linked: a process starting at the
+        # same time finds either no file or the whole one, and one secret wins.
+        tmp = path.with_name(f"{SECRET_FILE}.{secrets.token_hex(8)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip().encode()

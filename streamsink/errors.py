@@ -4,12 +4,15 @@
      +-- ApiError                    rendered as {"code", "detail"} with its status
      |    +-- BadRequest             400
      |    +-- AuthenticationFailed   401
+     |    +-- Forbidden              403 (a scoped token outside its scope)
      |    +-- NotFound               404
      |    +-- Conflict               409
      |    +-- PayloadTooLarge        413
      |    +-- UnsupportedMediaType   415 (OTLP receiver: content type or encoding)
      |    +-- Unprocessable          422
      |    +-- TooManyRequests        429 + Retry-After
+     |    |    +-- StreamOverBudget   a stream's log is over STREAMSINK_STREAM_MAX_BYTES
+     |    +-- StoreFull              503 + Retry-After: Redis refused a write (maxmemory)
      +-- BodyTooLarge                a decoded request body over its limit (answered 413)
      +-- TransformError              a user's handler failed (message for that user)
      |    +-- CompileError
@@ -71,6 +74,13 @@ class AuthenticationFailed(ApiError):
     code = "authentication_failed"
 
 
+class Forbidden(ApiError):
+    """A valid token that does not reach this route or resource (scoped tokens)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class NotFound(ApiError):
     status_code = 404
     code = "not_found"
@@ -99,6 +109,39 @@ class TooManyRequests(ApiError):
 
     def __init__(self, detail: str, *, retry_after: int, code: str | None = None):
         super().__init__(detail, code=code)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class StreamOverBudget(TooManyRequests):
+    """The stream's log holds more undelivered events than its budget: back-pressure
+    until its sinks catch up (nothing of the request was stored)."""
+
+    code = "stream_over_budget"
+
+    def __init__(self, stream_id: str, held: int, asked: int, budget: int, retry_after: int):
+        super().__init__(
+            f"stream {stream_id} is over its memory budget: its event log holds about"
+            f" {held} bytes its sinks have not all delivered, and these events add {asked}"
+            f" (budget {budget} bytes, STREAMSINK_STREAM_MAX_BYTES); nothing was stored,"
+            f" retry after {retry_after} s, once its sinks catch up",
+            retry_after=retry_after,
+        )
+        self.stream_id = stream_id
+
+
+class StoreFull(ApiError):
+    """503: Redis refused a write for memory (``maxmemory``, noeviction); nothing
+    was stored."""
+
+    status_code = 503
+    code = "store_full"
+
+    def __init__(self, retry_after: int):
+        super().__init__(
+            "the data store is out of memory (Redis maxmemory, STREAMSINK_REDIS_MAXMEMORY"
+            " for the embedded one); nothing was stored: retry after"
+            f" {retry_after} s, once sinks catch up and the logs are trimmed"
+        )
         self.headers = {"Retry-After": str(retry_after)}
 
 

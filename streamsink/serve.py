@@ -137,7 +137,7 @@ class WorkerPool:
 def serve(settings: Settings) -> int:
     """API + workers on one machine; an embedded Redis when no URL is set."""
     _exit_on_sigterm()
-    with redis_url_for(settings.redis_url, settings.data_dir) as url:
+    with redis_url_for(settings.redis_url, settings.data_dir, settings.redis_maxmemory) as url:
         settings = settings.model_copy(update={"redis_url": url})
         settings, from_file = ensure_token(settings)
         pool = WorkerPool(settings, settings.workers)
@@ -153,7 +153,7 @@ def serve(settings: Settings) -> int:
 def api(settings: Settings) -> int:
     """The REST API alone (production split)."""
     _exit_on_sigterm()
-    with redis_url_for(settings.redis_url, settings.data_dir) as url:
+    with redis_url_for(settings.redis_url, settings.data_dir, settings.redis_maxmemory) as url:
         settings, from_file = ensure_token(settings.model_copy(update={"redis_url": url}))
         _banner(settings, from_file)
         _run_api(settings)

@@ -34,6 +34,17 @@ class Settings(BaseSettings):
     auth_token: str | None = Field(
         default=None, description="accepted bearer tokens, comma-separated (rotation)"
     )
+    token_secret: str | None = Field(
+        default=None,
+        min_length=32,
+        description="key deriving poller tokens; unset: generated once into DATA_DIR"
+        " (API processes on several machines need one value)",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="base URL in portal links (e.g. https://streams.example.com);"
+        " unset: the request's own",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8071, ge=0, le=65535)
     # HTTP server (slow clients)
@@ -122,12 +133,34 @@ class Settings(BaseSettings):
         ge=0,
         description="span ids remembered per stream at most (the oldest go first; 0: none)",
     )
+    # Event log bounds (README "Retention and back-pressure")
     log_retention_secs: int = Field(
-        default=14 * 86400, ge=0, description="events are trimmed only past this age"
+        default=3600,
+        ge=0,
+        description="replay window: delivered events are kept this long (s); a disabled or"
+        " paused sink's undelivered events are dropped (counted) past it",
+    )
+    stream_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=0,
+        description="per-stream log budget (estimated bytes); past it the stream's events"
+        " POST answers 429 + Retry-After until its sinks catch up (0: no budget)",
+    )
+    redis_maxmemory: int = Field(
+        default=0,
+        ge=0,
+        description="embedded Redis maxmemory in bytes (noeviction); 0: half the machine's RAM",
     )
 
     block_private_destinations: bool = Field(
         default=False, description="refuse sinks on private and loopback addresses too"
+    )
+    secret_rotation_grace: Duration = Field(
+        default=86400.0,
+        ge=0,
+        le=7 * 86400,
+        description="http sinks: how long the old secret keeps signing beside the new one"
+        " after a rotation without gracePeriodSeconds (seconds or 24h)",
     )
 
     # Local OTLP receiver (POST /v1/traces)

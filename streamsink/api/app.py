@@ -19,12 +19,15 @@ from streamsink.api.middleware.body import RequestBodyMiddleware
 from streamsink.api.middleware.idempotency import IdempotencyMiddleware
 from streamsink.api.middleware.ingest import IngestFastPath
 from streamsink.api.routes import (
+    auth,
     event_types,
     events,
     local,
     ops,
+    poller,
     simulate,
     sink_delivery,
+    sink_secret,
     sinks,
     streams,
 )
@@ -38,6 +41,7 @@ TAGS = [
     {"name": "Stream Event Type", "description": "Event types of streams."},
     {"name": "Stream Sink", "description": "Sinks: where a stream's events are delivered."},
     {"name": "Stream Events", "description": "Writing and reading events."},
+    {"name": "Authentication", "description": "Stream portal and sink poller tokens."},
     {"name": "Health", "description": "Liveness of the API and its Redis."},
 ]
 
@@ -83,7 +87,10 @@ def create_app(settings: Settings, redis_client: redis.Redis) -> FastAPI:
     api.include_router(streams.router)
     api.include_router(sinks.router)
     api.include_router(sink_delivery.router)
+    api.include_router(poller.router)
+    api.include_router(sink_secret.router)
     api.include_router(events.router)
+    api.include_router(auth.router)  # scoped tokens (api.scopes: what they reach)
     app.include_router(api)
     app.include_router(local.router, dependencies=[Depends(bearer_scheme)])
     app.include_router(local.receiver_router)

@@ -8,6 +8,11 @@ middleware (``api.middleware.body``), into ``scope[TOKEN]``; whether the token
 is accepted is worked out once, on first use, into ``scope[AUTHORIZED]``. The
 auth dependency, the idempotency middleware, the ingest fast lane and the local
 receiver all read them through ``scope_token`` and ``authorized``.
+
+``authorized`` is about the admin token(s) only. Scoped tokens (stream portal,
+sink poller) are checked by ``require_token`` alone, against the matched route
+(``api.scopes``); the fast lane and idempotency replays are the admin token's,
+so a scoped token's request always reaches its route and that check.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ import redis
 from fastapi import Depends, Request
 from starlette.types import Scope
 
+from streamsink.api.scopes import require_scoped
 from streamsink.errors import AuthenticationFailed
 from streamsink.settings import Settings
+from streamsink.storage.tokens import is_scoped
 
 
 def get_settings(request: Request) -> Settings:
@@ -76,11 +83,17 @@ def authorized(scope: Scope, settings: Settings) -> bool:
 
 
 def require_token(request: Request) -> None:
-    """401 ``authentication_failed`` unless ``Authorization: Bearer <token>`` matches."""
-    if not scope_token(request.scope):
+    """401 ``authentication_failed`` unless ``Authorization: Bearer <token>`` is an
+    admin token of the settings or a live scoped token (portal, poller) whose
+    scope covers the matched route (else 403 ``forbidden``: ``api.scopes``)."""
+    token = scope_token(request.scope)
+    if not token:
         raise AuthenticationFailed("missing bearer token in the Authorization header")
-    if not authorized(request.scope, request.app.state.settings):
+    if authorized(request.scope, request.app.state.settings):
+        return
+    if not is_scoped(token):
         raise AuthenticationFailed("invalid bearer token")
+    require_scoped(request, token)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -14,7 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from streamsink.errors import ApiError
+from streamsink.errors import ApiError, StoreFull
+from streamsink.storage.eventlog import RETRY_AFTER_S, is_oom
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,25 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return Response(body, status_code=422, media_type="application/json")
 
 
+def api_error_response(exc: ApiError) -> JSONResponse:
+    """The answer of an ``ApiError``, with its headers (e.g. ``Retry-After``)."""
+    response = error_response(exc.status_code, exc.code, exc.detail)
+    response.headers.update(getattr(exc, "headers", None) or {})
+    return response
+
+
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    response = error_response(exc.status_code, exc.code, exc.detail)
-    response.headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After
-    return response
+    return api_error_response(exc)
+
+
+async def _redis_error(request: Request, exc: Exception) -> JSONResponse:
+    """Redis refusing a write for memory (``maxmemory``, noeviction) is a 503
+    with ``Retry-After``, in every write path; any other reply error is a bug."""
+    if is_oom(exc):
+        log.warning("redis out of memory during %s %s: %s", request.method, request.url.path, exc)
+        return api_error_response(StoreFull(RETRY_AFTER_S))
+    return await _unexpected(request, exc)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
@@ -93,6 +108,8 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         return await _api_error(request, exc)
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
         return await _redis_down(request, exc)
+    if is_oom(exc):
+        return api_error_response(StoreFull(RETRY_AFTER_S))
     log.exception("unexpected error in %s %s", request.method, request.url.path)
     return error_response(500, "internal", "internal server error")
 
@@ -103,4 +120,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(redis.ConnectionError, _redis_down)
     app.add_exception_handler(redis.TimeoutError, _redis_down)
+    app.add_exception_handler(redis.ResponseError, _redis_error)
     app.add_exception_handler(Exception, _unexpected)

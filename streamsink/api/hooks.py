@@ -45,9 +45,10 @@ def after_append(request: Request, stream_id: str, event_types: set[str]) -> Non
 
 
 def after_sink_change(request: Request, sink: SinkRecord) -> None:
-    """``app.state.on_sink_change`` for an enabled sink (never fails the request)."""
+    """``app.state.on_sink_change`` for an enabled sink that a worker delivers
+    (not a ``poller`` sink); never fails the request."""
     hook = getattr(request.app.state, "on_sink_change", None)
-    if hook is not None and sink.status == "enabled":
+    if hook is not None and sink.status == "enabled" and not sink.polled:
         try:
             hook(request.app.state.redis, sink.stream_id, sink.id)
         except Exception:

@@ -14,6 +14,10 @@ asyncio path appends and claims the kick flags of the matching idle sinks in
 one script (one round trip), else the hook runs as it is after a plain append.
 A failing wake-up never fails the request: the events are durable and the
 reaper re-kicks sinks with pending events.
+
+Both lanes pass the app's ``LogPolicy`` (retention and per-stream budget) to the
+append script; a refused append raises ``StreamOverBudget`` (429) or
+``StoreFull`` (503), both with ``Retry-After``, and stores nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from streamsink.api.hooks import default_on_append, wake
 from streamsink.delivery import scheduling
 from streamsink.storage import streams as store_streams
 from streamsink.storage.connection import async_twin
+from streamsink.storage.eventlog import LogPolicy
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +52,11 @@ def check_count(count: int, limit: int) -> None:
             f"List should have at most {limit} items (STREAMSINK_MAX_EVENTS_PER_REQUEST)",
             "too_long",
         )
+
+
+def policy(state: Any) -> LogPolicy:
+    """The log policy of the app's settings (``state.settings``)."""
+    return LogPolicy.for_settings(getattr(state, "settings", None))
 
 
 def event_types(events: Events) -> set[str]:
@@ -66,7 +76,7 @@ class Ingest:
     def append(self, state: Any, stream: str, events: Events) -> str | None:
         """Append to an existing stream and wake its sinks (sync client). The
         stream's id, or None when it does not exist."""
-        found = store_streams.append_existing(self.client, stream, events)
+        found = store_streams.append_existing(self.client, stream, events, policy=policy(state))
         if found is not None:
             wake(state, self.client, found, event_types(events))
         return found
@@ -77,7 +87,7 @@ class Ingest:
         aclient = self._async_client()
         if getattr(state, "on_append", None) is default_on_append:
             kicked = await store_streams.append_and_kick_async(
-                aclient, stream, events, scheduling.KICK_TTL
+                aclient, stream, events, scheduling.KICK_TTL, policy=policy(state)
             )
             if kicked is None:
                 return None
@@ -85,7 +95,9 @@ class Ingest:
             if claimed:
                 await _in_thread(sid, scheduling.enqueue_claimed, self.client, sid, claimed)
             return sid
-        found = await store_streams.append_existing_async(aclient, stream, events)
+        found = await store_streams.append_existing_async(
+            aclient, stream, events, policy=policy(state)
+        )
         if found is not None and getattr(state, "on_append", None) is not None:
             await _in_thread(found, wake, state, self.client, found, event_types(events))
         return found

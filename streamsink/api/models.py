@@ -17,12 +17,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
+from streamsink.api.sink_config import PollerConfigIn, PollerConfigOut, config_of_type
 from streamsink.api.text import surrogate_error
 from streamsink.resource_ids import (
     NEW_UID_MAX_LEN,
@@ -40,6 +43,7 @@ from streamsink.sink_fields import (
     check_url,
     is_sensitive_header,
 )
+from streamsink.sinkhttp.signing import check_secret
 
 
 class WireModel(BaseModel):
@@ -82,7 +86,7 @@ EventTypeName = Annotated[str, AfterValidator(validate_name)]
 Metadata = dict[str, str]
 SinkStatusIn = Literal["enabled", "disabled"]
 SinkStatus = Literal["enabled", "disabled", "paused", "retrying"]
-SinkType = Literal["otelTracing"]
+SinkType = Literal["otelTracing", "http", "poller"]
 
 
 def redact_headers(headers: dict[str, str]) -> EndpointHeadersOut:
@@ -221,9 +225,58 @@ class OtelTracingConfigOut(WireModel):
     compression: OtlpCompression = Field(default="none", description=_COMPRESSION_DOC)
 
 
+KEY_DOC = (
+    "the signing secret: `whsec_` + base64 of 24 to 64 bytes (default: a random one);"
+    " never shown again but by `GET .../secret`"
+)
+SinkKey = Annotated[str, AfterValidator(check_secret)]
+
+
+class SinkHttpConfigIn(SinkConfigModel):
+    url: SinkUrl
+    headers: Headers = None
+    key: SinkKey | None = Field(default=None, description=KEY_DOC)
+
+
+class SinkHttpConfigOut(WireModel):
+    url: str
+    headers: EndpointHeadersOut
+
+
+#: The config model of each sink type (``sink_config.config_of_type``).
+CONFIG_IN: dict[str, type[BaseModel]] = {
+    "otelTracing": OtelTracingConfigIn,
+    "http": SinkHttpConfigIn,
+    "poller": PollerConfigIn,
+}
+#: A PATCH of an http sink is read as an otelTracing one; the route refuses
+#: ``encoding`` and ``compression`` for it (``sinks._otel_only``).
+CONFIG_PATCH: dict[str, type[BaseModel]] = {
+    "otelTracing": OtelTracingConfigPatch,
+    "http": OtelTracingConfigPatch,
+    "poller": PollerConfigIn,
+}
+
+
 class StreamSinkIn(WireModel):
-    type: SinkType = Field(description="sink type; only `otelTracing` is supported")
-    config: OtelTracingConfigIn
+    type: SinkType = Field(description="sink type: `otelTracing`, `http` or `poller`")
+    config: OtelTracingConfigIn | SinkHttpConfigIn | PollerConfigIn
+
+    @model_validator(mode="before")
+    @classmethod
+    def _poller_config_default(cls, data: Any) -> Any:
+        """A ``poller`` body may leave ``config`` out (it has no keys)."""
+        if isinstance(data, dict) and data.get("type") == "poller" and "config" not in data:
+            return {**data, "config": {}}
+        return data
+
+    @field_validator("config", mode="wrap")
+    @classmethod
+    def _config_of_type(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        return config_of_type(CONFIG_IN, None, value, info)
+
     uid: Uid | None = None
     status: SinkStatusIn | None = None
     batch_size: int = Field(default=100, ge=1, le=1000)
@@ -237,7 +290,7 @@ class StreamSinkPatch(WireModel):
     """Only the fields present are changed; ``uid``/``eventTypes``/``channels`` null clear."""
 
     type: SinkType | None = None
-    config: OtelTracingConfigPatch | None = None
+    config: OtelTracingConfigPatch | PollerConfigIn | None = None
     uid: Uid | None = None
     status: SinkStatusIn | None = None
     batch_size: int | None = Field(default=None, ge=1, le=1000)
@@ -246,12 +299,22 @@ class StreamSinkPatch(WireModel):
     channels: list[str] | None = None
     metadata: Metadata | None = None
 
+    @field_validator("config", mode="wrap")
+    @classmethod
+    def _config_of_type(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        """Without ``type``: as an ``otelTracing`` one (the route checks the sink's)."""
+        if value is None:
+            return None
+        return config_of_type(CONFIG_PATCH, "otelTracing", value, info)
+
 
 class StreamSinkOut(WireModel):
     id: str
     uid: str | None = None
     type: str
-    config: OtelTracingConfigOut
+    config: OtelTracingConfigOut | SinkHttpConfigOut | PollerConfigOut
     status: SinkStatus
     batch_size: int
     max_wait_secs: int
@@ -265,6 +328,14 @@ class StreamSinkOut(WireModel):
         default=None,
         description="with `config.encoding: auto`, the encoding the receiver took"
         " (null before the first delivery, and for an explicit encoding)",
+    )
+    dropped_events: int = Field(
+        default=0,
+        description="events trimmed from the log (past STREAMSINK_LOG_RETENTION_SECS or the"
+        " stream's budget) while this sink, disabled or paused, had not received them",
+    )
+    dropped_since: datetime | None = Field(
+        default=None, description="when the first of `droppedEvents` was dropped"
     )
     created_at: datetime
     updated_at: datetime

@@ -7,7 +7,13 @@ from typing import Annotated
 
 from fastapi import Path
 
-from streamsink.api.models import OtelTracingConfigOut, StreamSinkOut, redact_headers
+from streamsink.api.models import (
+    OtelTracingConfigOut,
+    PollerConfigOut,
+    SinkHttpConfigOut,
+    StreamSinkOut,
+    redact_headers,
+)
 from streamsink.resource_ids import UID_MAX_LEN, UID_PATTERN
 from streamsink.storage.sinks import SinkRecord
 
@@ -36,17 +42,23 @@ def ms_to_dt(ms: int) -> datetime:
 
 
 def render_sink(record: SinkRecord) -> StreamSinkOut:
-    """The wire view; header values that look secret are redacted."""
+    """The wire view; header values that look secret are redacted (an http
+    sink's signing secret is never part of it)."""
+    config: OtelTracingConfigOut | SinkHttpConfigOut | PollerConfigOut = OtelTracingConfigOut(
+        url=record.url,
+        headers=redact_headers(record.headers),
+        encoding=record.encoding,  # type: ignore[arg-type]
+        compression=record.compression,  # type: ignore[arg-type]
+    )
+    if record.polled:
+        config = PollerConfigOut()
+    elif record.type == "http":
+        config = SinkHttpConfigOut(url=record.url, headers=redact_headers(record.headers))
     return StreamSinkOut(
         id=record.id,
         uid=record.uid,
         type=record.type,
-        config=OtelTracingConfigOut(
-            url=record.url,
-            headers=redact_headers(record.headers),
-            encoding=record.encoding,  # type: ignore[arg-type]
-            compression=record.compression,  # type: ignore[arg-type]
-        ),
+        config=config,
         status=record.status,  # type: ignore[arg-type]
         batch_size=record.batch_size,
         max_wait_secs=record.max_wait_secs,
@@ -58,9 +70,11 @@ def render_sink(record: SinkRecord) -> StreamSinkOut:
         next_retry_at=ms_to_dt(record.next_retry_at) if record.next_retry_at else None,
         negotiated_encoding=(
             record.negotiated_encoding  # type: ignore[arg-type]
-            if record.encoding == "auto"
+            if record.encoding == "auto" and not record.polled
             else None
         ),
+        dropped_events=record.dropped_events,
+        dropped_since=ms_to_dt(record.dropped_since) if record.dropped_since else None,
         created_at=ms_to_dt(record.created_at),
         updated_at=ms_to_dt(record.updated_at),
     )

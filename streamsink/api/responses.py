@@ -19,4 +19,14 @@ EVENT_ERRORS: Responses = {
     400: {"model": HttpErrorOut, "description": "Bad Request (a body that is not gzip)"},
     413: {"model": HttpErrorOut, "description": "Payload Too Large"},
     415: {"model": HttpErrorOut, "description": "Unsupported Content-Encoding"},
+    429: {
+        "model": HttpErrorOut,
+        "description": "The stream is over its budget (STREAMSINK_STREAM_MAX_BYTES):"
+        " nothing stored, retry after `Retry-After` seconds",
+    },
+    503: {
+        "model": HttpErrorOut,
+        "description": "The data store is unavailable or out of memory: nothing stored,"
+        " retry (after `Retry-After` seconds when given)",
+    },
 }

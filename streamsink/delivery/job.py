@@ -108,8 +108,8 @@ def read_pending(
 
 
 def has_work(r: redis.Redis, sink: SinkRecord) -> bool:
-    """Whether an idle sink should get a job now."""
-    if sink.status not in ACTIVE:
+    """Whether an idle sink should get a job now (never a ``poller`` sink)."""
+    if sink.status not in ACTIVE or sink.polled:
         return False
     now = scheduling.now_ms()
     if sink.status == "retrying" and sink.next_retry_at and sink.next_retry_at > now:
@@ -192,7 +192,7 @@ def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str)
     while time.monotonic() < deadline and not engine.stopping.is_set():
         raw, renewed, prefetched = reads.take(r)
         sink = store_sinks.sink_from_raw(raw)
-        if sink is None or sink.stream_id != stream_id or sink.status not in ACTIVE:
+        if sink is None or sink.stream_id != stream_id or sink.status not in ACTIVE or sink.polled:
             return
         now = scheduling.now_ms()
         if sink.status == "retrying" and sink.next_retry_at and sink.next_retry_at > now:

@@ -21,7 +21,6 @@ A data dir from before these sets is walked once to build them (``build``).
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from typing import Any
 
@@ -47,7 +46,7 @@ BUSY_RECHECK_MS = 10_000
 PAGE = 500
 MAX_PAGES = 20
 
-_FIELDS = ("id", "streamId", "status", "nextRetryAt", "cursor")
+_FIELDS = ("id", "streamId", "status", "nextRetryAt", "cursor", "type")
 
 
 def reap(engine: Engine) -> int:
@@ -91,14 +90,14 @@ def _look_at(r: redis.Redis, ids: list[str], now: int) -> int:
     candidates: list[tuple[str, str, str, str]] = []  # (sink, stream, status, cursor)
     for i, sink_id in enumerate(ids):
         row, busy, wait = replies[3 * i], replies[3 * i + 1], replies[3 * i + 2]
-        sink_id_, stream_id, status, retry_at, cursor = (to_str(v) for v in row)
+        sink_id_, stream_id, status, retry_at, cursor, kind = (to_str(v) for v in row)
         status = status or "enabled"
         waiting = int(wait) if wait is not None else 0
         if not sink_id_ or not stream_id:
             gone.append(sink_id)
         elif busy:
             later[sink_id] = now + BUSY_RECHECK_MS
-        elif status not in ACTIVE:
+        elif status not in ACTIVE or kind == keys.POLLER_SINK_TYPE:  # no worker job
             settle.append(sink_id)
         elif waiting > now:
             later[sink_id] = waiting + scheduling.WAKE_GRACE_MS
@@ -180,7 +179,7 @@ def build(r: redis.Redis) -> None:
         sinks = store_sinks.list_stream_sinks(r, stream_id)
         counts.update(s.status for s in sinks)
         pipe = r.pipeline(transaction=False)
-        due = {s.id: now for s in sinks if s.status in ACTIVE}
+        due = {s.id: now for s in sinks if s.status in ACTIVE and not s.polled}
         if due:
             pipe.zadd(keys.DUE, due, nx=True)
         pipe.xrange(event_log.log_key(stream_id), "-", "+", count=1)
@@ -211,7 +210,9 @@ def stranded(
     active = [
         s
         for s in sinks
-        if s.status in ACTIVE and not (s.status == "retrying" and (s.next_retry_at or 0) > now)
+        if s.status in ACTIVE
+        and not s.polled
+        and not (s.status == "retrying" and (s.next_retry_at or 0) > now)
     ]
     if not active:
         return []
@@ -230,18 +231,8 @@ def stranded(
     return out
 
 
-def trim_log(engine: Engine, stream_id: str, cursors: list[str]) -> None:
-    """Drop entries every sink has passed *and* older than the retention."""
-    cutoff_ms = int(time.time() * 1000) - engine.settings.log_retention_secs * 1000
-    min_id = f"{max(cutoff_ms, 0)}-0"
-    for cursor in cursors:
-        # Keep the slowest sink's next entry and everything after it.
-        if _id_key(event_log.next_id(cursor)) < _id_key(min_id):
-            min_id = event_log.next_id(cursor)
-    # Exact: an approximate trim keeps a small log whole, and it would come due again.
-    engine.redis.xtrim(event_log.log_key(stream_id), minid=min_id, approximate=False)
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
+def trim_log(engine: Engine, stream_id: str, cursors: list[str] | None = None) -> None:
+    """Trim the stream's log (``eventlog.trim_stream``: it reads the cursors)."""
+    event_log.trim_stream(
+        engine.redis, stream_id, event_log.LogPolicy.for_settings(engine.settings)
+    )

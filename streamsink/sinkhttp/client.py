@@ -186,8 +186,10 @@ class DeliveryClient:
         content_type: str = JSON,
         gzip: bool = False,
         content_encoding: str | None = None,
+        method: str = "POST",
     ) -> DeliveryResult:
-        """POST ``body`` to ``url`` and classify the answer; never raises for I/O.
+        """POST (or ``method``) ``body`` to ``url`` and classify the answer; never
+        raises for I/O.
 
         ``gzip=True`` compresses here; ``content_encoding`` instead declares a body
         that is already encoded (e.g. ``"gzip"`` from ``otlp.split.Body``).
@@ -202,7 +204,7 @@ class DeliveryClient:
 
         with request_deadline(self.total_timeout):
             try:
-                request = self._prepare(url, headers, content_type, encoding)
+                request = self._prepare(url, headers, content_type, encoding, method)
                 transport = self._fallback
                 if self._raw is not None and request.head is not None:
                     transport = self._raw
@@ -227,6 +229,7 @@ class DeliveryClient:
         headers: Mapping[str, str] | None,
         content_type: str,
         encoding: str | None,
+        method: str = "POST",
     ) -> Request:
         """The request for these arguments, built once (httpx's rules and errors)."""
         try:
@@ -234,6 +237,7 @@ class DeliveryClient:
                 url,
                 content_type,
                 encoding,
+                method,
                 *(headers.items() if headers else ()),
             )
             prepared = self._prepared.get(key)  # type: ignore[arg-type]
@@ -241,7 +245,7 @@ class DeliveryClient:
             key, prepared = None, None
         if prepared is None:
             built = self._client.build_request(
-                "POST", url, headers=self.build_headers(headers, content_type, encoding)
+                method, url, headers=self.build_headers(headers, content_type, encoding)
             )
             prepared = _request(url, built)
             if key is not None:
@@ -259,7 +263,8 @@ def _request(url: str, built: httpx.Request) -> Request:
     # Credentials in the URL (httpx sends Basic auth) or not http(s): httpx only.
     raw = scheme in ("http", "https") and bool(u.host) and not u.userinfo
     head = raw_head(built) if raw else None
-    return Request(url, origin, headers, dict(built.extensions.get("timeout") or {}), head)
+    timeouts = dict(built.extensions.get("timeout") or {})
+    return Request(url, origin, headers, timeouts, head, built.method)
 
 
 def read_answer(response: Response, sent: int, max_retry_after: float) -> dict[str, Any]:

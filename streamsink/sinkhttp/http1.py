@@ -38,11 +38,11 @@ def raw_head(request: httpx.Request) -> bytes | None:
     raw pool sends them; None when h11 would refuse them (httpx says why)."""
     headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"content-length"]
     try:
-        event = h11.Request(method=b"POST", target=request.url.raw_path, headers=headers)
+        event = h11.Request(method=request.method, target=request.url.raw_path, headers=headers)
     except h11.LocalProtocolError:
         return None
     items = event.headers.raw_items()
-    lines = [b"POST %s HTTP/1.1\r\n" % event.target]
+    lines = [b"%s %s HTTP/1.1\r\n" % (event.method, event.target)]
     lines += [b"%s: %s\r\n" % (k, v) for k, v in items if k.lower() == b"host"]
     lines += [b"%s: %s\r\n" % (k, v) for k, v in items if k.lower() != b"host"]
     return b"".join(lines)

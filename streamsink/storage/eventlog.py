@@ -6,6 +6,15 @@ are the log's positions: a sink's cursor is the id of the last entry it has
 delivered ("0-0" = before the first). Appends of one request go in a single
 MULTI so they are all-or-nothing.
 
+The log is bounded (``trim_stream``, README "Retention and back-pressure"): an
+entry is kept while an enabled or retrying sink has not passed it, and for the
+replay window ``LogPolicy.retention_ms``; a disabled or paused sink's entries go
+past the window, counted on the sink (``droppedEvents``, ``droppedSince``) and
+in the ``events_dropped`` metric. Appends keep an estimate of the log's bytes
+(``keys.log_meta``); past ``LogPolicy.max_bytes`` they are refused
+(``StreamOverBudget``) until the sinks catch up. Trims happen by work: in the
+append script when the stream's next trim is due, and from ``trim_stream``.
+
 Reads of the delivery path send ``XRANGE`` with its name as bytes, so redis-py
 applies no reply callback (no dict per entry); ``parse_entries`` decodes the
 raw reply, and any other shape (a callback's, fields in another order) too.
@@ -20,7 +29,8 @@ from typing import Any, NamedTuple
 import redis
 from redis.client import Pipeline
 
-from streamsink.storage import keys
+from streamsink.errors import StoreFull, StreamOverBudget
+from streamsink.storage import keys, scripts
 
 START = "0-0"
 _T, _P, _TS = keys.LOG_FIELDS
@@ -188,3 +198,141 @@ def latest(
 
 def length(client: redis.Redis, stream_id: str) -> int:
     return int(client.xlen(keys.event_log(stream_id)))
+
+
+# --- bounds: retention, budget, trim -----------------------------------------------
+
+#: Seconds a client is asked to wait (``Retry-After``) when a stream is over its
+#: budget or Redis is out of memory.
+RETRY_AFTER_S = 2
+#: A stream's log is trimmed at most this often by its appends (ms).
+TRIM_EVERY_MS = 1000
+#: Entries one approximate trim may remove (``XTRIM ... LIMIT``): bounds its cost.
+TRIM_LIMIT = 20_000
+
+
+class LogPolicy(NamedTuple):
+    """How a stream's log is bounded (from ``Settings``: ``for_settings``)."""
+
+    retention_ms: int = 3600 * 1000
+    max_bytes: int = 256 * 1024 * 1024  # 0: no budget
+    trim_every_ms: int = TRIM_EVERY_MS
+    trim_limit: int = TRIM_LIMIT
+
+    @classmethod
+    def for_settings(cls, settings: Any) -> LogPolicy:
+        """The policy of ``STREAMSINK_LOG_RETENTION_SECS`` and
+        ``STREAMSINK_STREAM_MAX_BYTES`` (defaults for a settings-less caller)."""
+        if settings is None:
+            return DEFAULT_POLICY
+        return cls(
+            retention_ms=int(settings.log_retention_secs) * 1000,
+            max_bytes=int(settings.stream_max_bytes),
+        )
+
+    def args(self) -> list[Any]:
+        """ARGV[10..14] of ``scripts.APPEND`` (after the key prefixes)."""
+        return [
+            keys.LOG_META_KEY_PREFIX,
+            self.retention_ms,
+            self.max_bytes,
+            self.trim_every_ms,
+            self.trim_limit,
+        ]
+
+
+DEFAULT_POLICY = LogPolicy()
+
+
+class Trimmed(NamedTuple):
+    removed: int  # entries removed
+    bytes: int  # the log's estimated size after
+
+
+def trim_stream(
+    client: redis.Redis,
+    stream_id: str,
+    policy: LogPolicy = DEFAULT_POLICY,
+    *,
+    now_ms: int | None = None,
+    force: bool = False,
+) -> Trimmed:
+    """Trim ``stream_id``'s log now: one script, O(the stream's sinks) + O(entries
+    removed, at most ``policy.trim_limit`` beyond exact drops). ``force``: over
+    the budget, the replay window is not kept (undelivered events still are)."""
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    removed, size = scripts.TRIM_LOG(
+        client,
+        [
+            keys.event_log(stream_id),
+            keys.stream_sinks(stream_id),
+            keys.log_meta(stream_id),
+            keys.METRICS_COUNTERS,
+        ],
+        [
+            keys.SINK_KEY_PREFIX,
+            now,
+            policy.retention_ms,
+            "1" if force else "0",
+            policy.trim_limit,
+            policy.trim_every_ms,
+        ],
+    )
+    return Trimmed(int(removed), int(size))
+
+
+def estimated_bytes(client: redis.Redis, stream_id: str) -> int:
+    """The log's size as its appends and trims estimate it (0 when unknown)."""
+    return int(client.hget(keys.log_meta(stream_id), "bytes") or 0)
+
+
+def entry_bytes(events: Sequence[tuple[str, str]]) -> int:
+    """What ``events`` add to a log's estimate (as the append script counts:
+    characters of type and payload, plus ``scripts.ENTRY_OVERHEAD`` each)."""
+    return sum(len(t.encode()) + len(p.encode()) for t, p in events) + (
+        scripts.ENTRY_OVERHEAD * len(events)
+    )
+
+
+def check_budget(
+    client: redis.Redis, stream_id: str, events: Sequence[tuple[str, str]], policy: LogPolicy
+) -> None:
+    """Raise ``StreamOverBudget`` when ``events`` would take the log past its
+    budget even after a forced trim (the route's create-the-stream path; the
+    append script checks the same, atomically)."""
+    if policy.max_bytes <= 0:
+        return
+    asked = entry_bytes(events)
+    if estimated_bytes(client, stream_id) + asked <= policy.max_bytes:
+        return
+    held = trim_stream(client, stream_id, policy, force=True).bytes
+    if held + asked > policy.max_bytes:
+        raise StreamOverBudget(stream_id, held, asked, policy.max_bytes, RETRY_AFTER_S)
+
+
+def stage_accounting(pipe: Pipeline, stream_id: str, events: Sequence[tuple[str, str]]) -> None:
+    """Queue the estimate's growth for ``events`` appended on ``pipe`` (``append``)."""
+    pipe.hincrby(keys.log_meta(stream_id), "bytes", entry_bytes(events))
+
+
+_OVER_BUDGET = "STREAM_OVER_BUDGET "
+
+
+def refused(exc: redis.ResponseError, max_bytes: int) -> Exception | None:
+    """The API error for an append the store refused (over the stream's budget,
+    or Redis out of memory), or None for any other error."""
+    text = str(exc)
+    at = text.find(_OVER_BUDGET)
+    if at >= 0:
+        sid, held, asked = (text[at + len(_OVER_BUDGET) :].split() + ["?", "0", "0"])[:3]
+        return StreamOverBudget(sid, int(held), int(asked), max_bytes, RETRY_AFTER_S)
+    if is_oom(exc):
+        return StoreFull(RETRY_AFTER_S)
+    return None
+
+
+def is_oom(exc: BaseException) -> bool:
+    """True for Redis refusing a write under ``maxmemory`` (also inside a script)."""
+    return isinstance(exc, redis.OutOfMemoryError) or (
+        isinstance(exc, redis.ResponseError) and "OOM command not allowed" in str(exc)
+    )

@@ -19,8 +19,11 @@ ss:stream:{stream_id}                 HASH    id uid name metadata(json) created
 ss:stream-uid:{uid}                   STRING  -> stream id                            API
 ss:stream:{stream_id}:sinks           ZSET    the stream's sink ids, score = seq      API
 ss:stream:{stream_id}:sink-uid:{uid}  STRING  -> sink id (sink uids are per stream)   API
-ss:sink:{sink_id}                     HASH    config, status, cursor, code...         API, worker
-                                              (``storage.sinks``)
+ss:sink:{sink_id}                     HASH    config, status, cursor, code,           API, worker
+                                              droppedEvents, droppedSince...
+                                              (``storage.sinks``); http sinks'
+                                              signing secrets
+                                              (``storage.sink_secrets``)
 ss:retries:{sink_id}                  HASH    n: failures on the retry schedule,      worker
                                               since: ms of the first failure
 ss:attempts:{sink_id}                 LIST    the newest delivery attempts, JSON      worker
@@ -29,9 +32,11 @@ ss:event-types                        ZSET    event-type names, score 0         
 ss:event-type:{name}                  HASH    name description featureFlags(json)     API
                                               deprecated archived createdAt
                                               updatedAt
-ss:log:{stream_id}                    STREAM  the event log, fields ``LOG_FIELDS``    API; reaper
-                                              (t: event type, p: payload, ts: ingest  trims
+ss:log:{stream_id}                    STREAM  the event log, fields ``LOG_FIELDS``    API, worker
+                                              (t: event type, p: payload, ts: ingest  (trims)
                                               ms)
+ss:log-meta:{stream_id}               HASH    bytes: the log's estimated size, next:  API, worker
+                                              ms of its next trim (``eventlog``)
 ss:traces:{stream_id}:{n}             HASH    span id (8 bytes) -> trace id (hex)     worker
                                               (``trace_memory``): generation n = 0..3,
                                               newest first, capped, expires
@@ -56,6 +61,16 @@ ss:trimmer                            STRING  lock: one log-trim round a minute 
                                               (TTL)
 ss:idem:{sha256}                      STRING  an Idempotency-Key's claim or stored    API
                                               answer
+ss:token:{sha256}                     HASH    a scoped token, by the SHA-256 of its   API
+                                              text: kind (portal|poller) streamId
+                                              sinkId gen readOnly sessionId
+                                              featureFlags createdAt expiresAt
+                                              (TTL when it expires)
+ss:portal-tokens:{stream_id}          ZSET    the stream's portal tokens: SHA-256 ->  API
+                                              expiresAt (TTL: the last expiry)
+ss:poller:{sink_id}                   HASH    the sink's poller token: gen id hash    API
+                                              createdAt expiresAt (the text is
+                                              derived, never stored)
 ss:local:traces                       ZSET    local receiver: trace id, score = last  receiver
                                               seen ms
 ss:local:span_count                   STRING  local receiver: spans stored            receiver
@@ -80,6 +95,9 @@ STREAMS = PREFIX + "streams"
 STREAM_KEY_PREFIX = PREFIX + "stream:"
 STREAM_SINKS_SUFFIX = ":sinks"
 SINK_KEY_PREFIX = PREFIX + "sink:"
+#: The ``type`` of a sink hash that no worker delivers: the consumer polls it
+#: (``GET .../events``); the kick script skips it.
+POLLER_SINK_TYPE = "poller"
 
 
 def stream(stream_id: str) -> str:
@@ -131,6 +149,14 @@ LOG_FIELDS = (LOG_TYPE, LOG_PAYLOAD, LOG_TS)
 
 def event_log(stream_id: str) -> str:
     return LOG_KEY_PREFIX + stream_id
+
+
+LOG_META_KEY_PREFIX = PREFIX + "log-meta:"
+
+
+def log_meta(stream_id: str) -> str:
+    """The log's size estimate and trim schedule (``eventlog.trim_stream``)."""
+    return LOG_META_KEY_PREFIX + stream_id
 
 
 TRACES_KEY_PREFIX = PREFIX + "traces:"
@@ -190,6 +216,24 @@ IDEMPOTENCY_KEY_PREFIX = PREFIX + "idem:"
 
 def idempotency(digest: str) -> str:
     return IDEMPOTENCY_KEY_PREFIX + digest
+
+
+# --- scoped tokens: portal and poller (``storage.tokens``) ------------------------
+
+TOKEN_KEY_PREFIX = PREFIX + "token:"
+
+
+def token(digest: str) -> str:
+    """A scoped token by the SHA-256 (hex) of its text; never the text itself."""
+    return TOKEN_KEY_PREFIX + digest
+
+
+def portal_tokens(stream_id: str) -> str:
+    return f"{PREFIX}portal-tokens:{stream_id}"
+
+
+def poller_token(sink_id: str) -> str:
+    return f"{PREFIX}poller:{sink_id}"
 
 
 # --- the local OTLP receiver (``receiver.store``) ----------------------------------

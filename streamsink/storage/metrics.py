@@ -35,6 +35,10 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("class",),
     ),
     "retries": ("Batches scheduled for a retry", ()),
+    "events_dropped": (
+        "Log entries trimmed before a disabled or paused sink received them, by sink",
+        ("sink",),
+    ),
 }
 HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {
     "delivery_duration_seconds": (

@@ -68,6 +68,10 @@ def _lua(text: str, **names: object) -> str:
     return Template(text).substitute(names)
 
 
+#: A log entry's bytes besides its type and payload (ids, fields, ingest time), and
+#: the guessed size of an entry in a log with no estimate yet (an older version's).
+ENTRY_OVERHEAD, ENTRY_GUESS = 40, 256
+
 # --- locks and leases ----------------------------------------------------------------
 
 #: Delete a lock only while it still holds our token (a lease, an idempotency
@@ -109,13 +113,78 @@ return 0
 
 # --- append and kick -----------------------------------------------------------------
 
-# ``append_events(first)``: resolve the stream and XADD the (event type,
-# payload) pairs of ARGV[first..]; the stream id, or false when it is missing.
-# KEYS[1] ``keys.stream(id)`` or ``keys.stream_uid(uid)``, KEYS[2]
-# ``keys.METRICS_COUNTERS``; ARGV[1] the id or uid, ARGV[2] "id" | "uid",
-# ARGV[3] ``keys.LOG_KEY_PREFIX``, ARGV[4] ingest time (ms), ARGV[5] the counter
-# field, ARGV[6] the count to add to it.
-_APPEND_EVENTS = _lua(
+# ``trim_log(...)`` (``eventlog.trim_stream``): keeps what an enabled or retrying
+# sink (not a poller) has not passed and, unless ``force``, what is newer than
+# now - retention_ms; a disabled or paused sink's (or a poller's: its consumer
+# sets the pace) unpassed entries beyond go,
+# counted exactly (exact trims to each such cursor first, then one ``XTRIM MINID
+# ~ .. LIMIT``). Returns {entries removed, estimated bytes kept}.
+_TRIM_LOG = _lua(
+    """
+local FAR = {4503599627370496, 0}
+local function parse_id(id)
+  local ms, seq = string.match(id or '', '^(%d+)-(%d+)$$')
+  return {tonumber(ms or 0), tonumber(seq or 0)}
+end
+local function id_lt(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end
+local function id_text(a) return string.format('%.0f-%.0f', a[1], a[2]) end
+local function held_bytes(meta, log_key)
+  return tonumber(redis.call('HGET', meta, 'bytes') or redis.call('XLEN', log_key) * $guess)
+end
+local function trim_log(log_key, sinks_key, sink_prefix, meta, counters, now, retention_ms,
+                        force, limit, every_ms)
+  local before = redis.call('XLEN', log_key)
+  if before == 0 then redis.call('DEL', meta) return {0, 0} end
+  local floor = force and FAR or {math.max(now - retention_ms, 0), 0}
+  local parked, losing, counted, removed = {}, {}, {}, 0
+  for _, id in ipairs(redis.call('ZRANGE', sinks_key, 0, -1)) do
+    local f = redis.call('HMGET', sink_prefix .. id, 'id', 'status', 'cursor', 'type')
+    local c = parse_id(f[3])
+    local nxt, status = {c[1], c[2] + 1}, f[2] or ''
+    if not f[1] then
+    elseif f[4] ~= 'poller' and (status == 'enabled' or status == 'retrying' or status == '') then
+      if id_lt(nxt, floor) then floor = nxt end
+    else parked[#parked + 1] = {id, nxt} end
+  end
+  for _, b in ipairs(parked) do if id_lt(b[2], floor) then losing[#losing + 1] = b end end
+  table.sort(losing, function(x, y) return id_lt(x[2], y[2]) end)
+  local first = parse_id(redis.call('XRANGE', log_key, '-', '+', 'COUNT', 1)[1][1])
+  for i, b in ipairs(losing) do
+    if id_lt(first, b[2]) then
+      local n = redis.call('XTRIM', log_key, 'MINID', id_text(b[2]))
+      for j = 1, i - 1 do counted[j] = (counted[j] or 0) + n end
+      removed, first = removed + n, b[2]
+    end
+  end
+  local n  -- exact on a small log (else '~' keeps it whole and it stays due: housekeeping)
+  if before > 1000 then
+    n = redis.call('XTRIM', log_key, 'MINID', '~', id_text(floor), 'LIMIT', limit)
+  else n = redis.call('XTRIM', log_key, 'MINID', id_text(floor)) end
+  removed = removed + n
+  for j, b in ipairs(losing) do
+    local dropped = (counted[j] or 0) + n
+    if dropped > 0 then
+      redis.call('HINCRBY', sink_prefix .. b[1], 'droppedEvents', dropped)
+      redis.call('HSETNX', sink_prefix .. b[1], 'droppedSince', now)
+      redis.call('HINCRBY', counters, 'events_dropped{sink=' .. b[1] .. '}', dropped)
+    end
+  end
+  local bytes = math.floor(held_bytes(meta, log_key) * (before - removed) / before)
+  redis.call('HSET', meta, 'bytes', bytes, 'next', now + every_ms)
+  return {removed, bytes}
+end
+""",
+    guess=ENTRY_GUESS,
+)
+
+# ``append_events(first)``: XADD the (type, payload) pairs of ARGV[first..] to an
+# existing stream; its id, or false. Over budget (after a forced trim) or when
+# Redis refuses the first XADD (OOM) nothing is written: an error reply
+# (``STREAM_OVER_BUDGET <id> <held> <asked>``, or Redis's). Trims when due.
+# KEYS[1] ``keys.stream(id)`` | ``keys.stream_uid(uid)``, KEYS[2] the counters;
+# ARGV[1..14]: ``streams.append_call`` (id or uid, "id" | "uid", log prefix, now
+# ms, counter field and count, key prefixes, ``eventlog.LogPolicy.args()``).
+_APPEND_EVENTS = _TRIM_LOG + _lua(
     """
 local function append_events(first)
   local sid = ARGV[1]
@@ -125,12 +194,30 @@ local function append_events(first)
   elseif redis.call('EXISTS', KEYS[1]) == 0 then
     return false
   end
-  local key = ARGV[3] .. sid
-  for i = first, #ARGV, 2 do
-    redis.call('XADD', key, '*', '$t', ARGV[i], '$p', ARGV[i + 1], '$ts', ARGV[4])
+  local key, now, meta, size = ARGV[3] .. sid, tonumber(ARGV[4]), ARGV[10] .. sid, 0
+  local function trim(force)
+    return trim_log(key, ARGV[7] .. sid .. ARGV[8], ARGV[9], meta, KEYS[2], now,
+                    tonumber(ARGV[11]), force, ARGV[14], tonumber(ARGV[13]))
   end
+  for i = first, #ARGV, 2 do size = size + #ARGV[i] + #ARGV[i + 1] + $overhead end
+  local budget = tonumber(ARGV[12])
+  if budget > 0 and held_bytes(meta, key) + size > budget then
+    local held = trim(true)[2]
+    if held + size > budget then
+      return redis.error_reply(string.format('STREAM_OVER_BUDGET %s %d %d', sid, held, size))
+    end
+  end
+  for i = first, #ARGV, 2 do
+    local added = redis.pcall('XADD', key, '*', '$t', ARGV[i], '$p', ARGV[i + 1], '$ts', ARGV[4])
+    if type(added) == 'table' and added.err then
+      if i == first then trim(true) end
+      return added
+    end
+  end
+  redis.call('HINCRBY', meta, 'bytes', size)
   redis.call('HINCRBY', KEYS[2], ARGV[5], ARGV[6])
   redis.call('ZADD', '$trim_due', 'NX', ARGV[4], sid)  -- housekeeping by work: the trimmer
+  if now >= tonumber(redis.call('HGET', meta, 'next') or '0') then trim(false) end
   return sid
 end
 """,
@@ -138,19 +225,21 @@ end
     p=keys.LOG_PAYLOAD,
     ts=keys.LOG_TS,
     trim_due=keys.TRIM_DUE,
+    overhead=ENTRY_OVERHEAD,
 )
 
 # ``kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)``: claims
 # (SET NX EX ttl) the kick flag of every enabled sink in the sink index whose
 # filter lets one of ``types`` (a set: type -> true) through; the claimed ids.
+# Sinks of type ``keys.POLLER_SINK_TYPE`` are never kicked (no worker delivers them).
 _KICK_MATCHING = _lua(
     """
 local function kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)
-  local claimed, t = {}, redis.call('TIME')
+  local claimed, clock = {}, redis.call('TIME')
   for _, id in ipairs(redis.call('ZRANGE', sinks_key, 0, -1)) do
-    local f = redis.call('HMGET', sink_prefix .. id, 'id', 'status', 'eventTypes')
+    local f = redis.call('HMGET', sink_prefix .. id, 'id', 'status', 'eventTypes', 'type')
     local status = f[2] or ''
-    if f[1] and (status == 'enabled' or status == '') then
+    if f[1] and (status == 'enabled' or status == '') and f[4] ~= '$poller' then
       local match = true
       if f[3] and f[3] ~= '' then
         local wanted = cjson.decode(f[3])
@@ -163,7 +252,7 @@ local function kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)
       end
       if match and redis.call('SET', kick_prefix .. id, 1, 'NX', 'EX', ttl) then
         claimed[#claimed + 1] = id
-        redis.call('ZADD', '$due', t[1] * 1000 + math.floor(t[2] / 1000), id)  -- lost job?
+        redis.call('ZADD', '$due', clock[1] * 1000 + math.floor(clock[2] / 1000), id)  -- lost job?
       end
     end
   end
@@ -171,31 +260,31 @@ local function kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)
 end
 """,
     due=keys.DUE,
+    poller=keys.POLLER_SINK_TYPE,
 )
 
-#: Append events to an existing stream, all or none, and count them.
-#: KEYS and ARGV[1..6] as ``append_events`` above; ARGV[7..] the (event type,
-#: payload) pairs. Returns the stream id, or nil when the stream is missing.
+#: Append events to an existing stream, all or none, and count them (within
+#: the stream's budget; trims its log when due). KEYS and ARGV[1..14] as
+#: ``append_events`` above; ARGV[15..] the (event type, payload) pairs.
+#: Returns the stream id, or nil when the stream is missing (errors: above).
 #: ``storage.streams.append_call`` builds the call.
-APPEND = Script("append", _APPEND_EVENTS + "return append_events(7)\n")
+APPEND = Script("append", _APPEND_EVENTS + "return append_events(15)\n")
 
 #: ``APPEND`` and then ``KICK_MATCHING`` for the stream's sinks, in one round
-#: trip (the ingest fast lane). KEYS and ARGV[1..6] as ``APPEND``; ARGV[7]
-#: ``keys.STREAM_KEY_PREFIX`` and ARGV[8] ``keys.STREAM_SINKS_SUFFIX`` (the sink
-#: index is found from the resolved id), ARGV[9] ``keys.SINK_KEY_PREFIX``,
-#: ARGV[10] ``keys.KICK_KEY_PREFIX``, ARGV[11] the kick TTL in s; ARGV[12..] the
-#: pairs. Returns {stream id, claimed sink ids}, or nil when the stream is
-#: missing. ``storage.streams.append_call(..., kick_ttl=...)`` builds the call.
+#: trip (the ingest fast lane). KEYS and ARGV[1..14] as ``APPEND``; ARGV[15]
+#: ``keys.KICK_KEY_PREFIX``, ARGV[16] the kick TTL in s; ARGV[17..] the pairs.
+#: Returns {stream id, claimed sink ids}, or nil when the stream is missing.
+#: ``storage.streams.append_call(..., kick_ttl=...)`` builds the call.
 APPEND_AND_KICK = Script(
     "append_and_kick",
     _APPEND_EVENTS
     + _KICK_MATCHING
     + """
-local sid = append_events(12)
-if not sid then return false end
+local sid = append_events(17)
+if not sid or type(sid) == 'table' then return sid end
 local types = {}
-for i = 12, #ARGV, 2 do types[ARGV[i]] = true end
-return {sid, kick_matching(ARGV[7] .. sid .. ARGV[8], ARGV[9], ARGV[10], ARGV[11], types)}
+for i = 17, #ARGV, 2 do types[ARGV[i]] = true end
+return {sid, kick_matching(ARGV[7] .. sid .. ARGV[8], ARGV[9], ARGV[15], ARGV[16], types)}
 """,
 )
 
@@ -358,6 +447,24 @@ return 1
 """,
 )
 
+#: Store a new portal token and index it under its stream (``storage.tokens``).
+#: KEYS[1] the token key (``keys.token``), KEYS[2] the stream's index
+#: (``keys.portal_tokens``); ARGV[1] the token's SHA-256, ARGV[2] its expiry (ms),
+#: ARGV[3] now (ms), ARGV[4..] the token hash's field/value pairs. Expired index
+#: entries are dropped; the index lives until its last token expires.
+PORTAL_MINT = Script(
+    "portal_mint",
+    """
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[2], last[2])
+return 1
+""",
+)
+
 #: Before a batch's HSET into the newest of a stream's four trace-memory generations
 #: (KEYS[2..5]; KEYS[1] the head): past ARGV[3] entries with ARGV[4] more, or ARGV[2]
 #: ms old, each moves one place down, the oldest dropped. ARGV[1] now, ARGV[5] TTL (s).
@@ -380,6 +487,87 @@ return n + adding
 """,
 )
 
+#: Expire a stream's portal tokens (``storage.tokens.expire_all``): each live token
+#: (of the given sessions, when any) expires at ARGV[3] if that is sooner than its
+#: own expiry; at or before now it is deleted at once. KEYS[1] the stream's index
+#: (``keys.portal_tokens``); ARGV[1] the token key prefix (``keys.TOKEN_KEY_PREFIX``),
+#: ARGV[2] now (ms), ARGV[3] the new expiry (ms), ARGV[4..] session ids (none: all).
+#: Returns how many tokens it shortened or ended. Costs O(tokens of the stream).
+PORTAL_EXPIRE_ALL = Script(
+    "portal_expire_all",
+    """
+local idx, prefix = KEYS[1], ARGV[1]
+local now, at = tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', idx, '-inf', now)
+local sessions = nil
+if #ARGV > 3 then
+  sessions = {}
+  for i = 4, #ARGV do sessions[ARGV[i]] = true end
+end
+local items = redis.call('ZRANGE', idx, 0, -1, 'WITHSCORES')
+local n = 0
+for i = 1, #items, 2 do
+  local digest, expires = items[i], tonumber(items[i + 1])
+  local key = prefix .. digest
+  local session = redis.call('HGET', key, 'sessionId')
+  if not session then
+    redis.call('ZREM', idx, digest)
+  elseif (sessions == nil or sessions[session]) and expires > at then
+    n = n + 1
+    if at <= now then
+      redis.call('DEL', key)
+      redis.call('ZREM', idx, digest)
+    else
+      redis.call('HSET', key, 'expiresAt', ARGV[3])
+      redis.call('PEXPIREAT', key, at)
+      redis.call('ZADD', idx, at, digest)
+    end
+  end
+end
+local last = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', idx, last[2]) end
+return n
+""",
+)
+
+# --- http sinks' signing secrets ------------------------------------------------------
+
+#: Set a sink's signing secret (fields ``secret``, ``oldSecret``,
+#: ``oldSecretUntil`` of its hash: ``storage.sink_secrets``). KEYS[1]
+#: ``keys.sink(id)``; ARGV[1] the new secret, ARGV[2] epoch ms until which the
+#: current secret keeps signing beside it ('' drops it now), ARGV[3] '1' to set
+#: only when the sink has no secret yet. Returns the secret in force, or nil
+#: when the sink does not exist.
+SET_SINK_SECRET = Script(
+    "set_sink_secret",
+    """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local cur = redis.call('HGET', KEYS[1], 'secret')
+if ARGV[3] == '1' and cur then return cur end
+if cur and ARGV[2] ~= '' and cur ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], 'secret', ARGV[1], 'oldSecret', cur, 'oldSecretUntil', ARGV[2])
+else
+  redis.call('HSET', KEYS[1], 'secret', ARGV[1])
+  redis.call('HDEL', KEYS[1], 'oldSecret', 'oldSecretUntil')
+end
+return ARGV[1]
+""",
+)
+
+# --- the event log's trim ------------------------------------------------------------
+
+#: Trim a stream's log now (``trim_log``). KEYS ``keys.event_log``, ``stream_sinks``,
+#: ``log_meta`` (of the stream), ``METRICS_COUNTERS``; ARGV sink key prefix, now
+#: (ms), retention (ms), '1' to force, trim limit, trim interval (ms).
+TRIM_LOG = Script(
+    "trim_log",
+    _TRIM_LOG
+    + """
+return trim_log(KEYS[1], KEYS[2], ARGV[1], KEYS[3], KEYS[4], tonumber(ARGV[2]),
+                tonumber(ARGV[3]), ARGV[4] == '1', ARGV[5], tonumber(ARGV[6]))
+""",
+)
+
 #: Every script, for tests and tools (``SCRIPT LOAD`` each to check it compiles).
 ALL: tuple[Script, ...] = (
     RELEASE_IF_HELD,
@@ -396,4 +584,8 @@ ALL: tuple[Script, ...] = (
     DUE_SETTLE,
     TRIM_RESCORE,
     TRACES_ROTATE,
+    PORTAL_MINT,
+    PORTAL_EXPIRE_ALL,
+    SET_SINK_SECRET,
+    TRIM_LOG,
 )

@@ -12,6 +12,7 @@ from redis.client import Pipeline
 from streamsink.errors import BadRequest, NotFound
 from streamsink.resource_ids import SINK_PREFIX, new_sink_id, validate_uid
 from streamsink.sink_fields import REDACTED
+from streamsink.sinkhttp.signing import new_secret
 from streamsink.storage import eventlog as event_log
 from streamsink.storage import keys
 from streamsink.storage.base import (
@@ -67,6 +68,7 @@ def _stage_create(pipe: Pipeline, stream_id: str, values: dict[str, Any]) -> Sin
         event_types=values.get("event_types") or [],
         channels=values.get("channels"),
         metadata=values.get("metadata") or {},
+        secret=values.get("secret") or (new_secret() if values["type"] == "http" else None),
         cursor=cursor,
         created_at=ts,
         updated_at=ts,
@@ -104,7 +106,11 @@ def _stage_update(pipe: Pipeline, current: SinkRecord, changes: dict[str, Any]) 
     the fields given are written. Setting ``enabled`` revives a disabled or paused
     sink (clearing failureReason/nextRetryAt and its retry state: the schedule
     and ``STREAMSINK_RETRY_MAX_ELAPSED`` start afresh); a retrying sink stays
-    retrying. A new url or encoding forgets the negotiated encoding."""
+    retrying. Setting ``disabled`` on a sink that is not clears the same failure
+    state: a sink disabled by a user has no failureReason, which is how
+    force-retry tells it from one disabled by a failure. A sink turned
+    ``poller`` (by PUT) stops retrying: it is enabled. A new url or encoding
+    forgets the negotiated encoding."""
     updates = {k: v for k, v in changes.items() if k in CONFIG_FIELDS and k != "uid"}
     if any(k in updates and updates[k] != getattr(current, k) for k in ("url", "encoding")):
         updates["negotiated_encoding"] = None
@@ -115,17 +121,21 @@ def _stage_update(pipe: Pipeline, current: SinkRecord, changes: dict[str, Any]) 
         updates["uid"] = new_uid
     status = changes.get("status")
     revive = status == "enabled" and current.status in ("disabled", "paused")
+    polled = updates.get("type") == keys.POLLER_SINK_TYPE
+    if polled and current.status == "retrying" and status != "disabled":
+        status, revive = "enabled", True  # a sink turned poller is never retried
     if revive:
         updates |= {"status": "enabled", "failure_reason": None, "next_retry_at": None}
-    elif status == "disabled" and current.status != "disabled":
-        updates |= {"status": "disabled", "next_retry_at": None}
+    user_disable = status == "disabled" and current.status != "disabled"
+    if user_disable:
+        updates |= {"status": "disabled", "failure_reason": None, "next_retry_at": None}
     updates["updated_at"] = now_ms()
     pipe.multi()
     stage_fields(pipe, current.id, {HASH_NAMES[k]: v for k, v in updates.items()})
     if updates.get("status", current.status) != current.status:
         pipe.hincrby(keys.SINK_STATUS_COUNTS, current.status, -1)
         pipe.hincrby(keys.SINK_STATUS_COUNTS, updates["status"], 1)
-    if revive:
+    if revive or user_disable:
         pipe.delete(keys.retries(current.id))
     if "uid" in updates:
         if current.uid:

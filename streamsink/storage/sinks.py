@@ -6,12 +6,17 @@ A sink is the hash ``ss:sink:{sink_id}`` with the fields::
     id streamId uid type url headers(json) encoding compression status batchSize
     maxWaitSecs eventTypes(json) channels(json) metadata(json) code createdAt
     updatedAt seq
+    secret oldSecret oldSecretUntil  http sinks' signing secrets (``storage.sink_secrets``;
+                   never in a wire view)
     cursor         Redis Stream entry id after which the sink has delivered
                    (= currentIterator; a new sink starts at the log's last id, "0-0")
     failureReason  last permanent failure (absent = none)
     nextRetryAt    epoch ms of the next retry (absent = none)
     negotiatedEncoding  json|protobuf: what ``encoding: auto`` found to work
                    (cleared when url or encoding change)
+    droppedEvents  log entries trimmed while the sink (disabled or paused)
+                   had not passed them (``eventlog.trim_stream``)
+    droppedSince   epoch ms of the first such drop
 
 The retry state of a failing sink is the hash ``ss:retries:{sink_id}``
 (``n``: failures counted on the retry schedule, ``since``: epoch ms of the
@@ -61,6 +66,7 @@ CONFIG_FIELDS: Final = {
     "event_types": "eventTypes",
     "channels": "channels",
     "metadata": "metadata",
+    "secret": "secret",  # http sinks' signing secret (``storage.sink_secrets``)
 }
 HASH_NAMES: Final = {
     **CONFIG_FIELDS,
@@ -92,6 +98,8 @@ _LIST_FIELDS: Final = [
     "cursor",
     "failureReason",
     "nextRetryAt",
+    "droppedEvents",
+    "droppedSince",
     "createdAt",
     "updatedAt",
     "seq",
@@ -115,13 +123,22 @@ class SinkRecord:
     event_types: list[str] = field(default_factory=list)
     channels: list[str] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    secret: str | None = field(default=None, repr=False)  # http sinks; with_code only
     cursor: str = event_log.START
     failure_reason: str | None = None
     next_retry_at: int | None = None  # epoch ms
     code: str | None = None  # loaded by get_sink / with_code=True only
+    dropped_events: int = 0  # trimmed before this sink passed them (disabled/paused)
+    dropped_since: int | None = None  # epoch ms of the first drop
     created_at: int = 0
     updated_at: int = 0
     seq: int = 0
+
+    @property
+    def polled(self) -> bool:
+        """A ``poller`` sink: no worker delivers it, the consumer pages the log
+        through the API and the iterator it comes back with moves the cursor."""
+        return self.type == keys.POLLER_SINK_TYPE
 
     def matches(self, event_type: str) -> bool:
         """True when this sink's event-type filter lets ``event_type`` through."""
@@ -153,10 +170,13 @@ class SinkRecord:
             event_types=loads(h.get("eventTypes"), []) or [],
             channels=loads(h.get("channels"), None),
             metadata=loads(h.get("metadata"), {}),
+            secret=h.get("secret") or None,
             cursor=h.get("cursor") or event_log.START,
             failure_reason=h.get("failureReason") or None,
             next_retry_at=int(nra) if nra else None,
             code=h.get("code") or None,
+            dropped_events=int(h.get("droppedEvents") or 0),
+            dropped_since=int(h["droppedSince"]) if h.get("droppedSince") else None,
             created_at=int(h.get("createdAt") or 0),
             updated_at=int(h.get("updatedAt") or 0),
             seq=int(h.get("seq") or 0),

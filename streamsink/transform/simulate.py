@@ -41,3 +41,40 @@ def simulate(
     if warnings:
         result["warnings"] = warnings
     return result
+
+
+def simulate_http(
+    code: str | None,
+    events: Sequence[Mapping[str, Any]],
+    url: str = "",
+    runtime: JsRuntime | None = None,
+) -> dict[str, Any]:
+    """Like ``simulate`` for an ``http`` sink (``code=None``: its bundled default;
+    ``url``: the sink's, given to the handler as ``input.url``). Returns
+    ``{"output", "http": {method, url, format, contentType, headers, body}}``
+    (+ ``"warnings"``): the request that would be sent, unsigned."""
+    from streamsink.transform.http_output import (
+        http_default_code,
+        http_input_json,
+        validate_http_output,
+    )
+
+    rt = runtime or default_runtime()
+    src = http_default_code() if code is None else code
+    output = rt.run_once(src, http_input_json([dict(e) for e in events], url))
+    deep = too_deep(output)
+    if deep is not None:
+        raise OutputError(deep, f"nested deeper than {MAX_DEPTH} levels")
+    spec = validate_http_output(output, sink_url=url)
+    request = {
+        "method": spec.method,
+        "url": spec.url or None,
+        "format": spec.format,
+        "contentType": spec.content_type,
+        "headers": spec.headers,
+        "body": spec.render().decode("utf-8", "replace"),
+    }
+    result: dict[str, Any] = {"output": output, "http": request}
+    if spec.warnings:
+        result["warnings"] = spec.warnings
+    return result

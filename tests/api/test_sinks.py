@@ -48,8 +48,8 @@ def test_new_sink_starts_after_the_last_event(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        (sink_body(type="http"), "type"),
-        (sink_body(type="poller"), "type"),
+        (sink_body(type="amazonS3"), "type"),
+        (sink_body(type="poller"), "config"),  # a poller sink has no url
         ({"config": {"url": SINK_URL}}, "type"),
         (sink_body(config={}), "config"),
         (sink_body(config={"url": "ftp://x.example.com"}), "config"),

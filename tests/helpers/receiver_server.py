@@ -192,6 +192,7 @@ def _make_handler(server: ReceiverServer) -> type[BaseHTTPRequestHandler]:
             self._send(server._answer_for(recorded), recorded)
 
         do_PUT = do_POST
+        do_PATCH = do_POST
         do_GET = do_POST
 
         def _send(self, answer: Answer, recorded: Recorded) -> None:

@@ -3,7 +3,10 @@ print one JSON object ``{"passed", "seconds", "scenarios": {name: result}}``.
 
 The full run takes about 8 minutes (20 worker kills, a 2-minute receiver
 outage, 200 hung receivers, ...); ``--short`` runs fewer kills, shorter
-outages and 20 hung receivers (about 100 s).
+outages and 20 hung receivers (about 100 s). ``--sink-type http`` runs
+``worker_sigkill`` and ``receiver_down`` against an ``http`` sink instead, its
+receiver verifying every request's signature with svix's ``Webhook`` (the svix
+SDK must be installed: ``scripts/test`` installs it).
 Exit status 0 when every scenario passed.
 """
 
@@ -17,8 +20,11 @@ import time
 import traceback
 from collections.abc import Callable
 
-from tools.faults import isolation, processes, sinks
+from tools.faults import harness, isolation, processes, sinks
 from tools.faults.harness import Result
+
+#: The scenarios ``--sink-type http`` runs (the others test otelTracing specifics).
+HTTP_SCENARIOS = ("worker_sigkill", "receiver_down")
 
 
 def scenarios(short: bool) -> list[tuple[str, Callable[[], Result]]]:
@@ -54,16 +60,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--short", action="store_true", help="the quick form (tests)")
     parser.add_argument("--only", action="append", help="run only these scenarios")
     parser.add_argument(
+        "--sink-type",
+        choices=("otelTracing", "http"),
+        default="otelTracing",
+        help="the type of the scenarios' sinks (http: worker_sigkill and receiver_down,"
+        " each request's signature verified with svix's Webhook)",
+    )
+    parser.add_argument(
         "--ingest-cost",
         action="store_true",
         help="also measure API ingest with appendfsync always vs everysec",
     )
     args = parser.parse_args(argv)
+    harness.SINK_TYPE = args.sink_type
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     started = time.monotonic()
     out: dict[str, object] = {}
     for name, run in scenarios(args.short):
         if args.only and name not in args.only:
+            continue
+        if args.sink_type == "http" and name not in HTTP_SCENARIOS:
             continue
         print(f"faults: {name} ...", file=sys.stderr, flush=True)
         try:
@@ -75,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, object] = {
         "passed": all(r["passed"] for r in out.values()),  # type: ignore[index]
         "short": args.short,
+        "sink_type": args.sink_type,
         "seconds": round(time.monotonic() - started, 1),
         "scenarios": out,
     }

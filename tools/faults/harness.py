@@ -1,6 +1,13 @@
 """Pieces shared by the fault scenarios: a counting OTLP receiver that can be
 taken down, a receiver that never answers, a steady event producer, and the
-results."""
+results.
+
+``SINK_TYPE`` (``--sink-type``) is the type of the sinks ``setup_sink`` makes:
+``otelTracing`` (one span per event, ``SEQ_HANDLER``) or ``http`` (the bundled
+default handler: the events as a JSON array); an ``http`` sink's receiver
+checks every request's signature with ``svix.webhooks.Webhook`` once
+``trust_sink`` gave it the sink's secret, and counts the requests that fail
+(their events are not recorded: they show as lost)."""
 
 from __future__ import annotations
 
@@ -31,6 +38,9 @@ function handler(input) {
 }
 """
 
+#: The type of the sinks ``setup_sink`` makes (``--sink-type``): otelTracing or http.
+SINK_TYPE = "otelTracing"
+
 #: Quick retries and timeouts so recoveries show within the suite's budget.
 FAST_ENV = {
     "STREAMSINK_RETRY_SCHEDULE": "0,1s,1s,2s,2s,4s,4s,8s,8s,8s",
@@ -55,6 +65,9 @@ class Receiver:
         self.requests = 0
         self.arrivals: list[float] = []  # monotonic time of each accepted request
         self.first_arrival: dict[int, float] = {}  # seq -> monotonic time it first arrived
+        self.secret: str | None = None  # an http sink's: every request must verify
+        self.verified = 0
+        self.bad_signatures: list[str] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -81,15 +94,35 @@ class Receiver:
         self.down()
 
     def record(self, body: bytes, headers: Any) -> None:
-        spans = decode_spans(body, headers.get("content-type"), headers.get("content-encoding"))
+        if self.secret is not None or "svix-signature" in headers:
+            seqs = self._verified_seqs(body, headers)
+        else:
+            spans = decode_spans(body, headers.get("content-type"), headers.get("content-encoding"))
+            seqs = [int(span["attributes"]["seq"]) for span in spans]
         now = time.monotonic()
         with self._lock:
             self.requests += 1
             self.arrivals.append(now)
-            for span in spans:
-                seq = int(span["attributes"]["seq"])
+            for seq in seqs:
                 self.seqs.append(seq)
                 self.first_arrival.setdefault(seq, now)
+
+    def _verified_seqs(self, body: bytes, headers: Any) -> list[int]:
+        """An http sink's request: the seqs of its events when its signature
+        verifies with ``secret`` (svix's ``Webhook``), else none (counted)."""
+        from svix.webhooks import Webhook, WebhookVerificationError
+
+        try:
+            if self.secret is None:
+                raise WebhookVerificationError("no secret known for this sink yet")
+            Webhook(self.secret).verify(body, {k.lower(): v for k, v in headers.items()})
+        except WebhookVerificationError as exc:
+            with self._lock:
+                self.bad_signatures.append(f"{headers.get('svix-id')}: {exc}")
+            return []
+        with self._lock:
+            self.verified += 1
+        return [int(e["payload"]["seq"]) for e in orjson.loads(body)]
 
     def snapshot(self) -> list[int]:
         with self._lock:
@@ -295,7 +328,8 @@ def wait_delivered(receiver: Receiver, acked: list[int], timeout: float) -> floa
 
 
 def setup_sink(stack: Stack, url: str, uid: str = "s", **fields: Any) -> tuple[str, str]:
-    """A stream and one otelTracing sink with ``SEQ_HANDLER``; (stream id, sink id)."""
+    """A stream and one sink of ``SINK_TYPE`` (otelTracing: with ``SEQ_HANDLER``);
+    (stream id, sink id)."""
     with stack.http(timeout=30) as client:
         r = client.post("/stream", json={"name": uid, "uid": uid})
         stream = (
@@ -309,9 +343,13 @@ def add_sink(
     client: httpx.Client, stream: str, url: str, code: str = SEQ_HANDLER, **fields: Any
 ) -> str:
     body = {"type": "otelTracing", "config": {"url": url}, "batchSize": 20, **fields}
+    if SINK_TYPE == "http" and code == SEQ_HANDLER:
+        body["type"] = "http"  # the bundled default handler: the events as JSON
     r = client.post(f"/stream/{stream}/sink", json=body)
     r.raise_for_status()
     sink = r.json()["id"]
+    if body["type"] == "http":
+        return sink
     path = f"/stream/{stream}/sink/{sink}/transformation"
     client.patch(path, json={"code": code}).raise_for_status()
     return sink
@@ -319,3 +357,23 @@ def add_sink(
 
 def jitter(low: float, high: float) -> float:
     return random.uniform(low, high)
+
+
+def trust_sink(stack: Stack, receiver: Receiver, stream: str, sink: str) -> None:
+    """Give ``receiver`` an http sink's signing secret (no-op for other types)."""
+    with stack.http(timeout=30) as client:
+        state = client.get(f"/stream/{stream}/sink/{sink}").json()
+        if state["type"] == "http":
+            r = client.get(f"/stream/{stream}/sink/{sink}/secret")
+            r.raise_for_status()
+            receiver.secret = r.json()["key"]
+
+
+def signature_checks(result: Result, receiver: Receiver) -> None:
+    """An http sink's receiver: every request verified (details and a check)."""
+    if receiver.secret is None and not receiver.bad_signatures:
+        return
+    result.details["sink_type"] = "http"
+    result.details["verified_requests"] = receiver.verified
+    result.details["bad_signatures"] = len(receiver.bad_signatures)
+    result.check(not receiver.bad_signatures, f"bad signatures: {receiver.bad_signatures[:3]}")

@@ -17,6 +17,8 @@ from tools.faults.harness import (
     Result,
     jitter,
     setup_sink,
+    signature_checks,
+    trust_sink,
     wait_delivered,
 )
 
@@ -32,7 +34,8 @@ def worker_kill(kills: int, recover: float = 90.0) -> Result:
     started = time.monotonic()
     with Stack(workers=2, env=FAST_ENV) as stack:
         stack.wait_workers_registered()
-        stream, _ = setup_sink(stack, receiver.url, batchSize=BATCH)
+        stream, sink = setup_sink(stack, receiver.url, batchSize=BATCH)
+        trust_sink(stack, receiver, stream, sink)
         producer = Producer(stack, stream, interval=0.05, per_request=5)
         producer.start()
         for _ in range(kills):
@@ -45,6 +48,7 @@ def worker_kill(kills: int, recover: float = 90.0) -> Result:
     result.count(producer.acked, receiver.snapshot())
     result.seconds = time.monotonic() - started
     result.details = {"kills": kills, "recovered_s": round(took, 1)}
+    signature_checks(result, receiver)
     result.check(result.lost == 0, "events lost")
     result.check(result.duplicated <= kills * BATCH, "more duplicates than batches in flight")
     result.check(result.in_order, "out of order")

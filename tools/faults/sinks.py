@@ -19,6 +19,8 @@ from tools.faults.harness import (
     Result,
     add_sink,
     setup_sink,
+    signature_checks,
+    trust_sink,
     wait_delivered,
 )
 
@@ -41,6 +43,7 @@ def receiver_outage(outage: float, retry_schedule: str, events: int = 200) -> Re
     with Stack(workers=1, env=env) as stack, stack.http(timeout=10) as client:
         stack.wait_workers_registered()
         stream, sink = setup_sink(stack, receiver.url, batchSize=20)
+        trust_sink(stack, receiver, stream, sink)
         producer = Producer(stack, stream, interval=0.02, per_request=5, max_requests=events // 5)
         producer.run()  # in this thread: all events posted
         down_until = time.monotonic() + outage
@@ -61,6 +64,7 @@ def receiver_outage(outage: float, retry_schedule: str, events: int = 200) -> Re
         "delivered_after_up_s": round(took, 1),
         "caught_up_s": round(time.monotonic() - up, 1),
     }
+    signature_checks(result, receiver)
     result.check(result.lost == 0, "events lost")
     result.check(result.in_order, "out of order")
     result.check("retrying" in seen, "never retrying")

@@ -5,12 +5,13 @@ the client's key, so two tokens never share answers. The first request claims
 the key with ``SET NX`` (a short-lived "pending" marker) before it runs; a
 concurrent duplicate waits for the first one's answer (409 ``conflict`` if it
 takes too long) and never runs the handler itself, so nothing is written twice.
-Answers with status < 500 are stored (except 401/429) for
-``STREAMSINK_IDEMPOTENCY_TTL_SECS``; on a 5xx or an exception the claim is
-dropped, so a retry runs again. Replays carry ``Idempotent-Replayed: true``.
-An answer over ``MAX_STORED_BYTES`` is not stored either (only a simulation
-answers that much, and it writes nothing): Redis holds at most that much per
-key, for the TTL.
+Answers with status < 500 are stored (except 401/429 and answers marked
+``Cache-Control: no-store``, such as a freshly minted token, which must not sit
+in Redis in plain text) for ``STREAMSINK_IDEMPOTENCY_TTL_SECS``; on a 5xx or an
+exception the claim is dropped, so a retry runs again. Replays carry
+``Idempotent-Replayed: true``. An answer over ``MAX_STORED_BYTES`` is not
+stored either (only a simulation answers that much, and it writes nothing):
+Redis holds at most that much per key, for the TTL.
 
 The SHA-256 of the request body is kept with the claim and the answer: the same
 key with a different body is refused with 422 ``idempotency_conflict`` (as
@@ -138,15 +139,18 @@ class IdempotencyMiddleware:
     ) -> None:
         status = 500
         content_type = b"application/json"
+        no_store = False
         chunks: list[bytes] = []
 
         async def capture(message: Message) -> None:
-            nonlocal status, content_type
+            nonlocal status, content_type, no_store
             if message["type"] == "http.response.start":
                 status = message["status"]
                 for k, v in message.get("headers", []):
                     if k.lower() == b"content-type":
                         content_type = v
+                    elif k.lower() == b"cache-control" and b"no-store" in v.lower():
+                        no_store = True
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
             await send(message)
@@ -157,7 +161,7 @@ class IdempotencyMiddleware:
             await run_in_threadpool(scripts.RELEASE_IF_HELD, self.client, [rkey], [nonce])
             raise
         too_big = sum(len(c) for c in chunks) > MAX_STORED_BYTES
-        if status >= 500 or status in _NOT_STORED or too_big:
+        if status >= 500 or status in _NOT_STORED or no_store or too_big:
             await run_in_threadpool(scripts.RELEASE_IF_HELD, self.client, [rkey], [nonce])
             return
         record = b"h:%s\n%d\n%s\n" % (digest, status, content_type) + b"".join(chunks)

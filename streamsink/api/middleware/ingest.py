@@ -10,7 +10,9 @@ and wakes the sinks with ``api.ingest_core`` (on its asyncio client), as the
 route does. Anything else (a bad token, any other body shape, a
 value the model would reject or coerce, a missing stream) is handed, body
 intact, to the FastAPI route, which gives the one authoritative answer; so both
-lanes store and answer alike by construction.
+lanes store and answer alike by construction. A refused append (the stream over
+its budget: 429, Redis out of memory: 503, both with ``Retry-After``) is
+answered here as the route's error handler answers it.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ import redis.asyncio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamsink.api.deps import authorized
-from streamsink.api.errors import error_response
+from streamsink.api.errors import api_error_response, error_response
 from streamsink.api.ingest_core import Ingest
 from streamsink.api.middleware.body import BODY
+from streamsink.errors import StoreFull, StreamOverBudget
 from streamsink.resource_ids import DOT_SEGMENTS, NAME_MAX_LEN, UID_MAX_LEN, UID_PATTERN
 from streamsink.settings import Settings
 
@@ -124,6 +127,8 @@ class IngestFastPath:
                     503, "service_unavailable", "the data store is unavailable"
                 )
                 return await response(scope, receive, send)
+            except (StreamOverBudget, StoreFull) as exc:  # back-pressure, as the route
+                return await api_error_response(exc)(scope, receive, send)
             if found is not None:
                 await send({"type": "http.response.start", "status": 202, "headers": _HEADERS})
                 await send({"type": "http.response.body", "body": b"{}"})

@@ -1,6 +1,6 @@
 """Routes that write and read events: ``POST /stream/{id}/events`` (append to the
-log, atomically), ``GET /stream/{id}/events/latest`` and the SDK's
-``GET /stream/{id}/sink/{sink}/events`` (read-only; never moves a sink)."""
+log, atomically) and ``GET /stream/{id}/events/latest``. A sink's events
+(``GET /stream/{id}/sink/{sink}/events``) are in ``routes.poller``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
 from redis.client import Pipeline
 
@@ -30,16 +30,13 @@ from streamsink.api.params import StreamIdPath, ms_to_dt
 from streamsink.api.responses import ERRORS, EVENT_ERRORS
 from streamsink.api.text import surrogate_error
 from streamsink.errors import NotFound
-from streamsink.resource_ids import UID_MAX_LEN, UID_PATTERN
 from streamsink.storage import eventlog as event_log
 from streamsink.storage import metrics
-from streamsink.storage import sinks as store_sinks
 from streamsink.storage import streams as store_streams
 from streamsink.storage.base import transaction
+from streamsink.storage.eventlog import LogPolicy
 
 log = logging.getLogger(__name__)
-
-_SCAN_MAX = 10_000  # log entries one filtered read may skip over
 
 
 class OrjsonRequest(Request):
@@ -121,6 +118,10 @@ def create_events(
             raise NotFound(f"stream {stream_id!r} not found")
         return {}
     create = body.stream.model_dump()
+    policy = LogPolicy.for_settings(settings)
+    existing = store_streams.get_stream(client, stream_id)
+    if existing is not None:  # the budget, as the append script checks it
+        event_log.check_budget(client, existing.id, events, policy)
     watch = store_streams.stream_watch_keys(client, stream_id, create)
 
     def run(pipe: Pipeline) -> str:
@@ -128,6 +129,7 @@ def create_events(
         if created is None:
             pipe.multi()
         event_log.append(client, sid, events, pipeline=pipe)
+        event_log.stage_accounting(pipe, sid, events)
         metrics.inc(pipe, "events_ingested", len(events))
         return sid
 
@@ -195,52 +197,3 @@ def latest_events(
         iterator=page[-1].id if page else (before or event_log.START),
         done=len(entries) <= limit,
     )
-
-
-@router.get(
-    "/stream/{stream_id}/sink/{sink_id}/events",
-    operation_id="v1.streaming.events.get",
-    response_model=EventStreamOut,
-    responses=ERRORS,
-)
-def sink_events(
-    stream_id: StreamIdPath,
-    sink_id: Annotated[
-        str,
-        Path(
-            min_length=1, max_length=UID_MAX_LEN, pattern=UID_PATTERN, description="Sink ID or UID"
-        ),
-    ],
-    client: RedisDep,
-    limit: Limit = 50,
-    iterator: Iterator = None,
-    after: After = None,
-) -> EventStreamOut:
-    """The events this sink selects (its ``eventTypes``), in stream order, from the
-    start of the log, after ``iterator`` or from ``after``. Read-only: it does not
-    move the sink's delivery position. ``done`` is true at the end of the log."""
-    cursor = _entry_id(iterator, "iterator")
-    sid = store_streams.require_stream(client, stream_id).id
-    sink = store_sinks.require_stream_sink(client, sid, sink_id)
-    if cursor is None:
-        after_ms = _ms(after)
-        cursor = event_log.prev_id(f"{after_ms}-0") if after_ms else None
-        cursor = cursor or event_log.START
-    found: list[EventOut] = []
-    step = min(1000, max(limit * 4, 100))
-    scanned = 0
-    done = False
-    while len(found) < limit and scanned < _SCAN_MAX:
-        chunk = event_log.entries_after(client, sid, cursor, step)
-        for entry in chunk:
-            cursor, scanned = entry.id, scanned + 1
-            if sink.matches(entry.event_type):
-                found.append(_event_out(entry))
-                if len(found) == limit:
-                    break
-        if len(chunk) < step and len(found) < limit:
-            done = True  # read to the end of the log
-            break
-    if not done and len(found) == limit:
-        done = not event_log.entries_after(client, sid, cursor, 1)
-    return EventStreamOut(data=found, iterator=cursor, done=done)

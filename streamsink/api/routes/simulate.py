@@ -13,7 +13,7 @@ from pydantic import AfterValidator, Field
 
 from streamsink.api.deps import SettingsDep
 from streamsink.api.limits import check_code_size
-from streamsink.api.models import EventIn, HttpErrorOut, WireModel, check_code_len
+from streamsink.api.models import EventIn, HttpErrorOut, SinkUrl, WireModel, check_code_len
 from streamsink.api.responses import ERRORS
 from streamsink.errors import (
     BadRequest,
@@ -25,23 +25,31 @@ from streamsink.errors import (
 )
 from streamsink.settings import Settings
 from streamsink.transform.runtime import JsRuntime
-from streamsink.transform.simulate import simulate
+from streamsink.transform.simulate import simulate, simulate_http
 from streamsink.transform.slots import api_slots
 
 router = APIRouter(tags=["Stream Sink"])
 
 
 class SimulateIn(WireModel):
-    type: Literal["otelTracing"] = "otelTracing"
+    type: Literal["otelTracing", "http"] = "otelTracing"
     code: Annotated[str, AfterValidator(check_code_len)] | None = Field(
         default=None, description="handler code; null runs the default handler"
     )
     events: list[EventIn] = Field(min_length=1, max_length=1000)
+    url: SinkUrl | None = Field(default=None, description="http: the sink URL (`input.url`)")
 
 
 class SimulateOut(WireModel):
     output: Any = Field(description="what the handler returned")
-    otlp: dict[str, Any] = Field(description="the OTLP/HTTP JSON body that would be sent")
+    otlp: dict[str, Any] | None = Field(
+        default=None, description="otelTracing: the OTLP/HTTP JSON body that would be sent"
+    )
+    http: dict[str, Any] | None = Field(
+        default=None,
+        description="http: the request that would be sent (method, url, format,"
+        " contentType, headers, body; unsigned)",
+    )
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -72,7 +80,14 @@ async def simulate_route(body: SimulateIn, settings: SettingsDep) -> dict[str, A
         )
     try:
         # Not cancellable: the slot is released only once V8 is done.
-        result = await run_in_threadpool(simulate, body.code, events, runtime=_runtime(settings))
+        if body.type == "http":
+            result = await run_in_threadpool(
+                simulate_http, body.code, events, body.url or "", runtime=_runtime(settings)
+            )
+        else:
+            result = await run_in_threadpool(
+                simulate, body.code, events, runtime=_runtime(settings)
+            )
     except CompileError as exc:
         raise BadRequest(str(exc), code="invalid_transformation") from exc
     except OutputTooLarge as exc:
@@ -81,11 +96,8 @@ async def simulate_route(body: SimulateIn, settings: SettingsDep) -> dict[str, A
         raise BadRequest(str(exc), code=exc.kind) from exc
     finally:
         slots.release()
-    return {
-        "output": result["output"],
-        "otlp": result["otlp"],
-        "warnings": result.get("warnings", []),
-    }
+    answer = {"output": result["output"], "warnings": result.get("warnings", [])}
+    return answer | ({"http": result["http"]} if body.type == "http" else {"otlp": result["otlp"]})
 
 
 def _runtime(settings: Settings) -> JsRuntime:

@@ -74,11 +74,12 @@ def _sink(client: Any, stream_id: str, sink_id: str) -> store_sinks.SinkRecord:
 
 def _restart(client: Any, sink: store_sinks.SinkRecord, **changes: Any) -> StreamSinkOut:
     """Apply ``changes``, forget the retry count and any scheduled wake-up, and
-    kick the sink so delivery starts now."""
+    kick the sink so delivery starts now (a ``poller`` sink is never kicked)."""
     store_sinks.update_sink_state(client, sink.id, **changes)
     store_sinks.reset_retry_state(client, sink.id)
     scheduling.clear_wait(client, sink.id)
-    scheduling.kick(client, sink.stream_id, sink.id)
+    if not sink.polled:
+        scheduling.kick(client, sink.stream_id, sink.id)
     return render_sink(store_sinks.require_stream_sink(client, sink.stream_id, sink.id))
 
 
@@ -151,6 +152,8 @@ def force_retry(stream_id: StreamIdPath, sink_id: SinkIdPath, client: RedisDep) 
     is retried from its cursor (a sink disabled by a user stays disabled).
     204 with no body, as Svix; ``GET`` the sink for its new state."""
     sink = _sink(client, stream_id, sink_id)
+    if sink.polled:
+        raise Conflict("a poller sink is not delivered, so there is nothing to retry")
     if sink.status == "disabled" and not sink.failure_reason:
         raise Conflict("the sink was disabled by a user: set its status to enabled instead")
     status = "retrying" if sink.status in ("retrying", "disabled") else sink.status

@@ -16,6 +16,8 @@ from streamsink.api.models import (
     EndpointHeadersOut,
     HttpSinkHeadersPatchIn,
     ListResponseStreamSinkOut,
+    OtelTracingConfigPatch,
+    PollerConfigIn,
     SinkTransformationOut,
     SinkTransformIn,
     StreamSinkIn,
@@ -58,21 +60,24 @@ def _checked_stream(
 ) -> str:
     """The stream's id, once the sink body passes the settings' limits (destination,
     headers per sink, sinks per stream; ``sink_id``: the sink a PUT replaces)."""
-    check_destination(settings, body.config.url)
-    check_header_count(settings, body.config.headers, ("body", "config", "headers"))
+    if not isinstance(body.config, PollerConfigIn):  # a poller sink has no url
+        check_destination(settings, body.config.url)
+        check_header_count(settings, body.config.headers, ("body", "config", "headers"))
     sid = _stream_id(client, stream_id)
     check_room_for_sink(settings, client, sid, sink_id)
     return sid
 
 
 def _values(body: StreamSinkIn) -> dict[str, Any]:
-    """Every configuration field of a create/replace body (defaults included)."""
+    """Every configuration field of a create/replace body (defaults included; a
+    ``poller`` sink has no url, headers or encoding)."""
+    config = body.config
     return {
         "type": body.type,
-        "url": body.config.url,
-        "headers": body.config.headers or {},
-        "encoding": body.config.encoding or "auto",
-        "compression": body.config.compression or "none",
+        "url": getattr(config, "url", None) or "",
+        "headers": getattr(config, "headers", None) or {},
+        "encoding": getattr(config, "encoding", None) or "auto",
+        "compression": getattr(config, "compression", None) or "none",
         "uid": body.uid,
         "status": body.status,
         "batch_size": body.batch_size,
@@ -80,7 +85,15 @@ def _values(body: StreamSinkIn) -> dict[str, Any]:
         "event_types": body.event_types or [],
         "channels": body.channels,
         "metadata": body.metadata or {},
+        **_http_values(body),
     }
+
+
+def _http_values(body: StreamSinkIn) -> dict[str, Any]:
+    """An http sink's signing secret: ``config.key`` (a new sink without one gets
+    a random secret; a replaced sink keeps its own)."""
+    key = getattr(body.config, "key", None)
+    return {"secret": key} if key else {}
 
 
 @router.get(
@@ -181,7 +194,9 @@ def patch_sink(
         changes["event_types"] = body.event_types or []
     if "channels" in sent:
         changes["channels"] = body.channels
-    if body.config is not None:
+    sid = _stream_id(client, stream_id)
+    _check_patch_type(body, store_sinks.require_stream_sink(client, sid, sink_id))
+    if isinstance(body.config, OtelTracingConfigPatch):
         if body.config.url is not None:
             check_destination(settings, body.config.url)
             changes["url"] = body.config.url
@@ -192,9 +207,35 @@ def patch_sink(
             if getattr(body.config, name) is not None:
                 changes[name] = getattr(body.config, name)
     sid = _stream_id(client, stream_id)
+    if "encoding" in changes or "compression" in changes:
+        _otel_only(client, sid, sink_id, "encoding" if "encoding" in changes else "compression")
     record = edits.patch_sink(client, sid, sink_id, changes)
     after_sink_change(request, record)
     return render_sink(record)
+
+
+def _check_patch_type(body: StreamSinkPatch, current: store_sinks.SinkRecord) -> None:
+    """422 when a PATCH names another ``type`` than the sink's (PUT replaces a
+    sink with one of another type), or sends config keys to a ``poller`` sink."""
+    if body.type is not None and body.type != current.type:
+        raise validation_error(
+            ("body", "type"),
+            f"the sink is of type {current.type!r}, not {body.type!r}:"
+            " PATCH cannot change a sink's type (PUT the whole sink instead)",
+        )
+    if current.polled and body.config is not None and body.config.model_fields_set:
+        given = sorted(body.config.model_fields_set)
+        raise validation_error(
+            ("body", "config"),
+            f"unknown key {given[0]!r} in config: a poller sink's config has no keys",
+        )
+
+
+def _otel_only(client: Any, stream_id: str, sink_id: str, name: str) -> None:
+    """422 when ``config.<name>`` (an otelTracing setting) is patched on an http sink."""
+    if store_sinks.require_stream_sink(client, stream_id, sink_id).type == "http":
+        msg = f"unknown key {name!r} in config: an http sink's keys are url, headers"
+        raise validation_error(("body", "config", name), msg, "value_error")
 
 
 @router.delete(

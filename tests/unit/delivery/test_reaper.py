@@ -108,16 +108,19 @@ def test_trim_keeps_what_the_slowest_sink_owes(
     stream = api.stream()
     api.post(stream, 300)
     ids = _log_ids(redis_client, stream)
-    cursor = ids[249]
+    slow, fast = api.sink(stream, URL), api.sink(stream, URL)  # both at the log's end
+    store_sinks.update_sink_state(redis_client, slow, cursor="0-0")  # owes everything
 
-    reaper.trim_log(engine, stream, ["0-0", ids[-1]])  # one sink owes everything
+    reaper.trim_log(engine, stream)  # the cursors are read from the sinks
     assert _log_ids(redis_client, stream) == ids
 
-    reaper.trim_log(engine, stream, [cursor, ids[-1]])
+    store_sinks.update_sink_state(redis_client, slow, cursor=ids[249])
+    reaper.trim_log(engine, stream)
     kept = _log_ids(redis_client, stream)
     assert len(kept) < len(ids)  # old entries every sink passed are gone...
     assert kept == ids[len(ids) - len(kept) :]  # ...from the front only...
     assert set(ids[250:]) <= set(kept)  # ...and all the slowest sink owes is kept
+    assert api.get_sink(stream, fast)["droppedEvents"] == 0
 
 
 def test_trim_keeps_events_younger_than_the_retention(
