@@ -156,8 +156,8 @@ local function trim_log(log_key, sinks_key, sink_prefix, meta, counters, now, re
       removed, first = removed + n, b[2]
     end
   end
-  local n  -- exact on a small log (else '~' keeps it whole and it stays due: housekeeping)
-  if before > 1000 then
+  local n  -- exact within the limit (else '~' keeps a small log whole: it would stay due)
+  if before > tonumber(limit) then
     n = redis.call('XTRIM', log_key, 'MINID', '~', id_text(floor), 'LIMIT', limit)
   else n = redis.call('XTRIM', log_key, 'MINID', id_text(floor)) end
   removed = removed + n
