@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     trace_memory_secs: int = Field(
         default=3600, ge=0, description="how long spanIdKey -> traceId is remembered"
     )
+    trace_memory_max_entries: int = Field(
+        default=100_000,
+        ge=0,
+        description="span ids remembered per stream at most (the oldest go first; 0: none)",
+    )
     # Event log bounds (README "Retention and back-pressure")
     log_retention_secs: int = Field(
         default=3600,

@@ -72,7 +72,9 @@ class Engine:
             max_retry_after=settings.delivery_max_retry_after,
             max_elapsed=settings.retry_max_elapsed,
         )
-        self.traces = TraceMemory(connection, settings.trace_memory_secs)
+        self.traces = TraceMemory(
+            connection, settings.trace_memory_secs, settings.trace_memory_max_entries
+        )
         self.leases = LeaseRegistry()
         #: Set when the process shuts down: deliveries end after their batch.
         self.stopping = threading.Event()

@@ -140,6 +140,8 @@ def process_sink(engine: Engine, stream_id: str, sink_id: str) -> None:
             # After a crash the reaper's next round retries, not a hot loop.
             if not crashed and sink is not None and has_work(r, sink):
                 scheduling.kick(r, stream_id, sink_id, slow=sink.status != "enabled")
+            elif not crashed:  # nothing to do: out of the reaper's due set
+                scheduling.settle(r, sink_id)
         except redis.RedisError:
             log.warning("could not re-check sink %s; the reaper will", sink_id)
 

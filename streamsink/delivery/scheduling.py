@@ -19,6 +19,13 @@ deferred because their destination is slow, the reaper's re-kicks). A
 worker takes a slow job only when no other waits, so a backlog of jobs for
 hung or failing sinks never delays a healthy sink's job.
 
+Housekeeping by work: ``ss:due`` (a sorted set) names the sinks the reaper must
+look at, scored by when. A kick adds the sink (due at once: if its job is lost,
+the reaper's next round finds it idle with work), a wake-up adds it at its due
+time plus ``WAKE_GRACE_MS`` (if RQ's scheduler is late or gone), and a job that
+ends with nothing left to do removes it (``settle``) unless a kick, a lease or
+a wake-up is pending. Idle sinks are in no set: they cost nothing.
+
 The race "event appended while the job finishes" is closed by the job itself:
 it deletes its kick flag *then* looks for pending events, re-kicking (NX) when
 it finds some, while an appender writes *then* kicks. Either side sees the other.
@@ -44,6 +51,8 @@ QUEUE_NAMES = (QUEUE_NAME, SLOW_QUEUE_NAME)  # in the order workers take them
 KICK_TTL = 15
 LEASE_TTL_MS = 15_000
 JOB_PATH = "streamsink.delivery.job.deliver_job"
+#: A wake-up the RQ scheduler has not run this long after its time: the reaper does.
+WAKE_GRACE_MS = 2000
 
 
 kick_key = keys.kick
@@ -73,13 +82,38 @@ def enqueue_now(connection: redis.Redis, stream_id: str, sink_id: str, slow: boo
     delivery_queue(connection, slow).enqueue(JOB_PATH, stream_id, sink_id, **_job_options())
 
 
-def kick(connection: redis.Redis, stream_id: str, sink_id: str, slow: bool = False) -> bool:
+def kick(
+    connection: redis.Redis,
+    stream_id: str,
+    sink_id: str,
+    slow: bool = False,
+    due_ms: int | None = None,
+) -> bool:
     """Enqueue a delivery job unless one is queued or running. True if enqueued.
-    ``slow``: on the slow queue (a failing sink, a slow destination, a re-kick)."""
-    if not connection.set(kick_key(sink_id), 1, nx=True, ex=KICK_TTL):
+    ``slow``: on the slow queue (a failing sink, a slow destination, a re-kick).
+    The sink is due for the reaper at ``due_ms`` (default now: if the job is
+    lost, the next round finds it; a job that ends idle takes it out)."""
+    claim = [kick_key(sink_id), keys.DUE]
+    due = now_ms() if due_ms is None else due_ms
+    if not scripts.KICK_ONE(connection, claim, [sink_id, KICK_TTL, due]):
         return False
     enqueue_now(connection, stream_id, sink_id, slow)
     return True
+
+
+def settle(connection: redis.Redis, sink_id: str, recheck_at: int | None = None) -> bool:
+    """The sink has nothing to do: drop it from the due set unless a job is
+    queued or running or a wake-up is pending (then, with ``recheck_at``, it is
+    due again then). True when dropped."""
+    sink_keys = [keys.DUE, kick_key(sink_id), lease_key(sink_id), wait_key(sink_id)]
+    args = [sink_id, now_ms(), "" if recheck_at is None else recheck_at]
+    return bool(scripts.DUE_SETTLE(connection, sink_keys, args))
+
+
+def forget(pipe: redis.Redis | Pipeline, sink_id: str) -> None:
+    """A deleted sink: its due entry and coordination keys go (``pipe`` may be in MULTI)."""
+    pipe.zrem(keys.DUE, sink_id)
+    pipe.delete(kick_key(sink_id), wait_key(sink_id))
 
 
 def clear_kick(connection: redis.Redis, sink_id: str) -> None:
@@ -99,7 +133,10 @@ def wake_at(
     if slow is None:
         slow = connection.hget(keys.sink(sink_id), "status") in (b"retrying", "retrying")
     ttl = max(1, (due_ms - now_ms()) // 1000 + 120)
-    connection.set(key, due_ms, ex=ttl)
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.set(key, due_ms, ex=ttl)
+        pipe.zadd(keys.DUE, {sink_id: due_ms + WAKE_GRACE_MS})
+        pipe.execute()
     # RQ's scheduler keeps whole seconds (the fraction is cut off): round up, or
     # the job runs up to 1 s early, finds this wake-up still pending and ends,
     # leaving the sink to the reaper.

@@ -37,8 +37,11 @@ ss:log:{stream_id}                    STREAM  the event log, fields ``LOG_FIELDS
                                               ms)
 ss:log-meta:{stream_id}               HASH    bytes: the log's estimated size, next:  API, worker
                                               ms of its next trim (``eventlog``)
-ss:traces:{stream_id}:{hour}          HASH    span id -> trace id                     worker
-                                              (``trace_memory``), expires
+ss:traces:{stream_id}:{n}             HASH    span id (8 bytes) -> trace id (hex)     worker
+                                              (``trace_memory``): generation n = 0..3,
+                                              newest first, capped, expires
+ss:traces:{stream_id}                 HASH    the newest generation's start and       worker
+                                              count, each one's last write (expires)
 ss:metrics:c                          HASH    counters, field ``name{labels}``        API, worker
 ss:metrics:h:{name}                   HASH    histogram: per-bucket counts, sum       worker
 ss:metrics:m:{minute}                 HASH    per-minute totals of some counters      API, worker
@@ -49,6 +52,13 @@ ss:kick:{sink_id}                     STRING  set while a delivery job is queued
 ss:lease:{sink_id}                    STRING  token of the one process delivering     worker
                                               (TTL)
 ss:wait:{sink_id}                     STRING  epoch ms of a scheduled wake-up (TTL)   worker
+ss:due                                ZSET    sink ids the reaper must look at,       API, worker
+                                              score = when (ms)
+ss:trim-due                           ZSET    stream ids whose log may need a trim,   API, worker
+                                              score = oldest untrimmed append (ms)
+ss:sinks:by-status                    HASH    status -> number of sinks (gauge)       API, worker
+ss:housekeeping                       STRING  set once the due sets and counts were   worker
+                                              built from a walk (an older data dir)
 ss:reaper                             STRING  lock: one reaper round at a time (TTL)  worker
 ss:trimmer                            STRING  lock: one log-trim round a minute       worker
                                               (TTL)
@@ -152,9 +162,17 @@ def log_meta(stream_id: str) -> str:
     return LOG_META_KEY_PREFIX + stream_id
 
 
-def traces(stream_id: str, hour: int) -> str:
-    """One hourly bucket of the span id -> trace id memory (``trace_memory``)."""
-    return f"{PREFIX}traces:{stream_id}:{hour}"
+TRACES_KEY_PREFIX = PREFIX + "traces:"
+
+
+def traces(stream_id: str, generation: int) -> str:
+    """One generation of the span id -> trace id memory (``trace_memory``)."""
+    return f"{TRACES_KEY_PREFIX}{stream_id}:{generation}"
+
+
+def traces_head(stream_id: str) -> str:
+    """The trace memory's current generation, its start and size (``trace_memory``)."""
+    return TRACES_KEY_PREFIX + stream_id
 
 
 # --- metrics (``storage.metrics``) -------------------------------------------------
@@ -179,6 +197,14 @@ def metrics_minute(minute: int) -> str:
 KICK_KEY_PREFIX = PREFIX + "kick:"
 REAPER_LOCK = PREFIX + "reaper"
 TRIMMER_LOCK = PREFIX + "trimmer"
+#: Sinks the reaper must look at, score = epoch ms from when (``delivery.reaper``).
+DUE = PREFIX + "due"
+#: Streams whose log may need a trim, score = the oldest untrimmed append (ms).
+TRIM_DUE = PREFIX + "trim-due"
+#: Sinks by status (the ``streamsink_sinks`` gauge), kept on every status change.
+SINK_STATUS_COUNTS = PREFIX + "sinks:by-status"
+#: Set once the sets above were built by a walk (a data dir from before them).
+HOUSEKEEPING_BUILT = PREFIX + "housekeeping"
 
 
 def kick(sink_id: str) -> str:

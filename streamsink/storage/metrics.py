@@ -173,8 +173,6 @@ def live_gauges(r: redis.Redis) -> Iterator[GaugeMetricFamily]:
     from rq.registry import ScheduledJobRegistry
 
     from streamsink.delivery.scheduling import QUEUE_NAMES
-    from streamsink.storage.base import to_str
-    from streamsink.storage.sinks import list_stream_sinks
 
     depth = GaugeMetricFamily(
         PREFIX + "queue_depth", "Delivery jobs waiting", labels=["queue", "state"]
@@ -185,10 +183,7 @@ def live_gauges(r: redis.Redis) -> Iterator[GaugeMetricFamily]:
         depth.add_metric([name, "scheduled"], ScheduledJobRegistry(queue=queue).count)
     yield depth
 
-    by_status: dict[str, int] = {"enabled": 0, "disabled": 0, "paused": 0, "retrying": 0}
-    for raw in r.zrange(keys.STREAMS, 0, -1):
-        for sink in list_stream_sinks(r, to_str(raw) or ""):
-            by_status[sink.status] = by_status.get(sink.status, 0) + 1
+    by_status = sinks_by_status(r)
     sinks = GaugeMetricFamily(PREFIX + "sinks", "Sinks by status", labels=["status"])
     for status, count in sorted(by_status.items()):
         sinks.add_metric([status], count)
@@ -197,3 +192,25 @@ def live_gauges(r: redis.Redis) -> Iterator[GaugeMetricFamily]:
     workers = GaugeMetricFamily(PREFIX + "workers", "Delivery workers registered in Redis")
     workers.add_metric([], len(Worker.all(connection=r)))
     yield workers
+
+
+def sinks_by_status(r: redis.Redis) -> dict[str, int]:
+    """Sinks by status: the counts every status change keeps
+    (``keys.SINK_STATUS_COUNTS``), one read. A data dir from before them has
+    none until a worker's reaper built them (``reaper.build``): walk it then."""
+    by_status = {"enabled": 0, "disabled": 0, "paused": 0, "retrying": 0}
+    pipe = r.pipeline(transaction=False)
+    pipe.exists(keys.HOUSEKEEPING_BUILT)
+    pipe.hgetall(keys.SINK_STATUS_COUNTS)
+    built, counts = pipe.execute()
+    if built or counts:
+        for status, count in counts.items():
+            by_status[_s(status)] = max(0, int(count))
+        return by_status
+    from streamsink.storage.base import to_str
+    from streamsink.storage.sinks import list_stream_sinks
+
+    for raw in r.zrange(keys.STREAMS, 0, -1):
+        for sink in list_stream_sinks(r, to_str(raw) or ""):
+            by_status[sink.status] = by_status.get(sink.status, 0) + 1
+    return by_status

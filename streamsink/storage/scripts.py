@@ -156,7 +156,10 @@ local function trim_log(log_key, sinks_key, sink_prefix, meta, counters, now, re
       removed, first = removed + n, b[2]
     end
   end
-  local n = redis.call('XTRIM', log_key, 'MINID', '~', id_text(floor), 'LIMIT', limit)
+  local n  -- exact within the limit (else '~' keeps a small log whole: it would stay due)
+  if before > tonumber(limit) then
+    n = redis.call('XTRIM', log_key, 'MINID', '~', id_text(floor), 'LIMIT', limit)
+  else n = redis.call('XTRIM', log_key, 'MINID', id_text(floor)) end
   removed = removed + n
   for j, b in ipairs(losing) do
     local dropped = (counted[j] or 0) + n
@@ -219,6 +222,7 @@ local function append_events(first)
     redis.call('HINCRBY', KEYS[3], ARGV[5], ARGV[6])
     redis.call('EXPIRE', KEYS[3], $series_ttl)
   end
+  redis.call('ZADD', '$trim_due', 'NX', ARGV[4], sid)  -- housekeeping by work: the trimmer
   if now >= tonumber(redis.call('HGET', meta, 'next') or '0') then trim(false) end
   return sid
 end
@@ -227,6 +231,7 @@ end
     t=keys.LOG_TYPE,
     p=keys.LOG_PAYLOAD,
     ts=keys.LOG_TS,
+    trim_due=keys.TRIM_DUE,
     overhead=ENTRY_OVERHEAD,
 )
 
@@ -237,7 +242,7 @@ end
 _KICK_MATCHING = _lua(
     """
 local function kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)
-  local claimed = {}
+  local claimed, clock = {}, redis.call('TIME')
   for _, id in ipairs(redis.call('ZRANGE', sinks_key, 0, -1)) do
     local f = redis.call('HMGET', sink_prefix .. id, 'id', 'status', 'eventTypes', 'type')
     local status = f[2] or ''
@@ -254,12 +259,14 @@ local function kick_matching(sinks_key, sink_prefix, kick_prefix, ttl, types)
       end
       if match and redis.call('SET', kick_prefix .. id, 1, 'NX', 'EX', ttl) then
         claimed[#claimed + 1] = id
+        redis.call('ZADD', '$due', clock[1] * 1000 + math.floor(clock[2] / 1000), id)  -- lost job?
       end
     end
   end
   return claimed
 end
 """,
+    due=keys.DUE,
     poller=keys.POLLER_SINK_TYPE,
 )
 
@@ -308,12 +315,17 @@ return kick_matching(KEYS[1], ARGV[1], ARGV[2], ARGV[3], types)
 #: while its cursor is unchanged (compare-and-set). KEYS[1] ``keys.sink(id)``;
 #: ARGV[1] the expected cursor or '' (no check), ARGV[2..] field, value pairs
 #: ('' deletes the field). Returns 1 applied, 0 no such sink, -1 cursor moved.
+#: KEYS[2] ``keys.SINK_STATUS_COUNTS``: a status change moves one count.
 UPDATE_SINK_STATE = Script(
     "update_sink_state",
     """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'cursor') ~= ARGV[1] then return -1 end
 for i = 2, #ARGV, 2 do
+  local old = ARGV[i] == 'status' and (redis.call('HGET', KEYS[1], 'status') or 'enabled')
+  if old and old ~= ARGV[i + 1] then
+    redis.call('HINCRBY', KEYS[2], old, -1); redis.call('HINCRBY', KEYS[2], ARGV[i + 1], 1)
+  end
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
   else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
@@ -432,6 +444,46 @@ return #ids
 """,
 )
 
+# --- housekeeping by work (``delivery.reaper``, ``scheduling``, ``trace_memory``) ----
+
+#: Claim a sink's kick flag (KEYS[1]); when claimed, the sink (ARGV[1]) is due
+#: in ``keys.DUE`` (KEYS[2]) at ARGV[3] ms. ARGV[2] the kick TTL (s). 1 if claimed.
+KICK_ONE = Script(
+    "kick_one",
+    """
+if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]); return 1
+""",
+)
+
+#: A sink with nothing to do leaves ``keys.DUE`` (KEYS[1]) unless its kick flag
+#: or lease (KEYS[2], KEYS[3]) exists or its wake-up (KEYS[4]) is after now
+#: (ARGV[2]); then it is due at ARGV[3] ('' keeps it). ARGV[1] the sink. 1 if left.
+DUE_SETTLE = Script(
+    "due_settle",
+    """
+local wait = tonumber(redis.call('GET', KEYS[4]) or '0')
+if redis.call('EXISTS', KEYS[2], KEYS[3]) == 0 and wait <= tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[1], ARGV[1]); return 1
+end
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1]) end
+return 0
+""",
+)
+
+#: After a trim of log KEYS[1]: stream ARGV[1] leaves ``keys.TRIM_DUE`` (KEYS[2])
+#: when the log is empty, else is scored max(oldest entry's ms, ARGV[2]).
+TRIM_RESCORE = Script(
+    "trim_rescore",
+    """
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+if not first then redis.call('ZREM', KEYS[2], ARGV[1]); return 0 end
+local ms = tonumber(string.match(first[1], '^(%d+)'))
+redis.call('ZADD', KEYS[2], math.max(ms, tonumber(ARGV[2])), ARGV[1])
+return 1
+""",
+)
+
 #: Store a new portal token and index it under its stream (``storage.tokens``).
 #: KEYS[1] the token key (``keys.token``), KEYS[2] the stream's index
 #: (``keys.portal_tokens``); ARGV[1] the token's SHA-256, ARGV[2] its expiry (ms),
@@ -447,6 +499,28 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[2], last[2])
 return 1
+""",
+)
+
+#: Before a batch's HSET into the newest of a stream's four trace-memory generations
+#: (KEYS[2..5]; KEYS[1] the head): past ARGV[3] entries with ARGV[4] more, or ARGV[2]
+#: ms old, each moves one place down, the oldest dropped. ARGV[1] now, ARGV[5] TTL (s).
+TRACES_ROTATE = Script(
+    "traces_rotate",
+    """
+local now, life, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local h = redis.call('HMGET', KEYS[1], 't', 'n')
+local t, n, adding = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(ARGV[4])
+if t and (n + adding > cap or now - t >= life) then
+  redis.call('UNLINK', KEYS[5])
+  for i = 4, 2, -1 do redis.pcall('RENAME', KEYS[i], KEYS[i + 1]) end  -- missing: no-op
+  local e = redis.call('HMGET', KEYS[1], 'e0', 'e1', 'e2')
+  redis.call('HSET', KEYS[1], 'e1', e[1] or 0, 'e2', e[2] or 0, 'e3', e[3] or 0)
+  t, n = now, 0
+end
+redis.call('HSET', KEYS[1], 't', t or now, 'n', n + adding, 'e0', now)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return n + adding
 """,
 )
 
@@ -544,6 +618,10 @@ ALL: tuple[Script, ...] = (
     SINK_LAG,
     LOCAL_ADD,
     LOCAL_CLEAR,
+    KICK_ONE,
+    DUE_SETTLE,
+    TRIM_RESCORE,
+    TRACES_ROTATE,
     PORTAL_MINT,
     PORTAL_EXPIRE_ALL,
     SET_SINK_SECRET,

@@ -79,6 +79,7 @@ def _stage_create(pipe: Pipeline, stream_id: str, values: dict[str, Any]) -> Sin
     hash_values |= {CONFIG_FIELDS[k]: getattr(record, k) for k in CONFIG_FIELDS}
     hash_values |= {"cursor": cursor, "createdAt": ts, "updatedAt": ts, "seq": seq}
     stage_fields(pipe, record.id, hash_values)
+    pipe.hincrby(keys.SINK_STATUS_COUNTS, record.status, 1)
     pipe.zadd(keys.stream_sinks(stream_id), {record.id: seq})
     if uid:
         pipe.set(keys.sink_uid(stream_id, uid), record.id)
@@ -131,6 +132,9 @@ def _stage_update(pipe: Pipeline, current: SinkRecord, changes: dict[str, Any]) 
     updates["updated_at"] = now_ms()
     pipe.multi()
     stage_fields(pipe, current.id, {HASH_NAMES[k]: v for k, v in updates.items()})
+    if updates.get("status", current.status) != current.status:
+        pipe.hincrby(keys.SINK_STATUS_COUNTS, current.status, -1)
+        pipe.hincrby(keys.SINK_STATUS_COUNTS, updates["status"], 1)
     if revive or user_disable:
         pipe.delete(keys.retries(current.id))
     if "uid" in updates:
@@ -202,12 +206,22 @@ def delete_sink(client: redis.Redis, stream_id: str, id_or_uid: str) -> None:
     def run(pipe: Pipeline) -> None:
         current = require_stream_sink(pipe, stream_id, id_or_uid)
         pipe.multi()
-        pipe.delete(keys.sink(current.id), keys.retries(current.id))
+        stage_delete_sink_state(pipe, current.id, current.status)
         pipe.zrem(keys.stream_sinks(stream_id), current.id)
         if current.uid:
             pipe.delete(keys.sink_uid(stream_id, current.uid))
 
     transaction(client, run, *watch)
+
+
+def stage_delete_sink_state(pipe: Pipeline, sink_id: str, status: str) -> None:
+    """Queue the deletion of a sink's hash and of everything kept for it: its
+    retry state, attempts, due entry, kick and wake-up keys (a lease expires by
+    itself), and its count in the sinks-by-status gauge (``pipe`` in MULTI)."""
+    pipe.delete(keys.sink(sink_id), keys.retries(sink_id), keys.attempts(sink_id))
+    pipe.delete(keys.kick(sink_id), keys.wait(sink_id))
+    pipe.zrem(keys.DUE, sink_id)
+    pipe.hincrby(keys.SINK_STATUS_COUNTS, status or "enabled", -1)
 
 
 def keep_redacted(current: dict[str, str], new: dict[str, str]) -> dict[str, str]:

@@ -321,9 +321,13 @@ def update_sink_state(
     args = _state_args(status, failure_reason, next_retry_at, cursor, negotiated_encoding)
     call = [if_cursor or "", *args]
     if pipeline is not None:
-        scripts.UPDATE_SINK_STATE(pipeline, [keys.sink(sink_id)], call)
+        scripts.UPDATE_SINK_STATE(pipeline, _state_keys(sink_id), call)
         return None
-    return state_updated(scripts.UPDATE_SINK_STATE(client, [keys.sink(sink_id)], call))
+    return state_updated(scripts.UPDATE_SINK_STATE(client, _state_keys(sink_id), call))
+
+
+def _state_keys(sink_id: str) -> list[str]:
+    return [keys.sink(sink_id), keys.SINK_STATUS_COUNTS]
 
 
 def state_updated(reply: Any) -> bool:

@@ -27,6 +27,8 @@ from streamsink.storage.base import (
     to_str,
     transaction,
 )
+from streamsink.storage.sink_edits import stage_delete_sink_state
+from streamsink.storage.trace_memory import forget_stream
 
 # --- streams --------------------------------------------------------------------
 
@@ -242,15 +244,18 @@ def delete_stream(client: redis.Redis, id_or_uid: str) -> None:
             raise NotFound(f"stream {id_or_uid!r} not found")
         record = StreamRecord.from_hash(raw)
         sink_ids = [to_str(s) or "" for s in pipe.zrange(keys.stream_sinks(stream_id), 0, -1)]
-        sink_uids = [to_str(pipe.hget(keys.sink(s), "uid")) for s in sink_ids]
+        rows = [pipe.hmget(keys.sink(s), "uid", "status") for s in sink_ids]
         pipe.multi()
         pipe.delete(keys.stream(stream_id), keys.stream_sinks(stream_id))
         pipe.delete(keys.event_log(stream_id), keys.log_meta(stream_id))
         pipe.zrem(keys.STREAMS, stream_id)
+        pipe.zrem(keys.TRIM_DUE, stream_id)
+        forget_stream(pipe, stream_id)  # its trace memory
         if record.uid:
             pipe.delete(keys.stream_uid(record.uid))
-        for sink_id, sink_uid in zip(sink_ids, sink_uids, strict=True):
-            pipe.delete(keys.sink(sink_id))
+        for sink_id, (raw_uid, raw_status) in zip(sink_ids, rows, strict=True):
+            sink_uid = to_str(raw_uid)
+            stage_delete_sink_state(pipe, sink_id, to_str(raw_status) or "enabled")
             if sink_uid:
                 pipe.delete(keys.sink_uid(stream_id, sink_uid))
 

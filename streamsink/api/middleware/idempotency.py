@@ -7,8 +7,11 @@ concurrent duplicate waits for the first one's answer (409 ``conflict`` if it
 takes too long) and never runs the handler itself, so nothing is written twice.
 Answers with status < 500 are stored (except 401/429 and answers marked
 ``Cache-Control: no-store``, such as a freshly minted token, which must not sit
-in Redis in plain text); on a 5xx or an exception the claim is dropped, so a
-retry runs again. Replays carry ``Idempotent-Replayed: true``.
+in Redis in plain text) for ``STREAMSINK_IDEMPOTENCY_TTL_SECS``; on a 5xx or an
+exception the claim is dropped, so a retry runs again. Replays carry
+``Idempotent-Replayed: true``. An answer over ``MAX_STORED_BYTES`` is not
+stored either (only a simulation answers that much, and it writes nothing):
+Redis holds at most that much per key, for the TTL.
 
 The SHA-256 of the request body is kept with the claim and the answer: the same
 key with a different body is refused with 422 ``idempotency_conflict`` (as
@@ -34,6 +37,8 @@ from streamsink.storage import keys, scripts
 
 KEY_PREFIX = keys.IDEMPOTENCY_KEY_PREFIX
 PENDING_TTL_SECS = 120
+#: The largest answer kept for replay (bytes of body).
+MAX_STORED_BYTES = 64 * 1024
 WAIT_SECS = 10.0
 _POLL_SECS = 0.05
 _NOT_STORED = {401, 429}
@@ -155,7 +160,8 @@ class IdempotencyMiddleware:
         except BaseException:
             await run_in_threadpool(scripts.RELEASE_IF_HELD, self.client, [rkey], [nonce])
             raise
-        if status >= 500 or status in _NOT_STORED or no_store:
+        too_big = sum(len(c) for c in chunks) > MAX_STORED_BYTES
+        if status >= 500 or status in _NOT_STORED or no_store or too_big:
             await run_in_threadpool(scripts.RELEASE_IF_HELD, self.client, [rkey], [nonce])
             return
         record = b"h:%s\n%d\n%s\n" % (digest, status, content_type) + b"".join(chunks)
