@@ -104,3 +104,44 @@ def test_times_of_every_form() -> None:
     assert (s.start_time_unix_nano, s.end_time_unix_nano) == (T0_NS, T0_NS)
     s = one(startTime="2025-08-19T17:24:53.291+02:00", endTime="2025-08-19T15:24:53.291000001z")
     assert (s.start_time_unix_nano, s.end_time_unix_nano) == (T0_NS, T0_NS + 1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025-08-19T15:24:53Z",
+        "2025-08-19T15:24:53z",
+        "2025-08-19T15:24:53",
+        "2025-08-19T15:24:53.1Z",
+        "2025-08-19T15:24:53,123456789Z",
+        "2025-08-19T15:24:53.1234567891234z",
+        "2025-08-19T15:24:53.5",
+        "2025-08-19T15:24:53.5+02:00",
+        "2025-08-19T15:24:53-0130",
+        "2025-08-19 15:24:59.000000001Z",
+        "2025-08-19T15:24:60Z",
+        "2025-08-19T15:24:5Z",
+        "2025-08-19T15:24:53.Z",
+        "2025-08-19T15:24:53.1x",
+        "2025-08-19T15:24:53.١Z",
+        "2025-08-19T15:24:53ZZ",
+        "1969-12-31T23:59:59Z",
+        "2262-04-11T23:47:16.854775807Z",
+        "2262-04-11T23:47:16.854775808Z",
+    ],
+)
+def test_iso_fast_path_equals_the_full_parser(text: str) -> None:
+    from streamsink.transform import timeparse
+
+    def outcome(fn: Any) -> object:
+        try:
+            return fn(text)
+        except timeparse.TimeParseError as exc:
+            return str(exc)
+
+    timeparse._minute_cache.clear()
+    full = outcome(timeparse._parse_full)
+    for prefix in ("2025-08-19T15:24", "2025-08-19 15:24", "1969-12-31T23:59", "2262-04-11T23:47"):
+        outcome(lambda _: timeparse._parse_full(prefix + ":00Z"))  # caches the minute
+    assert text[:16] in timeparse._minute_cache
+    assert outcome(timeparse.parse_iso8601_ns) == full
