@@ -55,6 +55,12 @@ _MINUTE_CACHE_MAX = 4096
 
 _SECONDS = {f"{n:02d}": n for n in range(60)}
 _ZULU = ("Z", "z", "")
+#: ".fZ", ".ffZ", ".fffZ" -> ns (JavaScript's toISOString() writes ".fffZ"); 1,110 keys
+_SHORT_FRACTIONS = {
+    f".{digits}Z": int(digits.ljust(9, "0"))
+    for width in (1, 2, 3)
+    for digits in (f"{n:0{width}d}" for n in range(10**width))
+}
 
 
 def parse_iso8601_ns(text: str) -> int:
@@ -68,7 +74,10 @@ def parse_iso8601_ns(text: str) -> int:
         sec = _SECONDS.get(text[17:19])
         if sec is not None:
             tail = text[19:]
-            if tail in _ZULU:
+            nanos = _SHORT_FRACTIONS.get(tail)
+            if nanos is not None:
+                ns = (base + sec) * 1_000_000_000 + nanos
+            elif tail in _ZULU:
                 ns = (base + sec) * 1_000_000_000
             elif (
                 tail[0] in ".," and tail[-1] in "Zz" and (f := tail[1:-1]).isdigit() and f.isascii()
