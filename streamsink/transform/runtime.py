@@ -134,6 +134,9 @@ class _Isolate:
             if _OUTPUT_MARK in info.message:
                 raise _output_error(info.message.split(_OUTPUT_MARK, 1)[1], max_output) from None
             raise HandlerError(info.message, info.line, info.column) from None
+        except BaseException:  # interrupted mid-call: a late answer must reach no later call
+            self.broken = True
+            raise
         return _decode_result(text)
 
     def close(self) -> None:

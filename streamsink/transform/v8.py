@@ -85,8 +85,9 @@ def sync_evaluator(racer: MiniRacer) -> SyncEval | None:
     memory-limit kills included, are converted by mini-racer as usual.
 
     The queue carries no call ids, so calls on one context must be serialised
-    (the runtime's per-isolate lock does it) and a timed-out context must not
-    be used again (the runtime throws it away). ``None`` when this mini-racer
+    (the runtime's per-isolate lock does it) and a context whose call timed out
+    or was interrupted must not be used again (its late answer could be read as
+    the next call's; the runtime throws it away). ``None`` when this mini-racer
     lacks the internals (then the caller uses ``MiniRacer.eval``).
     """
     try:
@@ -111,6 +112,9 @@ def sync_evaluator(racer: MiniRacer) -> SyncEval | None:
             with suppress(queue.Empty):  # the terminated task still reports: take it
                 results.get(timeout=_CANCEL_GRACE_SEC)
             raise JSTimeoutException from None
+        except BaseException:  # interrupted (e.g. a job time-out signal): stop the task
+            cancel(raw_ctx, task)
+            raise
         finally:
             del code_handle
         return to_python(result)

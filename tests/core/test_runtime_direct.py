@@ -4,7 +4,9 @@ limit and its memory limit."""
 
 from __future__ import annotations
 
+import signal
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -79,3 +81,32 @@ def test_after_a_killed_call_the_next_one_gets_its_own_result(
         rt.run_json("s", code, _input(-1))
     for n in (2, 3):  # nothing left over from the killed call answers these
         assert rt.run_json("s", code, _input(n)) == [n]
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_call_leaves_no_answer_for_the_next(rt: JsRuntime) -> None:
+    """A signal handler raising in the caller (RQ's job time-out does) stops the
+    wait; the late answer of that call must not become the next call's result."""
+    code = (
+        "function handler(input) { const n = input.events[0].payload.n;"
+        " if (n < 0) { const end = Date.now() + 400; while (Date.now() < end) {} } return [n]; }"
+    )
+    assert rt.run_json("s", code, _input(1)) == [1]
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise _Interrupted
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        with pytest.raises(_Interrupted):
+            rt.run_json("s", code, _input(-1))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    time.sleep(0.5)  # the interrupted call would have answered by now
+    assert rt.run_json("s", code, _input(5)) == [5]
+    assert rt.run_json("s", code, _input(6)) == [6]
