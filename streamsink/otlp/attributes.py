@@ -90,5 +90,8 @@ def any_value_json(v: AttrValue | None) -> dict[str, Any]:
 
 
 def attributes_json(attrs: dict[str, AttrValue]) -> list[dict[str, Any]]:
-    """Flat attributes as an OTLP/JSON ``KeyValue`` list."""
-    return [{"key": k, "value": any_value_json(v)} for k, v in attrs.items()]
+    """Flat attributes as an OTLP/JSON ``KeyValue`` list (strings, the usual case, inline)."""
+    return [
+        {"key": k, "value": {"stringValue": v} if type(v) is str else any_value_json(v)}
+        for k, v in attrs.items()
+    ]

@@ -38,6 +38,50 @@ var __streamsink_measure = (function () {
     }
     return n;
   }
+  // The common case: sizes only. Past maxDepth it throws DEEP and the caller
+  // walks again with walk(), which tracks the path and the stack for the message.
+  var DEEP = {};
+  function fast(v, key, d) {  // false when JSON.stringify leaves the value out
+    if (v !== null && typeof v === "object") {
+      if (typeof v.toJSON === "function") v = v.toJSON(String(key));
+      else if (v instanceof Number) v = Number(v);
+      else if (v instanceof String) v = String(v);
+      else if (v instanceof Boolean) v = v.valueOf();
+    }
+    var t = typeof v;
+    if (t === "string") {
+      if (d > maxDepth) throw DEEP;
+      size += strSize(v);
+      if (size > maxBytes) tooLarge();
+      return true;
+    }
+    if (v === null || t === "number" || t === "boolean" || t === "bigint") {
+      if (d > maxDepth) throw DEEP;
+      if (!exact || t === "bigint") size += 1;
+      else if (t === "number") size += isFinite(v) ? String(v).length : 4;
+      else size += v === null || v === true ? 4 : 5;
+      return true;
+    }
+    if (t !== "object") return false;  // undefined, function, symbol
+    if (d > maxDepth) throw DEEP;
+    size += 2;
+    var i, n, m = 0;
+    if (Array.isArray(v)) {
+      for (i = 0, n = v.length; i < n; i++) {
+        if (!fast(v[i], i, d + 1)) size += 4;  // null
+      }
+      m = n;
+    } else {
+      var keys = Object.keys(v);
+      for (i = 0, n = keys.length; i < n; i++) {
+        var k = keys[i];
+        if (fast(v[k], k, d + 1)) { size += strSize(k) + 1; m++; }
+      }
+    }
+    if (m > 1) size += m - 1;  // commas
+    if (size > maxBytes) tooLarge();
+    return true;
+  }
   function walk(v, key, d) {  // false when JSON.stringify leaves the value out
     if (v !== null && typeof v === "object") {
       if (typeof v.toJSON === "function") v = v.toJSON(key);
@@ -125,8 +169,12 @@ var __streamsink_measure = (function () {
     times(out);
     try {
       for (exact = false; ; exact = true) {
-        size = 0; path = []; stack = [];
-        walk(out, "", 0);
+        size = 0;
+        try { fast(out, "", 0); } catch (e) {
+          if (e !== DEEP) throw e;
+          size = 0; path = []; stack = [];
+          walk(out, "", 0);  // throws too-deep (or cycle) with the path
+        }
         // JSON writes at most 6 bytes for a character counted as 1, and a number
         // counted as 1 byte in at most 24.
         if (exact || size * 24 <= maxBytes) break;

@@ -44,7 +44,7 @@ from streamsink.errors import (
 )
 from streamsink.transform.depth import MAX_DEPTH
 from streamsink.transform.jserror import USER_SCRIPT, parse_js_error
-from streamsink.transform.v8 import enter_racer
+from streamsink.transform.v8 import enter_racer, sync_evaluator
 
 __all__ = ["JsRuntime", "check_code", "default_code", "default_runtime"]
 
@@ -88,6 +88,10 @@ class _Isolate:
         except BaseException:
             self.close()
             raise
+        self._eval = sync_evaluator(self.mr) or self._racer_eval
+
+    def _racer_eval(self, source: str, timeout_sec: float) -> Any:
+        return self.mr.eval(source, timeout_sec=timeout_sec)
 
     def _load(self, code: str, timeout_ms: int, memory_mb: int) -> None:
         try:
@@ -115,7 +119,7 @@ class _Isolate:
         must throw this isolate away.
         """
         try:
-            text = self.mr.eval(call_source, timeout_sec=timeout_ms / 1000)
+            text = self._eval(call_source, timeout_ms / 1000)
         except JSTimeoutException:
             self.broken = True
             raise _timeout_error(timeout_ms) from None
@@ -130,6 +134,9 @@ class _Isolate:
             if _OUTPUT_MARK in info.message:
                 raise _output_error(info.message.split(_OUTPUT_MARK, 1)[1], max_output) from None
             raise HandlerError(info.message, info.line, info.column) from None
+        except BaseException:  # interrupted mid-call: a late answer must reach no later call
+            self.broken = True
+            raise
         return _decode_result(text)
 
     def close(self) -> None:

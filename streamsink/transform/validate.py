@@ -53,7 +53,21 @@ from streamsink.otlp.spans import (
     Status,
 )
 from streamsink.transform.depth import MAX_DEPTH, too_deep
-from streamsink.transform.timeparse import TimeParseError, format_ns, parse_time_ns, show_value
+from streamsink.transform.fields import (
+    attrs_field,
+    js_type,
+    key_text,
+    kind_field,
+    obj_field,
+    status_field,
+    str_field,
+)
+from streamsink.transform.timeparse import (
+    TimeParseError,
+    format_ns,
+    parse_iso8601_ns,
+    parse_time_ns,
+)
 
 DEFAULT_SERVICE_NAME = "unknown_service"
 MAX_WARNINGS = 20
@@ -80,62 +94,6 @@ class Validated:
     warnings: list[str] = field(default_factory=list)
 
 
-def js_type(v: object) -> str:
-    """The JavaScript name of a JSON value's type, for messages."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, (int, float)):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    if isinstance(v, dict):
-        return "object"
-    return "undefined"
-
-
-def _str(v: object, path: str, *, required: bool = False, default: str = "") -> str:
-    if v is None:
-        if required:
-            raise OutputError(path, "required (a string)")
-        return default
-    if type(v) is not str:
-        raise OutputError(path, f"expected a string, got {js_type(v)}")
-    if required and not v:
-        raise OutputError(path, "must not be empty")
-    return v
-
-
-def _obj(v: object, path: str) -> dict[str, Any] | None:
-    if v is None:
-        return None
-    if type(v) is not dict:
-        raise OutputError(path, f"expected an object, got {js_type(v)}")
-    return v
-
-
-def _attrs(v: object, path: str) -> Attributes:
-    if v is None:
-        return {}
-    if type(v) is not dict:
-        raise OutputError(path, f"expected an object, got {js_type(v)}")
-    return flatten_attributes(v)
-
-
-def _key(v: object, path: str) -> str | None:
-    if v is None or v == "":
-        return None
-    t = type(v)
-    if t is str:
-        return v  # type: ignore[return-value]
-    if t is int:
-        return str(v)
-    raise OutputError(path, f"expected a string key, got {js_type(v)}")
-
-
 def _time(v: object, path: str, i: int | None = None) -> int:
     """Parse a time; the error path is ``path``, or ``spans[i].path`` when ``i`` is given."""
     try:
@@ -152,7 +110,7 @@ def _id(
     key: str | None = None
     key_field = key_fields[0]
     for f in key_fields:
-        k = _key(d.get(f), f"{path}.{f}")
+        k = key_text(d.get(f), f"{path}.{f}")
         if k is not None:
             if key is not None and k != key:
                 raise OutputError(f"{path}.{f}", f"conflicts with {key_field}")
@@ -170,43 +128,6 @@ def _id(
     return (ids.trace_id(key) if n == TRACE_ID_BYTES else ids.span_id(key)), True
 
 
-def _kind(v: object, path: str) -> int:
-    if v is None:
-        return SPAN_KIND_INTERNAL
-    if type(v) is not str:
-        raise OutputError(path, f"expected a string, got {js_type(v)}")
-    name = v.upper()
-    if name.startswith("SPAN_KIND_"):
-        name = name[10:]
-    kind = SPAN_KINDS.get(name)
-    if kind is None:
-        raise OutputError(
-            path, f"unknown kind {show_value(v)} (SERVER, CLIENT, PRODUCER, CONSUMER, INTERNAL)"
-        )
-    return kind
-
-
-def _status(v: object, path: str) -> Status | None:
-    d = _obj(v, path)
-    if d is None:
-        return None
-    code = d.get("code")
-    if code is None:
-        c = 0
-    elif type(code) is str:
-        name = code.upper()
-        if name.startswith("STATUS_CODE_"):
-            name = name[12:]
-        if name not in STATUS_CODES:
-            raise OutputError(
-                f"{path}.code", f"unknown status code {show_value(code)} (OK, ERROR, UNSET)"
-            )
-        c = STATUS_CODES[name]
-    else:
-        raise OutputError(f"{path}.code", f"expected a string, got {js_type(code)}")
-    return Status(c, _str(d.get("message"), f"{path}.message"))
-
-
 def _objects(v: object, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(path[j], object)`` for an optional array of objects (null items refused)."""
     if v is None:
@@ -215,7 +136,7 @@ def _objects(v: object, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
         raise OutputError(path, f"expected an array, got {js_type(v)}")
     for j, e in enumerate(v):
         p = f"{path}[{j}]"
-        d = _obj(e, p)
+        d = obj_field(e, p)
         if d is None:
             raise OutputError(p, "expected an object, got null")
         yield p, d
@@ -227,9 +148,9 @@ def _events(v: object, path: str, start: int) -> list[SpanEvent]:
         t = d.get("time")
         out.append(
             SpanEvent(
-                _str(d.get("name"), f"{p}.name", required=True),
+                str_field(d.get("name"), f"{p}.name", required=True),
                 start if t is None else _time(t, f"{p}.time"),
-                _attrs(d.get("attributes"), f"{p}.attributes"),
+                attrs_field(d.get("attributes"), f"{p}.attributes"),
             )
         )
     return out
@@ -244,7 +165,7 @@ def _links(v: object, path: str, ids: IdDeriver) -> list[SpanLink]:
             raise OutputError(f"{p}.traceId", "a link needs traceId or traceIdKey")
         if not span:
             raise OutputError(f"{p}.spanId", "a link needs spanId or spanIdKey")
-        out.append(SpanLink(trace, span, _attrs(d.get("attributes"), f"{p}.attributes")))
+        out.append(SpanLink(trace, span, attrs_field(d.get("attributes"), f"{p}.attributes")))
     return out
 
 
@@ -268,8 +189,26 @@ def _quick_key(s: dict[str, Any], key_field: str, id_field: str) -> Any:
     return _SLOW
 
 
+_STATUS_FAST = {
+    **STATUS_CODES,
+    **{k.lower(): v for k, v in STATUS_CODES.items()},
+    **{k.capitalize(): v for k, v in STATUS_CODES.items()},
+}
+
+
+def _span_time(v: object, field: str, i: int) -> int:
+    """A span time; ISO strings go straight to the parser (the common case)."""
+    if type(v) is str:
+        try:
+            return parse_iso8601_ns(v)  # type: ignore[arg-type]
+        except TimeParseError as exc:
+            raise OutputError(f"spans[{i}].{field}", str(exc)) from None
+    return _time(v, field, i)
+
+
 def _span(s: object, i: int, ids: IdDeriver, now_ns: int, out: Validated) -> Span:
-    # Hot path: path strings are only built when something is wrong.
+    # Hot path: path strings are only built when something is wrong, and the
+    # usual shapes (string keys, ISO times, a status code name) skip the helpers.
     if type(s) is not dict:
         raise OutputError(f"spans[{i}]", f"expected an object, got {js_type(s)}")
     get = s.get
@@ -277,8 +216,8 @@ def _span(s: object, i: int, ids: IdDeriver, now_ns: int, out: Validated) -> Spa
         for k in sorted(s.keys() - _SPAN_KEYS):
             out.warnings.append(f"spans[{i}].{k}: unknown field, ignored")
     st, et = get("startTime"), get("endTime")
-    start = None if st is None else _time(st, "startTime", i)
-    end = None if et is None else _time(et, "endTime", i)
+    start = None if st is None else _span_time(st, "startTime", i)
+    end = None if et is None else _span_time(et, "endTime", i)
     if start is None:
         start = now_ns if end is None else min(now_ns, end)
     if end is None:
@@ -287,16 +226,24 @@ def _span(s: object, i: int, ids: IdDeriver, now_ns: int, out: Validated) -> Spa
         raise OutputError(
             f"spans[{i}].endTime", f"before startTime ({format_ns(end)} < {format_ns(start)})"
         )
-    key = _quick_key(s, "traceIdKey", "traceId")
-    if key is _SLOW:
-        trace, _ = _id(s, "traceId", ("traceIdKey",), TRACE_ID_BYTES, f"spans[{i}]", ids)
+    key = get("traceIdKey")
+    if type(key) is str and key and get("traceId") is None:
+        trace = ids.trace_id(key)
     else:
-        trace = b"" if key is None else ids.trace_id(key)
-    key = _quick_key(s, "spanIdKey", "spanId")
-    if key is _SLOW:
-        span, addressable = _id(s, "spanId", ("spanIdKey",), SPAN_ID_BYTES, f"spans[{i}]", ids)
+        key = _quick_key(s, "traceIdKey", "traceId")
+        if key is _SLOW:
+            trace, _ = _id(s, "traceId", ("traceIdKey",), TRACE_ID_BYTES, f"spans[{i}]", ids)
+        else:
+            trace = b"" if key is None else ids.trace_id(key)
+    key = get("spanIdKey")
+    if type(key) is str and key and get("spanId") is None:
+        span, addressable = ids.span_id(key), True
     else:
-        span, addressable = (b"", False) if key is None else (ids.span_id(key), True)
+        key = _quick_key(s, "spanIdKey", "spanId")
+        if key is _SLOW:
+            span, addressable = _id(s, "spanId", ("spanIdKey",), SPAN_ID_BYTES, f"spans[{i}]", ids)
+        else:
+            span, addressable = (b"", False) if key is None else (ids.span_id(key), True)
     if addressable:
         out.addressable.append(i)
     else:
@@ -310,12 +257,12 @@ def _span(s: object, i: int, ids: IdDeriver, now_ns: int, out: Validated) -> Spa
         parent = b"" if key is None else ids.span_id(key)
     name = get("name")
     if type(name) is not str or not name:
-        _str(name, f"spans[{i}].name", required=True)
+        str_field(name, f"spans[{i}].name", required=True)
     k = get("kind")
     kind = (
         SPAN_KIND_INTERNAL
         if k is None
-        else (_KIND_FAST.get(k) if type(k) is str else None) or _kind(k, f"spans[{i}].kind")
+        else (_KIND_FAST.get(k) if type(k) is str else None) or kind_field(k, f"spans[{i}].kind")
     )
     a = get("attributes")
     if a is None:
@@ -323,21 +270,25 @@ def _span(s: object, i: int, ids: IdDeriver, now_ns: int, out: Validated) -> Spa
     elif type(a) is dict:
         attrs = flatten_attributes(a)
     else:
-        attrs = _attrs(a, f"spans[{i}].attributes")
-    events, links, status = get("events"), get("links"), get("status")
-    return Span(
-        trace,
-        span,
-        parent,
-        name,  # type: ignore[arg-type]
-        kind,
-        start,
-        end,
-        attrs,
-        [] if events is None else _events(events, f"spans[{i}].events", start),
-        [] if links is None else _links(links, f"spans[{i}].links", ids),
-        None if status is None else _status(status, f"spans[{i}].status"),
-    )
+        attrs = attrs_field(a, f"spans[{i}].attributes")
+    events, links, st = get("events"), get("links"), get("status")
+    # Errors in the order of the fields: events, links, then status.
+    evs = [] if events is None else _events(events, f"spans[{i}].events", start)
+    lns = [] if links is None else _links(links, f"spans[{i}].links", ids)
+    status = _span_status(st, i)
+    return Span(trace, span, parent, name, kind, start, end, attrs, evs, lns, status)  # type: ignore[arg-type]
+
+
+def _span_status(st: object, i: int) -> Status | None:
+    if st is None:
+        return None
+    code = st.get("code") if type(st) is dict else None
+    c = _STATUS_FAST.get(code) if type(code) is str else None
+    if c is not None:
+        message = st.get("message")  # type: ignore[union-attr]
+        if message is None or type(message) is str:
+            return Status(c, message or "")
+    return status_field(st, f"spans[{i}].status")
 
 
 def validate_output(result: object, ids: IdDeriver, now_ns: int) -> Validated:
@@ -359,18 +310,18 @@ def _validate_output(result: object, ids: IdDeriver, now_ns: int) -> Validated:
     batch = out.batch
     for k in result.keys() - _TOP_KEYS:
         out.warnings.append(f"{k}: unknown field, ignored")
-    config = _obj(result.get("config"), "config")
+    config = obj_field(result.get("config"), "config")
     if config is not None:
         for k in config.keys() - _CONFIG_KEYS:
             out.warnings.append(f"config.{k}: unknown field, ignored")
-        batch.service_name = _str(
+        batch.service_name = str_field(
             config.get("serviceName"), "config.serviceName", default=DEFAULT_SERVICE_NAME
         )
-        scope = _obj(config.get("scope"), "config.scope")
+        scope = obj_field(config.get("scope"), "config.scope")
         if scope is not None:
-            batch.scope_name = _str(scope.get("name"), "config.scope.name")
-            batch.scope_version = _str(scope.get("version"), "config.scope.version")
-        batch.resource_attributes = _attrs(
+            batch.scope_name = str_field(scope.get("name"), "config.scope.name")
+            batch.scope_version = str_field(scope.get("version"), "config.scope.version")
+        batch.resource_attributes = attrs_field(
             config.get("resourceAttributes"), "config.resourceAttributes"
         )
     spans = result.get("spans")
