@@ -15,10 +15,11 @@ from fastapi import APIRouter, Body, Request, Response
 from pydantic import Field
 
 from streamsink.api.deps import RedisDep, SettingsDep
-from streamsink.api.models import HttpErrorOut, WireModel
+from streamsink.api.models import HttpErrorOut
 from streamsink.api.params import SinkIdPath, StreamIdPath, ms_to_dt
 from streamsink.api.responses import ERRORS, Responses
 from streamsink.api.scopes import request_grant
+from streamsink.api.wire import WireModel
 from streamsink.auth_token import token_secret
 from streamsink.errors import Forbidden
 from streamsink.settings import Settings
