@@ -123,7 +123,7 @@ _TRIM_LOG = _lua(
 # KEYS[1] ``keys.stream(id)`` | ``keys.stream_uid(uid)``, KEYS[2] the counters,
 # KEYS[3] (optional) ``keys.metrics_minute(m)`` of the ingest minute, kept
 # ``keys.METRICS_MINUTE_TTL_SECS`` (the console's per-minute series);
-# ARGV[1..14]: ``streams.append_call`` (id or uid, "id" | "uid", log prefix, now
+# ARGV[1..14]: ``appends.append_call`` (id or uid, "id" | "uid", log prefix, now
 # ms, counter field and count, key prefixes, ``eventlog.LogPolicy.args()``).
 _APPEND_EVENTS = _TRIM_LOG + _lua(
     "_append_events",
@@ -149,14 +149,14 @@ _KICK_MATCHING = _lua(
 #: the stream's budget; trims its log when due). KEYS and ARGV[1..14] as
 #: ``append_events`` above; ARGV[15..] the (event type, payload) pairs.
 #: Returns the stream id, or nil when the stream is missing (errors: above).
-#: ``storage.streams.append_call`` builds the call.
+#: ``storage.appends.append_call`` builds the call.
 APPEND = Script("append", _APPEND_EVENTS + _lua("append"))
 
 #: ``APPEND`` and then ``KICK_MATCHING`` for the stream's sinks, in one round
 #: trip (the ingest fast lane). KEYS and ARGV[1..14] as ``APPEND``; ARGV[15]
 #: ``keys.KICK_KEY_PREFIX``, ARGV[16] the kick TTL in s; ARGV[17..] the pairs.
 #: Returns {stream id, claimed sink ids}, or nil when the stream is missing.
-#: ``storage.streams.append_call(..., kick_ttl=...)`` builds the call.
+#: ``storage.appends.append_call(..., kick_ttl=...)`` builds the call.
 APPEND_AND_KICK = Script(
     "append_and_kick",
     _APPEND_EVENTS + _KICK_MATCHING + _lua("append_and_kick"),

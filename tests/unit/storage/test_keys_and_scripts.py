@@ -15,7 +15,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from streamsink.storage import eventlog, keys, scripts, streams
+from streamsink.storage import appends, eventlog, keys, scripts
 from streamsink.storage import sinks as store_sinks
 from streamsink.storage.trace_memory import TraceMemory
 
@@ -173,7 +173,7 @@ def test_log_fields_are_what_both_append_paths_write(redis_client: redis.Redis) 
     """The route's MULTI append and the Lua append store ``keys.LOG_FIELDS``."""
     redis_client.hset(keys.stream("strm_a"), "id", "strm_a")
     eventlog.append(redis_client, "strm_a", [("a", "1")], ts=5)
-    assert streams.append_existing(redis_client, "strm_a", [("b", "2")], ts=6) == "strm_a"
+    assert appends.append_existing(redis_client, "strm_a", [("b", "2")], ts=6) == "strm_a"
     fields = [f for _, f in redis_client.xrange(keys.event_log("strm_a"))]
     wanted = [name.encode() for name in keys.LOG_FIELDS]
     assert [list(f) for f in fields] == [wanted, wanted]
@@ -189,10 +189,10 @@ def test_append_and_kick_claims_idle_matching_sinks(redis_client: redis.Redis) -
         redis_client.zadd(keys.stream_sinks("strm_a"), {sink_id: 1})
         redis_client.hset(keys.sink(sink_id), mapping={"id": sink_id, "eventTypes": types})
     redis_client.set(keys.kick("sink_1"), 1)  # a job already queued: not claimed again
-    claimed = streams.append_and_kick(redis_client, "orders", [("a", "1")], 15)
+    claimed = appends.append_and_kick(redis_client, "orders", [("a", "1")], 15)
     assert claimed == ("strm_a", ["sink_3"])
     assert 0 < redis_client.ttl(keys.kick("sink_3")) <= 15
-    assert streams.append_and_kick(redis_client, "missing", [("a", "1")], 15) is None
+    assert appends.append_and_kick(redis_client, "missing", [("a", "1")], 15) is None
     assert eventlog.length(redis_client, "strm_a") == 1
 
 
