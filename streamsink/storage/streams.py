@@ -12,7 +12,7 @@ from redis.client import Pipeline
 
 from streamsink.errors import BadRequest, NotFound
 from streamsink.resource_ids import STREAM_PREFIX, is_id, new_stream_id, validate_stream_uid
-from streamsink.storage import keys
+from streamsink.storage import keys, tokens
 from streamsink.storage.base import (
     Page,
     Window,
@@ -231,7 +231,8 @@ def _stage_stream_update(
 
 
 def delete_stream(client: redis.Redis, id_or_uid: str) -> None:
-    """Delete a stream with its sinks (and their uids) and its event log."""
+    """Delete a stream with its sinks (and their uids and poller tokens), its
+    event log and its portal tokens."""
     stream_id = resolve_stream_id(client, id_or_uid)
     if stream_id is None:
         raise NotFound(f"stream {id_or_uid!r} not found")
@@ -243,7 +244,12 @@ def delete_stream(client: redis.Redis, id_or_uid: str) -> None:
         record = StreamRecord.from_hash(raw)
         sink_ids = [to_str(s) or "" for s in pipe.zrange(keys.stream_sinks(stream_id), 0, -1)]
         rows = [pipe.hmget(keys.sink(s), "uid", "status") for s in sink_ids]
+        if sink_ids:
+            pipe.watch(*(keys.poller_token(s) for s in sink_ids))
+        doomed = tokens.portal_token_keys(pipe, stream_id)  # and the sinks' poller tokens:
+        doomed += [k for s in sink_ids for k in tokens.poller_token_keys(pipe, s)]
         pipe.multi()
+        pipe.delete(*doomed)
         pipe.delete(keys.stream(stream_id), keys.stream_sinks(stream_id))
         pipe.delete(keys.event_log(stream_id), keys.log_meta(stream_id))
         pipe.zrem(keys.STREAMS, stream_id)
@@ -257,7 +263,8 @@ def delete_stream(client: redis.Redis, id_or_uid: str) -> None:
             if sink_uid:
                 pipe.delete(keys.sink_uid(stream_id, sink_uid))
 
-    transaction(client, run, keys.stream(stream_id), keys.stream_sinks(stream_id))
+    watch = (keys.stream(stream_id), keys.stream_sinks(stream_id), keys.portal_tokens(stream_id))
+    transaction(client, run, *watch)
 
 
 def ensure_stream(
