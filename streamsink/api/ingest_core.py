@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from streamsink.api.errors import validation_error
 from streamsink.api.hooks import default_on_append, wake
 from streamsink.delivery import scheduling
-from streamsink.storage import streams as store_streams
+from streamsink.storage import appends
 from streamsink.storage.connection import async_twin
 from streamsink.storage.eventlog import LogPolicy
 
@@ -76,7 +76,7 @@ class Ingest:
     def append(self, state: Any, stream: str, events: Events) -> str | None:
         """Append to an existing stream and wake its sinks (sync client). The
         stream's id, or None when it does not exist."""
-        found = store_streams.append_existing(self.client, stream, events, policy=policy(state))
+        found = appends.append_existing(self.client, stream, events, policy=policy(state))
         if found is not None:
             wake(state, self.client, found, event_types(events))
         return found
@@ -86,7 +86,7 @@ class Ingest:
         append script (see the module docstring)."""
         aclient = self._async_client()
         if getattr(state, "on_append", None) is default_on_append:
-            kicked = await store_streams.append_and_kick_async(
+            kicked = await appends.append_and_kick_async(
                 aclient, stream, events, scheduling.KICK_TTL, policy=policy(state)
             )
             if kicked is None:
@@ -95,9 +95,7 @@ class Ingest:
             if claimed:
                 await _in_thread(sid, scheduling.enqueue_claimed, self.client, sid, claimed)
             return sid
-        found = await store_streams.append_existing_async(
-            aclient, stream, events, policy=policy(state)
-        )
+        found = await appends.append_existing_async(aclient, stream, events, policy=policy(state))
         if found is not None and getattr(state, "on_append", None) is not None:
             await _in_thread(found, wake, state, self.client, found, event_types(events))
         return found

@@ -2,20 +2,17 @@
 
 Shapes follow the official svix SDK (``svix.models.stream_*``, ``sink_*``,
 ``otel_tracing_config_*``...). Input models ignore unknown fields, as Svix does,
-except a sink's ``config``: an unknown key there is a 422 naming it (a
-misspelt ``encoding`` must not be dropped silently).
+except a sink's ``config``: an unknown key there is a 422 naming it (the config
+models are in ``api.sink_config``; the base ``WireModel`` in ``api.wire``).
 """
 
 from __future__ import annotations
 
-import difflib
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
@@ -23,10 +20,20 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
-from streamsink.api.sink_config import PollerConfigIn, PollerConfigOut, config_of_type
-from streamsink.api.text import surrogate_error
+from streamsink.api.sink_config import (
+    CONFIG_IN,
+    CONFIG_PATCH,
+    OtelTracingConfigIn,
+    OtelTracingConfigOut,
+    OtelTracingConfigPatch,
+    PollerConfigIn,
+    PollerConfigOut,
+    SinkHttpConfigIn,
+    SinkHttpConfigOut,
+    config_of_type,
+)
+from streamsink.api.wire import WireModel
 from streamsink.resource_ids import (
     NEW_UID_MAX_LEN,
     SINK_PREFIX,
@@ -35,32 +42,7 @@ from streamsink.resource_ids import (
     validate_stream_uid,
     validate_uid,
 )
-from streamsink.sink_fields import (
-    MAX_CODE_LEN,
-    REDACTED,
-    check_header_patch,
-    check_headers,
-    check_url,
-    is_sensitive_header,
-)
-from streamsink.sinkhttp.signing import check_secret
-
-
-class WireModel(BaseModel):
-    """Base of every wire model. Any text in a field (strings, object keys, at
-    any depth) must be valid Unicode: a lone UTF-16 surrogate, which JSON's
-    ``\\ud800``-style escapes can carry, is a 422 naming the field."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _valid_unicode(cls, value: Any) -> Any:
-        error = surrogate_error(value)
-        if error is not None:
-            raise ValueError(error)
-        return value
-
+from streamsink.sink_fields import MAX_CODE_LEN, check_header_patch
 
 # --- field types ---------------------------------------------------------------
 
@@ -87,23 +69,6 @@ Metadata = dict[str, str]
 SinkStatusIn = Literal["enabled", "disabled"]
 SinkStatus = Literal["enabled", "disabled", "paused", "retrying"]
 SinkType = Literal["otelTracing", "http", "poller"]
-
-
-def redact_headers(headers: dict[str, str]) -> EndpointHeadersOut:
-    """Svix-style view of stored headers: sensitive values replaced and listed."""
-    shown: dict[str, str] = {}
-    sensitive: list[str] = []
-    for name, value in headers.items():
-        if is_sensitive_header(name):
-            shown[name] = REDACTED
-            sensitive.append(name)
-        else:
-            shown[name] = value
-    return EndpointHeadersOut(headers=shown, sensitive=sensitive)
-
-
-SinkUrl = Annotated[str, AfterValidator(check_url)]
-Headers = Annotated[dict[str, str] | None, AfterValidator(check_headers)]
 
 
 # --- streams -------------------------------------------------------------------
@@ -162,100 +127,6 @@ class StreamEventTypeOut(WireModel):
 
 
 # --- sinks ---------------------------------------------------------------------
-
-
-OtlpEncoding = Literal["auto", "json", "protobuf"]
-OtlpCompression = Literal["none", "gzip"]
-_ENCODING_DOC = (
-    "OTLP/HTTP body encoding: `json`, `protobuf`, or `auto` (JSON; when the receiver"
-    " answers 415 the batch is sent again at once as protobuf, and the other way"
-    " round, and the encoding that works is remembered: `negotiatedEncoding`)"
-)
-_COMPRESSION_DOC = "request body compression: `none` or `gzip` (Content-Encoding: gzip)"
-
-
-class SinkConfigModel(WireModel):
-    """A sink's ``config``: unknown keys are refused with a 422 that names them."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            known = [f.alias or name for name, f in cls.model_fields.items()]
-            allowed = set(known) | set(cls.model_fields)
-            unknown = [k for k in data if k not in allowed]
-            if unknown:
-                raise ValueError(unknown_key_message(unknown, known))
-        return data
-
-
-def unknown_key_message(unknown: list[Any], known: list[str]) -> str:
-    name = str(unknown[0])
-    close = difflib.get_close_matches(name, known, n=1)
-    guess = f" (did you mean {close[0]!r}?)" if close else ""
-    more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
-    return f"unknown key {name!r}{more} in config{guess}: the keys are {', '.join(known)}"
-
-
-class OtelTracingConfigIn(SinkConfigModel):
-    url: SinkUrl
-    headers: Headers = None
-    encoding: OtlpEncoding | None = Field(default="auto", description=_ENCODING_DOC)
-    compression: OtlpCompression | None = Field(default="none", description=_COMPRESSION_DOC)
-
-
-class OtelTracingConfigPatch(SinkConfigModel):
-    url: SinkUrl | None = None
-    headers: Headers = None
-    encoding: OtlpEncoding | None = Field(default=None, description=_ENCODING_DOC)
-    compression: OtlpCompression | None = Field(default=None, description=_COMPRESSION_DOC)
-
-
-class EndpointHeadersOut(WireModel):
-    headers: dict[str, str]
-    sensitive: list[str]
-
-
-class OtelTracingConfigOut(WireModel):
-    url: str
-    headers: EndpointHeadersOut
-    encoding: OtlpEncoding = Field(default="auto", description=_ENCODING_DOC)
-    compression: OtlpCompression = Field(default="none", description=_COMPRESSION_DOC)
-
-
-KEY_DOC = (
-    "the signing secret: `whsec_` + base64 of 24 to 64 bytes (default: a random one);"
-    " never shown again but by `GET .../secret`"
-)
-SinkKey = Annotated[str, AfterValidator(check_secret)]
-
-
-class SinkHttpConfigIn(SinkConfigModel):
-    url: SinkUrl
-    headers: Headers = None
-    key: SinkKey | None = Field(default=None, description=KEY_DOC)
-
-
-class SinkHttpConfigOut(WireModel):
-    url: str
-    headers: EndpointHeadersOut
-
-
-#: The config model of each sink type (``sink_config.config_of_type``).
-CONFIG_IN: dict[str, type[BaseModel]] = {
-    "otelTracing": OtelTracingConfigIn,
-    "http": SinkHttpConfigIn,
-    "poller": PollerConfigIn,
-}
-#: A PATCH of an http sink is read as an otelTracing one; the route refuses
-#: ``encoding`` and ``compression`` for it (``sinks._otel_only``).
-CONFIG_PATCH: dict[str, type[BaseModel]] = {
-    "otelTracing": OtelTracingConfigPatch,
-    "http": OtelTracingConfigPatch,
-    "poller": PollerConfigIn,
-}
 
 
 class StreamSinkIn(WireModel):

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import Path
 
-from streamsink.api.models import (
+from streamsink.api.models import StreamSinkOut
+from streamsink.api.sink_config import (
     OtelTracingConfigOut,
     PollerConfigOut,
     SinkHttpConfigOut,
-    StreamSinkOut,
     redact_headers,
 )
 from streamsink.resource_ids import UID_MAX_LEN, UID_PATTERN

@@ -14,7 +14,7 @@ from streamsink.resource_ids import SINK_PREFIX, new_sink_id, validate_uid
 from streamsink.sink_fields import REDACTED
 from streamsink.sinkhttp.signing import new_secret
 from streamsink.storage import eventlog as event_log
-from streamsink.storage import keys
+from streamsink.storage import keys, tokens
 from streamsink.storage.base import (
     check_uid_free,
     now_ms,
@@ -205,8 +205,11 @@ def delete_sink(client: redis.Redis, stream_id: str, id_or_uid: str) -> None:
 
     def run(pipe: Pipeline) -> None:
         current = require_stream_sink(pipe, stream_id, id_or_uid)
+        pipe.watch(keys.poller_token(current.id))
+        token_keys = tokens.poller_token_keys(pipe, current.id)
         pipe.multi()
         stage_delete_sink_state(pipe, current.id, current.status)
+        pipe.delete(*token_keys)
         pipe.zrem(keys.stream_sinks(stream_id), current.id)
         if current.uid:
             pipe.delete(keys.sink_uid(stream_id, current.uid))

@@ -3,18 +3,16 @@ their sinks and log). Keys: ``streamsink.storage.keys``."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
-import redis.asyncio
 from redis.client import Pipeline
 
 from streamsink.errors import BadRequest, NotFound
 from streamsink.resource_ids import STREAM_PREFIX, is_id, new_stream_id, validate_stream_uid
-from streamsink.storage import eventlog, keys, scripts
+from streamsink.storage import keys, tokens
 from streamsink.storage.base import (
     Page,
     Window,
@@ -233,7 +231,8 @@ def _stage_stream_update(
 
 
 def delete_stream(client: redis.Redis, id_or_uid: str) -> None:
-    """Delete a stream with its sinks (and their uids) and its event log."""
+    """Delete a stream with its sinks (and their uids and poller tokens), its
+    event log and its portal tokens."""
     stream_id = resolve_stream_id(client, id_or_uid)
     if stream_id is None:
         raise NotFound(f"stream {id_or_uid!r} not found")
@@ -245,7 +244,12 @@ def delete_stream(client: redis.Redis, id_or_uid: str) -> None:
         record = StreamRecord.from_hash(raw)
         sink_ids = [to_str(s) or "" for s in pipe.zrange(keys.stream_sinks(stream_id), 0, -1)]
         rows = [pipe.hmget(keys.sink(s), "uid", "status") for s in sink_ids]
+        if sink_ids:
+            pipe.watch(*(keys.poller_token(s) for s in sink_ids))
+        doomed = tokens.portal_token_keys(pipe, stream_id)  # and the sinks' poller tokens:
+        doomed += [k for s in sink_ids for k in tokens.poller_token_keys(pipe, s)]
         pipe.multi()
+        pipe.delete(*doomed)
         pipe.delete(keys.stream(stream_id), keys.stream_sinks(stream_id))
         pipe.delete(keys.event_log(stream_id), keys.log_meta(stream_id))
         pipe.zrem(keys.STREAMS, stream_id)
@@ -259,7 +263,8 @@ def delete_stream(client: redis.Redis, id_or_uid: str) -> None:
             if sink_uid:
                 pipe.delete(keys.sink_uid(stream_id, sink_uid))
 
-    transaction(client, run, keys.stream(stream_id), keys.stream_sinks(stream_id))
+    watch = (keys.stream(stream_id), keys.stream_sinks(stream_id), keys.portal_tokens(stream_id))
+    transaction(client, run, *watch)
 
 
 def ensure_stream(
@@ -292,114 +297,3 @@ def stream_watch_keys(
     if create and create.get("uid") and id_or_uid.startswith(STREAM_PREFIX):
         watch.append(keys.stream_uid(create["uid"]))
     return watch
-
-
-def append_call(
-    id_or_uid: str,
-    events: Sequence[tuple[str, str]],
-    ts: int | None = None,
-    *,
-    kick_ttl: int | None = None,
-    policy: eventlog.LogPolicy = eventlog.DEFAULT_POLICY,
-) -> tuple[list[str], list[Any]]:
-    """The keys and arguments of ``scripts.APPEND`` for (event type, payload)
-    pairs, or of ``scripts.APPEND_AND_KICK`` with ``kick_ttl`` (the kick flags'
-    TTL in s), so sync and asyncio clients run the same call (``policy``: the log's)."""
-    is_stream_id = id_or_uid.startswith(STREAM_PREFIX)
-    ts = ts if ts is not None else now_ms()
-    args: list[Any] = [
-        id_or_uid,
-        "id" if is_stream_id else "uid",
-        keys.LOG_KEY_PREFIX,
-        str(ts),
-        "events_ingested",
-        len(events),
-        keys.STREAM_KEY_PREFIX,
-        keys.STREAM_SINKS_SUFFIX,
-        keys.SINK_KEY_PREFIX,
-        *policy.args(),
-    ]
-    if kick_ttl is not None:
-        args += (keys.KICK_KEY_PREFIX, kick_ttl)
-    for event_type, payload in events:
-        args += (event_type, payload)
-    located = keys.stream(id_or_uid) if is_stream_id else keys.stream_uid(id_or_uid)
-    return [located, keys.METRICS_COUNTERS, keys.metrics_minute(ts // 60_000)], args
-
-
-@contextlib.contextmanager
-def _refusals(policy: eventlog.LogPolicy) -> Iterator[None]:
-    """A refused append (budget, OOM) raised as its API error."""
-    try:
-        yield
-    except redis.ResponseError as exc:
-        raise (eventlog.refused(exc, policy.max_bytes) or exc) from None
-
-
-def append_existing(
-    client: redis.Redis,
-    id_or_uid: str,
-    events: Sequence[tuple[str, str]],
-    ts: int | None = None,
-    *,
-    policy: eventlog.LogPolicy = eventlog.DEFAULT_POLICY,
-) -> str | None:
-    """Append (event type, payload) pairs to an existing stream, all or none, in one
-    atomic step (a Lua script), counted in ``events_ingested``. The stream's id,
-    None when it does not exist; ``StreamOverBudget`` or ``StoreFull`` if refused."""
-    call_keys, args = append_call(id_or_uid, events, ts, policy=policy)
-    with _refusals(policy):
-        return to_str(scripts.APPEND(client, call_keys, args))
-
-
-async def append_existing_async(
-    client: redis.asyncio.Redis,
-    id_or_uid: str,
-    events: Sequence[tuple[str, str]],
-    *,
-    policy: eventlog.LogPolicy = eventlog.DEFAULT_POLICY,
-) -> str | None:
-    """``append_existing`` on an asyncio client."""
-    call_keys, args = append_call(id_or_uid, events, policy=policy)
-    with _refusals(policy):
-        return to_str(await scripts.APPEND.run_async(client, call_keys, args))
-
-
-Claimed = tuple[str, list[str]]  # (stream id, the sink ids whose kick flag was claimed)
-
-
-def _claimed(raw: Any) -> Claimed | None:
-    if not raw:
-        return None
-    return str(to_str(raw[0])), [to_str(c) or "" for c in raw[1] or ()]
-
-
-def append_and_kick(
-    client: redis.Redis,
-    id_or_uid: str,
-    events: Sequence[tuple[str, str]],
-    kick_ttl: int,
-    *,
-    policy: eventlog.LogPolicy = eventlog.DEFAULT_POLICY,
-) -> Claimed | None:
-    """``append_existing``, then claim (SET NX, ``kick_ttl`` s) the kick flag of
-    every idle enabled sink of the stream whose filter takes one of the events'
-    types, in the same script: one round trip. The caller enqueues a delivery
-    job per claimed sink. None when the stream does not exist."""
-    call_keys, args = append_call(id_or_uid, events, kick_ttl=kick_ttl, policy=policy)
-    with _refusals(policy):
-        return _claimed(scripts.APPEND_AND_KICK(client, call_keys, args))
-
-
-async def append_and_kick_async(
-    client: redis.asyncio.Redis,
-    id_or_uid: str,
-    events: Sequence[tuple[str, str]],
-    kick_ttl: int,
-    *,
-    policy: eventlog.LogPolicy = eventlog.DEFAULT_POLICY,
-) -> Claimed | None:
-    """``append_and_kick`` on an asyncio client."""
-    call_keys, args = append_call(id_or_uid, events, kick_ttl=kick_ttl, policy=policy)
-    with _refusals(policy):
-        return _claimed(await scripts.APPEND_AND_KICK.run_async(client, call_keys, args))

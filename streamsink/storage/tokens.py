@@ -230,12 +230,27 @@ def rotate_poller_token(
 
 
 def forget_sink(client: redis.Redis, sink_id: str, extra: list[str] | None = None) -> None:
-    """Drop a deleted sink's poller record and its current token (older
-    generations expire on their own)."""
+    """Drop a deleted sink's poller record and its tokens (``extra``: digests of
+    more token keys to drop)."""
+    doomed = [keys.token(d) for d in extra or () if d]
+    client.delete(*poller_token_keys(client, sink_id), *doomed)
+
+
+def poller_token_keys(client: redis.Redis | Pipeline, sink_id: str) -> list[str]:
+    """Every key of a sink's poller tokens: its record, the current token and the
+    earlier ones still in their grace (``oldHashes``). Read in immediate mode:
+    a deletion WATCHes the record, then queues ``DEL`` of these in its MULTI."""
     record_key = keys.poller_token(sink_id)
-    current = to_str(client.hget(record_key, "hash"))
-    doomed = [keys.token(d) for d in [current, *(extra or [])] if d]
-    client.delete(record_key, *doomed)
+    current, older = (to_str(v) for v in client.hmget(record_key, "hash", "oldHashes"))
+    digests = [current, *loads(older, [])]
+    return [record_key, *(keys.token(d) for d in digests if d)]
+
+
+def portal_token_keys(client: redis.Redis | Pipeline, stream_id: str) -> list[str]:
+    """Every key of a stream's portal tokens: the index and each token it lists
+    (read in immediate mode, as ``poller_token_keys``)."""
+    index = keys.portal_tokens(stream_id)
+    return [index, *(keys.token(to_str(d) or "") for d in client.zrange(index, 0, -1))]
 
 
 def _from_record(secret: bytes, sink_id: str, raw: dict[str, str]) -> PollerToken:
@@ -278,6 +293,13 @@ def _issue(
         old_key = keys.token(old_digest) if old_digest else None
         old_live = bool(old_key) and bool(pipe.exists(old_key))
         old_expires = int(raw.get("expiresAt") or 0) or None
+        until = now_ms + old_token_expiry_secs * 1000
+        if old_expires is not None:
+            until = min(until, old_expires)
+        # Earlier tokens still in their grace, so that deleting the sink ends them too.
+        graced = [d for d in loads(raw.get("oldHashes"), []) if pipe.exists(keys.token(d))]
+        if old_live and until > now_ms:
+            graced.append(old_digest)
         pipe.multi()
         pipe.hset(
             record_key,
@@ -287,6 +309,7 @@ def _issue(
                 "hash": new_digest,
                 "createdAt": now_ms,
                 "expiresAt": expires or "",
+                "oldHashes": dumps(graced),
             },
         )
         pipe.hset(
@@ -303,9 +326,6 @@ def _issue(
         if expires:
             pipe.pexpireat(keys.token(new_digest), expires)
         if old_key and old_live:
-            until = now_ms + old_token_expiry_secs * 1000
-            if old_expires is not None:
-                until = min(until, old_expires)
             if until <= now_ms:
                 pipe.delete(old_key)
             else:

@@ -25,6 +25,7 @@ from svix.api import (
     SvixOptions,
 )
 from svix.api.authentication import AuthenticationStreamPortalAccessOptions
+from svix.api.streaming_events import StreamingEventsGetOptions
 from svix.exceptions import HttpError
 from svix.models import RotatePollerTokenIn, StreamPortalAccessIn, StreamTokenExpireIn
 
@@ -140,18 +141,23 @@ def test_poller_tokens(server_url: str, admin: Svix) -> None:
     a = admin.streaming.stream.create(StreamIn(name="a")).id
     config = OtelTracingConfigIn(url=SINK_URL)
     sink_in = StreamSinkIn.model_validate({"type": "otelTracing", "config": config.model_dump()})
-    sink = admin.streaming.sink.create(a, sink_in).id
+    poller_in = StreamSinkIn.model_validate({"type": "poller", "config": {}})
+    sink = admin.streaming.sink.create(a, poller_in).id
     other = admin.streaming.sink.create(a, sink_in).id
     events = CreateStreamEventsIn(events=[EventIn(event_type="order.created", payload="{}")])
     admin.streaming.events.create(a, events)
 
     auth = admin.authentication
+    refused(lambda: auth.get_stream_poller_token(a, other), 409)  # an otelTracing sink
+    refused(lambda: auth.rotate_stream_poller_token(a, other, RotatePollerTokenIn()), 409)
     first = auth.get_stream_poller_token(a, sink)
     assert first.token.startswith("sk_poll_") and first.expires_at is None
     assert auth.get_stream_poller_token(a, sink).token == first.token
 
     poller = sdk(server_url, first.token)
-    page = poller.streaming.events.get(a, sink)
+    start = poller.streaming.events.get(a, sink)  # a poller sink's position, no events yet
+    assert start.data == []
+    page = poller.streaming.events.get(a, sink, StreamingEventsGetOptions(iterator=start.iterator))
     assert [e.event_type for e in page.data] == ["order.created"]
     assert poller.streaming.sink.get(a, sink).id == sink
     refused(lambda: poller.streaming.events.get(a, other), 403)
@@ -163,8 +169,9 @@ def test_poller_tokens(server_url: str, admin: Svix) -> None:
     second = auth.rotate_stream_poller_token(a, sink, RotatePollerTokenIn(old_token_expiry=60))
     assert second.token != first.token and second.id != first.id
     assert auth.get_stream_poller_token(a, sink).token == second.token
-    assert poller.streaming.events.get(a, sink).data  # the old one, for a minute more
-    assert sdk(server_url, second.token).streaming.events.get(a, sink).data
+    again = StreamingEventsGetOptions(iterator=start.iterator)  # not acknowledged yet
+    assert poller.streaming.events.get(a, sink, again).data  # the old one, for a minute more
+    assert sdk(server_url, second.token).streaming.events.get(a, sink, again).data
 
     third = auth.rotate_stream_poller_token(
         a, sink, RotatePollerTokenIn(old_token_expiry=0, expiry=3600)
@@ -189,7 +196,7 @@ def test_tokens_minted_by_the_sdk_are_not_kept_in_plain_text(
     is not stored for replays (``Cache-Control: no-store``), so the token's text
     never reaches Redis. The same key twice mints two tokens."""
     a = admin.streaming.stream.create(StreamIn(name="a")).id
-    sink_in = StreamSinkIn.model_validate({"type": "otelTracing", "config": {"url": SINK_URL}})
+    sink_in = StreamSinkIn.model_validate({"type": "poller", "config": {}})
     sink = admin.streaming.sink.create(a, sink_in).id
     auth = admin.authentication
     same = AuthenticationStreamPortalAccessOptions(idempotency_key="same-key")

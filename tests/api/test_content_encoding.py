@@ -14,7 +14,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from streamsink.api.middleware.encoding import BodyTooLarge, gunzip
-from streamsink.storage import streams as store_streams
+from streamsink.storage import appends
 
 from .util import events_body
 
@@ -35,9 +35,9 @@ def test_gzip_events_are_decoded_on_both_lanes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     route_calls: list[str] = []  # the fast lane never calls ``append_existing``
-    real = store_streams.append_existing
+    real = appends.append_existing
     monkeypatch.setattr(
-        store_streams,
+        appends,
         "append_existing",
         lambda client, sid, *a, **k: route_calls.append(sid) or real(client, sid, *a, **k),
     )

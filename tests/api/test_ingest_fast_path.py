@@ -14,8 +14,7 @@ from fastapi.testclient import TestClient
 from streamsink.api.app import create_app
 from streamsink.api.middleware.ingest import parse_events
 from streamsink.settings import Settings
-from streamsink.storage import metrics
-from streamsink.storage import streams as store_streams
+from streamsink.storage import appends, metrics
 
 from .util import AUTH, events_body
 
@@ -27,13 +26,13 @@ ROUTE = E + "?lane=route"  # a query string sends the request to the route
 def route_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Stream ids the route appended to (the fast lane never calls ``append_existing``)."""
     calls: list[str] = []
-    real = store_streams.append_existing
+    real = appends.append_existing
 
     def spy(client: redis.Redis, stream: str, *args: Any, **kwargs: Any) -> str | None:
         calls.append(stream)
         return real(client, stream, *args, **kwargs)
 
-    monkeypatch.setattr(store_streams, "append_existing", spy)
+    monkeypatch.setattr(appends, "append_existing", spy)
     return calls
 
 

@@ -1,78 +1,23 @@
-"""``http`` sinks delivered by the real engine (in this process) to real HTTP
-servers on 127.0.0.1 that verify every request with the real ``svix`` library:
-signatures and ids, retries, rotation, formats, method and url overrides, 413
-splits and the destination policy."""
+"""``http`` sinks delivered by the real engine (in this process, and by a real
+worker process) to real HTTP servers on 127.0.0.1 that verify every request
+with the real ``svix`` library: signatures, batch ids kept across retries and
+``Retry-After``, secret rotation and its grace. Formats, overrides, 413 splits
+and the destination policy: ``test_http_sink_formats.py``."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 import pytest
 import redis
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from streamsink.delivery import job as delivery
-from streamsink.delivery.engine import Engine
-from streamsink.settings import Settings
 from streamsink.storage.base import sink_key
-from tests.helpers.receiver_server import Answer, AnswerLike, Recorded
+from tests.helpers.receiver_server import Answer
 
 from .conftest import Api, Receiver
-
-SIGNED = ("svix-id", "svix-timestamp", "svix-signature")
-
-
-class Verifier:
-    """Answers of a receiver that checks each request's signature with
-    ``svix.webhooks.Webhook(secret).verify`` (401 when it fails), then plays
-    the queued answers (default 200)."""
-
-    def __init__(self, secrets: list[str], answers: list[AnswerLike] | None = None) -> None:
-        self.secrets = secrets
-        self.answers = list(answers or [])
-        self.verified: list[Recorded] = []
-        self.refused: list[str] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, req: Recorded) -> AnswerLike:
-        for secret in self.secrets:
-            try:
-                Webhook(secret).verify(req.body, req.headers)
-            except WebhookVerificationError as exc:
-                with self._lock:
-                    self.refused.append(f"{secret[:10]}: {exc}")
-                return Answer(401, b"bad signature", content_type="text/plain")
-        with self._lock:
-            self.verified.append(req)
-            return self.answers.pop(0) if self.answers else 200
-
-
-def run(redis_client: redis.Redis, stream: str, sink_id: str, **settings: Any) -> None:
-    """Deliver what the sink owes, in this process (immediate retries)."""
-    engine = Engine(redis_client, Settings(retry_schedule="0,0,0", **settings))
-    try:
-        delivery.process_sink(engine, stream, sink_id)
-    finally:
-        engine.close()
-
-
-def http_sink(api: Api, stream: str, url: str, **fields: Any) -> dict[str, Any]:
-    config = fields.pop("config", {})
-    body = {"type": "http", "config": {"url": url, **config}, **fields}
-    return api.call("POST", f"/stream/{stream}/sink", 201, json=body)
-
-
-def secret_of(api: Api, stream: str, sink_id: str) -> str:
-    key = api.call("GET", f"/stream/{stream}/sink/{sink_id}/secret", 200)["key"]
-    assert isinstance(key, str) and key.startswith("whsec_")
-    return key
-
-
-def events(req: Recorded) -> list[dict[str, Any]]:
-    return orjson.loads(req.body)
+from .http_sink_util import Verifier, events, http_sink, run, secret_of
 
 
 @pytest.fixture
@@ -202,188 +147,6 @@ def test_the_old_secret_drops_off_after_its_grace(
     assert " " not in req.headers["svix-signature"]
     with pytest.raises(WebhookVerificationError):
         Webhook(old).verify(req.body, req.headers)
-
-
-RAW_PUT = """
-function handler(input) {
-  return {
-    config: {format: "raw", method: "put", url: input.url + "/raw",
-              headers: {"Content-Type": "text/csv", "X-Tenant": "override"}},
-    data: input.events.map(e => e.eventType + "," + e.payload.n).join("\\n"),
-  };
-}
-"""
-
-
-def test_raw_format_method_url_and_headers_from_the_handler(
-    api: Api, redis_client: redis.Redis, verifying: Callable[[Verifier], Receiver]
-) -> None:
-    stream = api.stream()
-    verifier = Verifier([])
-    rx = verifying(verifier)
-    sink = http_sink(api, stream, rx.url, config={"headers": {"x-tenant": "sink", "X-Keep": "1"}})
-    api.transformation(stream, sink["id"], RAW_PUT)
-    verifier.secrets.append(secret_of(api, stream, sink["id"]))
-    api.post(stream, [("a", '{"n": 1}'), ("b", '{"n": 2}')])
-    run(redis_client, stream, sink["id"])
-    assert verifier.refused == []
-    [req] = verifier.verified
-    assert (req.method, req.path, req.body) == ("PUT", "/raw", b"a,1\nb,2")
-    assert req.headers["content-type"] == "text/csv"
-    assert req.headers["x-tenant"] == "override" and req.headers["x-keep"] == "1"
-
-
-PATCH_JSON = """
-function handler(input) {
-  return {config: {format: "json", method: "PATCH"}, data: {count: input.events.length}};
-}
-"""
-
-
-def test_patch_with_a_json_object(
-    api: Api, redis_client: redis.Redis, verifying: Callable[[Verifier], Receiver]
-) -> None:
-    stream = api.stream()
-    verifier = Verifier([])
-    rx = verifying(verifier)
-    sink = http_sink(api, stream, rx.url)
-    api.transformation(stream, sink["id"], PATCH_JSON)
-    verifier.secrets.append(secret_of(api, stream, sink["id"]))
-    api.post(stream, [("a", "{}"), ("b", "{}"), ("c", "{}")])
-    run(redis_client, stream, sink["id"])
-    [req] = verifier.verified
-    assert req.method == "PATCH" and events(req) == {"count": 3}  # type: ignore[comparison-overlap]
-
-
-@pytest.mark.parametrize(
-    ("code", "reason"),
-    [
-        (
-            'function handler(i) { return {config: {format: "raw"}, data: i.events}; }',
-            'data: format "raw" sends a string as is; got array',
-        ),
-        (
-            'function handler(i) { return {config: {method: "DELETE"}, data: 1}; }',
-            "config.method: 'DELETE' is not supported; use 'POST' or 'PUT' or 'PATCH'",
-        ),
-        (
-            'function handler(i) { return {config: {url: "http://169.254.169.254/x"}, data: 1}; }',
-            "config.url: url not allowed",
-        ),
-        (
-            'function handler(i) { return {config: {format: "xml"}, data: 1}; }',
-            "config.format: 'xml' is not supported",
-        ),
-        ("function handler(i) { return {config: {}}; }", "data: required"),
-    ],
-)
-def test_bad_handler_output_disables_the_sink_naming_the_field(
-    api: Api,
-    redis_client: redis.Redis,
-    verifying: Callable[[Verifier], Receiver],
-    code: str,
-    reason: str,
-) -> None:
-    stream = api.stream()
-    verifier = Verifier([])
-    rx = verifying(verifier)
-    sink = http_sink(api, stream, rx.url)
-    api.transformation(stream, sink["id"], code)
-    api.post(stream, [("e", '{"n": 1}')])
-    run(redis_client, stream, sink["id"])
-    after = api.get_sink(stream, sink["id"])
-    assert after["status"] == "disabled"
-    assert reason in after["failureReason"], after["failureReason"]
-    assert rx.requests == []
-
-
-def test_an_override_url_refused_by_block_private_destinations(
-    api: Api, redis_client: redis.Redis, verifying: Callable[[Verifier], Receiver]
-) -> None:
-    stream = api.stream()
-    rx = verifying(Verifier([]))
-    sink = http_sink(api, stream, "https://hooks.example.com/in")
-    code = f'function handler(i) {{ return {{config: {{url: "{rx.url}/x"}}, data: 1}}; }}'
-    api.transformation(stream, sink["id"], code)
-    api.post(stream, [("e", "{}")])
-    run(redis_client, stream, sink["id"], block_private_destinations=True)
-    after = api.get_sink(stream, sink["id"])
-    assert after["status"] == "disabled"
-    assert "config.url" in after["failureReason"] and "127.0.0.1" in after["failureReason"]
-    assert rx.requests == []
-
-
-def test_a_json_array_answered_413_is_sent_in_signed_halves(
-    api: Api, redis_client: redis.Redis, receiver_factory: Callable[..., Receiver]
-) -> None:
-    stream = api.stream()
-    secret: list[str] = []
-    bodies: list[bytes] = []
-
-    def handler(req: Recorded) -> AnswerLike:
-        Webhook(secret[0]).verify(req.body, req.headers)  # raises: the test fails (500)
-        if len(req.body) > 300:
-            return 413
-        bodies.append(req.body)
-        return 200
-
-    rx = receiver_factory(handler=handler)
-    sink = http_sink(api, stream, rx.url, batchSize=8)
-    secret.append(secret_of(api, stream, sink["id"]))
-    api.post(stream, [("e", orjson.dumps({"n": n, "pad": "x" * 40}).decode()) for n in range(8)])
-    run(redis_client, stream, sink["id"])
-    got = [e["payload"]["n"] for body in bodies for e in orjson.loads(body)]
-    assert got == list(range(8))  # every event once, in order
-    assert len(bodies) > 1
-    ids = [r.headers["svix-id"] for r in rx.requests if len(r.body) <= 300]
-    assert len(set(ids)) == len(ids)  # each part its own id
-    assert api.get_sink(stream, sink["id"])["status"] == "enabled"
-
-
-def test_raw_answered_413_fails_with_the_reason(
-    api: Api, redis_client: redis.Redis, receiver_factory: Callable[..., Receiver]
-) -> None:
-    stream = api.stream()
-    rx = receiver_factory(default=413)
-    sink = http_sink(api, stream, rx.url)
-    code = 'function handler(i) { return {config: {format: "raw"}, data: "a,b"}; }'
-    api.transformation(stream, sink["id"], code)
-    api.post(stream, [("e", "{}"), ("e", "{}")])
-    run(redis_client, stream, sink["id"])
-    after = api.get_sink(stream, sink["id"])
-    assert after["status"] == "disabled"
-    assert 'format "raw" cannot be split' in after["failureReason"]
-    assert len(rx.requests) == 1
-
-
-def test_the_handler_output_limit_applies(
-    api: Api, redis_client: redis.Redis, receiver_factory: Callable[..., Receiver]
-) -> None:
-    stream = api.stream()
-    rx = receiver_factory()
-    sink = http_sink(api, stream, rx.url)
-    code = 'function handler(i) { return {data: "x".repeat(5000)}; }'
-    api.transformation(stream, sink["id"], code)
-    api.post(stream, [("e", "{}")])
-    run(redis_client, stream, sink["id"], js_max_output_bytes=2000)
-    after = api.get_sink(stream, sink["id"])
-    assert after["status"] == "disabled" and "2000" in after["failureReason"]
-    assert rx.requests == []
-
-
-@pytest.mark.parametrize("userinfo", ["", "user:pw@"])
-def test_the_client_sends_put_and_patch_on_both_transports(
-    receiver_factory: Callable[..., Receiver], userinfo: str
-) -> None:
-    from streamsink.sinkhttp.client import DeliveryClient
-
-    rx = receiver_factory()
-    url = f"http://{userinfo}127.0.0.1:{rx.port}/m"  # credentials: the httpx transport
-    with DeliveryClient() as client:
-        for method in ("PUT", "PATCH", "POST"):
-            assert client.send(url, b"{}", method=method).ok
-    assert [r.method for r in rx.requests] == ["PUT", "PATCH", "POST"]
-    assert all(("authorization" in r.headers) == bool(userinfo) for r in rx.requests)
 
 
 def test_retry_after_is_honoured_and_the_retry_keeps_the_id(

@@ -77,6 +77,22 @@ def make_request(
     return request
 
 
+def sample_request() -> ExportTraceServiceRequest:
+    """A root SERVER span and a child with attributes of each kind."""
+    return make_request(
+        [
+            make_span("root", sid=0, kind=Span.SPAN_KIND_SERVER, attributes={"http.status": 200}),
+            make_span(
+                "child",
+                sid=1,
+                parent=0,
+                start=1_700_000_000_000_000_100,
+                attributes={"ok": True, "ratio": 0.5, "tags": ["a", "b"], "s": "x"},
+            ),
+        ]
+    )
+
+
 def to_json(request: ExportTraceServiceRequest) -> bytes:
     """OTLP/HTTP JSON: protobuf JSON mapping, with IDs as hex instead of base64."""
     doc = json_format.MessageToDict(request)

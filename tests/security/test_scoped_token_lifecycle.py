@@ -138,7 +138,7 @@ def _poller_url(stream: str, sink: str, rotate: bool = False) -> str:
 
 def test_poller_token_get_and_rotate(client: TestClient, redis_client: redis.Redis) -> None:
     a = new_stream(client, "a")
-    sink = new_sink(client, a, uid="p")["id"]
+    sink = new_sink(client, a, uid="p", type="poller", config={})["id"]
     read = f"/api/v1/stream/{a}/sink/{sink}/events"
     first = client.get(_poller_url(a, sink)).json()
     assert first["token"].startswith("sk_poll_") and first["id"].startswith("ptok_")
@@ -170,9 +170,26 @@ def test_poller_token_get_and_rotate(client: TestClient, redis_client: redis.Red
     assert client.get(_poller_url(a, "missing")).status_code == 404
 
 
+def test_poller_tokens_are_for_poller_sinks_only(
+    client: TestClient, redis_client: redis.Redis
+) -> None:
+    """Svix's poller token reads a poller sink: GET and rotate on a sink of
+    another type are a 409 naming the type, and issue nothing."""
+    a = new_stream(client, "a")
+    for fields in ({}, {"type": "http", "config": {"url": "https://hooks.example.com/in"}}):
+        sink = new_sink(client, a, **fields)
+        for method, rotate in (("GET", False), ("POST", True)):
+            r = client.request(method, _poller_url(a, sink["id"], rotate=rotate), json={})
+            assert r.status_code == 409, r.text
+            body = r.json()
+            assert body["code"] == "not_a_poller_sink", body
+            assert repr(sink["type"]) in body["detail"] and "'poller'" in body["detail"]
+    assert redis_client.keys("ss:poller:*") == [] and redis_client.keys("ss:token:*") == []
+
+
 def test_poller_token_dies_with_its_sink(client: TestClient, redis_client: redis.Redis) -> None:
     a = new_stream(client, "a")
-    sink = new_sink(client, a)["id"]
+    sink = new_sink(client, a, type="poller", config={})["id"]
     token = client.get(_poller_url(a, sink)).json()["token"]
     assert client.delete(f"/api/v1/stream/{a}/sink/{sink}").status_code == 204
     assert status(client, token, f"/api/v1/stream/{a}/sink/{sink}") == 401
@@ -184,7 +201,7 @@ def test_secret_file_is_private_and_shared(
 ) -> None:
     one = make_client(data_dir=tmp_path / "data")
     a = new_stream(one, "a")
-    sink = new_sink(one, a)["id"]
+    sink = new_sink(one, a, type="poller", config={})["id"]
     token = one.get(_poller_url(a, sink)).json()["token"]
     path = tmp_path / "data" / SECRET_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -32,3 +32,20 @@ def test_shipped_code_never_imports_tools() -> None:
                 names = [node.module]
             offenders += [f"{path}: {n}" for n in names if n.split(".")[0] in ("tools", "tests")]
     assert not offenders
+
+
+def test_package_data_covers_every_file_the_code_reads() -> None:
+    """Each non-Python file in ``streamsink/`` (Lua scripts, handler templates,
+    static pages) matches a ``package-data`` glob, so the wheel ships it."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    package = ROOT / "streamsink"
+    shipped: set[Path] = set()
+    for pattern in config["tool"]["setuptools"]["package-data"]["streamsink"]:
+        shipped.update(p for p in package.glob(pattern) if p.is_file())
+    data = {
+        p
+        for p in package.rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+    }
+    assert any(p.suffix == ".lua" for p in data)
+    assert sorted(str(p.relative_to(package)) for p in data - shipped) == []

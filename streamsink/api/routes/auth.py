@@ -11,16 +11,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+import redis
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import Field
 
 from streamsink.api.deps import RedisDep, SettingsDep
-from streamsink.api.models import HttpErrorOut, WireModel
+from streamsink.api.models import HttpErrorOut
 from streamsink.api.params import SinkIdPath, StreamIdPath, ms_to_dt
 from streamsink.api.responses import ERRORS, Responses
 from streamsink.api.scopes import request_grant
+from streamsink.api.wire import WireModel
 from streamsink.auth_token import token_secret
-from streamsink.errors import Forbidden
+from streamsink.errors import Conflict, Forbidden
 from streamsink.settings import Settings
 from streamsink.storage import sinks as store_sinks
 from streamsink.storage import streams as store_streams
@@ -200,6 +202,21 @@ def _token_out(token: tokens.PollerToken) -> ApiTokenOut:
 POLLER = "/stream/{stream_id}/sink/{sink_id}/poller/token"
 
 
+def _poller_sink(client: redis.Redis, stream_id: str, sink_id: str) -> tuple[str, str]:
+    """(stream id, sink id) of a ``poller`` sink; 409 ``not_a_poller_sink`` naming
+    the sink's type for another type (a poller token reads a poller sink's events)."""
+    sid = store_streams.require_stream(client, stream_id).id
+    sink = store_sinks.require_stream_sink(client, sid, sink_id)
+    if not sink.polled:
+        raise Conflict(
+            f"sink {sink.id} is an {sink.type!r} sink: poller tokens are for sinks of type"
+            " 'poller' (their consumer reads GET .../sink/{sink_id}/events); create the"
+            ' sink with "type": "poller" to read it with a poller token',
+            code="not_a_poller_sink",
+        )
+    return sid, sink.id
+
+
 @router.get(
     POLLER,
     operation_id="v1.authentication.get-stream-poller-token",
@@ -215,11 +232,10 @@ def get_stream_poller_token(
 ) -> ApiTokenOut:
     """The sink's current poller token (``sk_poll_``, issued on first call): it
     reads that sink (``GET .../sink/{sink_id}`` and ``.../events``) and nothing else."""
-    sid = store_streams.require_stream(client, stream_id).id
-    sink = store_sinks.require_stream_sink(client, sid, sink_id)
+    sid, sink = _poller_sink(client, stream_id, sink_id)
     secret = _secret(request)
     response.headers.update(NO_STORE)
-    return _token_out(tokens.current_poller_token(client, secret, sid, sink.id, now_ms()))
+    return _token_out(tokens.current_poller_token(client, secret, sid, sink, now_ms()))
 
 
 @router.post(
@@ -239,8 +255,7 @@ def rotate_stream_poller_token(
     """Issue a new poller token; the previous one keeps working ``oldTokenExpiry``
     seconds (default 300; 0 ends it now)."""
     body = body or RotatePollerTokenIn()
-    sid = store_streams.require_stream(client, stream_id).id
-    sink = store_sinks.require_stream_sink(client, sid, sink_id)
+    sid, sink = _poller_sink(client, stream_id, sink_id)
     old_expiry = (
         OLD_TOKEN_EXPIRY_DEFAULT if body.old_token_expiry is None else body.old_token_expiry
     )
@@ -248,7 +263,7 @@ def rotate_stream_poller_token(
         client,
         _secret(request),
         sid,
-        sink.id,
+        sink,
         expiry_secs=body.expiry,
         old_token_expiry_secs=old_expiry,
         now_ms=now_ms(),

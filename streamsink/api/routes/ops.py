@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import Field
 
 from streamsink.api.deps import require_token
-from streamsink.api.models import WireModel
+from streamsink.api.wire import WireModel
 from streamsink.delivery.scheduling import QUEUE_NAMES
 from streamsink.storage.metrics import RedisCollector
 

@@ -25,10 +25,10 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from streamsink.api.deps import RedisDep
-from streamsink.api.models import WireModel
 from streamsink.api.pagination import ListParams, list_response, window_for
 from streamsink.api.params import ms_to_dt
 from streamsink.api.responses import ERRORS
+from streamsink.api.wire import WireModel
 from streamsink.storage import keys, metrics, overview
 from streamsink.storage import streams as store_streams
 from streamsink.storage.base import to_str

@@ -14,8 +14,9 @@ from pydantic import AfterValidator, Field
 from streamsink.api.deps import SettingsDep
 from streamsink.api.errors import compile_failed
 from streamsink.api.limits import check_code_size
-from streamsink.api.models import EventIn, HttpErrorOut, SinkUrl, WireModel, check_code_len
+from streamsink.api.models import EventIn, HttpErrorOut, check_code_len
 from streamsink.api.responses import ERRORS
+from streamsink.api.wire import SinkUrl, WireModel
 from streamsink.errors import (
     BadRequest,
     CompileError,

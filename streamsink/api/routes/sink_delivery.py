@@ -10,9 +10,10 @@ from pydantic import Field
 
 from streamsink.api.deps import RedisDep
 from streamsink.api.errors import validation_error
-from streamsink.api.models import StreamSinkOut, WireModel
+from streamsink.api.models import StreamSinkOut
 from streamsink.api.params import SinkIdPath, StreamIdPath, render_sink
 from streamsink.api.responses import SINK_ERRORS
+from streamsink.api.wire import WireModel
 from streamsink.delivery import scheduling
 from streamsink.errors import Conflict, NotFound
 from streamsink.storage import attempts

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Body
 from pydantic import Field
 
 from streamsink.api.deps import RedisDep, SettingsDep
-from streamsink.api.models import KEY_DOC, SinkKey, WireModel
 from streamsink.api.params import SinkIdPath, StreamIdPath
 from streamsink.api.responses import SINK_ERRORS
+from streamsink.api.sink_config import KEY_DOC, SinkKey
+from streamsink.api.wire import WireModel
 from streamsink.errors import BadRequest, NotFound
 from streamsink.storage import sink_secrets
 from streamsink.storage import sinks as store_sinks

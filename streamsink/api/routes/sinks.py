@@ -13,21 +13,23 @@ from streamsink.api.hooks import after_sink_change
 from streamsink.api.limits import check_code_size, check_header_count, check_room_for_sink
 from streamsink.api.models import (
     EmptyResponse,
-    EndpointHeadersOut,
     HttpSinkHeadersPatchIn,
     ListResponseStreamSinkOut,
-    OtelTracingConfigPatch,
-    PollerConfigIn,
     SinkTransformationOut,
     SinkTransformIn,
     StreamSinkIn,
     StreamSinkOut,
     StreamSinkPatch,
-    redact_headers,
 )
 from streamsink.api.pagination import ListParams, list_params, list_response, window_for
 from streamsink.api.params import SinkIdPath, StreamIdPath, render_sink
 from streamsink.api.responses import ERRORS, SINK_ERRORS
+from streamsink.api.sink_config import (
+    EndpointHeadersOut,
+    OtelTracingConfigPatch,
+    PollerConfigIn,
+    redact_headers,
+)
 from streamsink.errors import ApiError, CompileError
 from streamsink.settings import Settings
 from streamsink.sinkhttp.netguard import DestinationPolicy, DestinationRefused

@@ -15,9 +15,9 @@ from fastapi import APIRouter
 from pydantic import Field
 
 from streamsink.api.deps import RedisDep
-from streamsink.api.models import WireModel
 from streamsink.api.params import StreamIdPath
 from streamsink.api.responses import ERRORS
+from streamsink.api.wire import WireModel
 from streamsink.storage import streams as store_streams
 
 #: The repository's ``transforms/`` as shipped in the package (a symlink in a

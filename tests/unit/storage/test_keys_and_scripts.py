@@ -1,7 +1,9 @@
 """``storage.keys`` and ``storage.scripts``: every Redis key is spelled in one
-module and every Lua script lives in one module (the source is walked with
-``ast`` to list any other); every script compiles in a real Redis, and runs
-alike on a client (loaded on first use), a pipeline and an asyncio client."""
+module and every Lua script is registered in one module, its text in
+``storage/lua/`` (the source is walked with ``ast`` to list any other Lua, and
+the tree for any other ``.lua`` file); every script compiles in a real Redis,
+and runs alike on a client (loaded on first use), a pipeline and an asyncio
+client."""
 
 from __future__ import annotations
 
@@ -13,13 +15,14 @@ import pytest
 import redis
 import redis.asyncio
 
-from streamsink.storage import eventlog, keys, scripts, streams
+from streamsink.storage import appends, eventlog, keys, scripts
 from streamsink.storage import sinks as store_sinks
 from streamsink.storage.trace_memory import TraceMemory
 
 ROOT = Path(__file__).resolve().parents[3]
 KEYS_MODULE = Path("streamsink/storage/keys.py")
 SCRIPTS_MODULE = Path("streamsink/storage/scripts.py")
+LUA_DIR = Path("streamsink/storage/lua")
 # redis-py's ways of running Lua: only ``scripts.Script`` may use them.
 LUA_CALLS = {"register_script", "evalsha", "evalsha_ro", "eval_ro", "script_load"}
 
@@ -75,7 +78,37 @@ def test_every_lua_script_is_in_scripts_py_only() -> None:
         if path != SCRIPTS_MODULE
         for line, text in _lua(tree)
     }
-    assert strays == {}, "Lua belongs in streamsink/storage/scripts.py"
+    assert strays == {}, "Lua belongs in streamsink/storage/scripts.py and lua/"
+
+
+def _lua_files_outside(folder: Path) -> list[Path]:
+    """``.lua`` files under ``folder`` that are not in ``LUA_DIR`` itself."""
+    return [
+        path.relative_to(folder)
+        for path in sorted(folder.rglob("*.lua"))
+        if path.relative_to(folder).parent != LUA_DIR
+    ]
+
+
+def test_lua_files_live_in_storage_lua_only_and_each_is_used() -> None:
+    assert _lua_files_outside(ROOT) == [], "Lua files belong in streamsink/storage/lua/"
+    texts = {path.stem: path.read_text() for path in (ROOT / LUA_DIR).glob("*.lua")}
+    assert len(texts) >= len(scripts.ALL)
+    # Each file's text (its ``$name`` constants aside) is part of some script.
+    unused = [
+        name
+        for name, text in texts.items()
+        if not any(text.split("$")[0] in s.text for s in scripts.ALL)
+    ]
+    assert unused == []
+
+
+def test_a_lua_file_outside_storage_lua_is_flagged(tmp_path: Path) -> None:
+    (tmp_path / LUA_DIR).mkdir(parents=True)
+    (tmp_path / LUA_DIR / "ok.lua").write_text("return 1\n")
+    (tmp_path / "streamsink" / "api").mkdir()
+    (tmp_path / "streamsink" / "api" / "stray.lua").write_text("return 2\n")
+    assert _lua_files_outside(tmp_path) == [Path("streamsink/api/stray.lua")]
 
 
 def test_the_walk_finds_a_stray_key_and_a_stray_script() -> None:
@@ -140,7 +173,7 @@ def test_log_fields_are_what_both_append_paths_write(redis_client: redis.Redis) 
     """The route's MULTI append and the Lua append store ``keys.LOG_FIELDS``."""
     redis_client.hset(keys.stream("strm_a"), "id", "strm_a")
     eventlog.append(redis_client, "strm_a", [("a", "1")], ts=5)
-    assert streams.append_existing(redis_client, "strm_a", [("b", "2")], ts=6) == "strm_a"
+    assert appends.append_existing(redis_client, "strm_a", [("b", "2")], ts=6) == "strm_a"
     fields = [f for _, f in redis_client.xrange(keys.event_log("strm_a"))]
     wanted = [name.encode() for name in keys.LOG_FIELDS]
     assert [list(f) for f in fields] == [wanted, wanted]
@@ -156,10 +189,10 @@ def test_append_and_kick_claims_idle_matching_sinks(redis_client: redis.Redis) -
         redis_client.zadd(keys.stream_sinks("strm_a"), {sink_id: 1})
         redis_client.hset(keys.sink(sink_id), mapping={"id": sink_id, "eventTypes": types})
     redis_client.set(keys.kick("sink_1"), 1)  # a job already queued: not claimed again
-    claimed = streams.append_and_kick(redis_client, "orders", [("a", "1")], 15)
+    claimed = appends.append_and_kick(redis_client, "orders", [("a", "1")], 15)
     assert claimed == ("strm_a", ["sink_3"])
     assert 0 < redis_client.ttl(keys.kick("sink_3")) <= 15
-    assert streams.append_and_kick(redis_client, "missing", [("a", "1")], 15) is None
+    assert appends.append_and_kick(redis_client, "missing", [("a", "1")], 15) is None
     assert eventlog.length(redis_client, "strm_a") == 1
 
 

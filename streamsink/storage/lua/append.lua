@@ -1,0 +1,1 @@
+return append_events(15)
