@@ -61,8 +61,9 @@ def create_idle_sinks(bench: Bench, n: int, per_stream: int, chunk: int = 250) -
     """``n`` enabled otelTracing sinks, ``per_stream`` to a stream, written as
     the API's create writes them (``streams.stage_new_stream`` and
     ``sink_edits._stage_create``: the records, their indexes, a sequence number
-    each) but ``chunk`` streams per MULTI: with ``appendfsync always`` one
-    fsync per batch instead of several per sink. Returns how many were made."""
+    each, the status counts the sinks gauge reads) but ``chunk`` streams per
+    MULTI: with ``appendfsync always`` one fsync per batch instead of several
+    per sink. Returns how many were made."""
     client = bench.stack.redis_client()
     url = bench.rx + IDLE_PATH
     n_streams = -(-n // per_stream)
@@ -106,6 +107,7 @@ def create_idle_sinks(bench: Bench, n: int, per_stream: int, chunk: int = 250) -
                     stage_fields(pipe, sink.id, values)
                     pipe.zadd(keys.stream_sinks(stream.id), {sink.id: seq})
                     made += 1
+            pipe.hincrby(keys.SINK_STATUS_COUNTS, "enabled", sum(counts))
             pipe.execute()
     finally:
         client.close()
