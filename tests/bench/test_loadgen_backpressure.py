@@ -94,5 +94,9 @@ def test_a_stream_refused_to_the_end_is_failed_not_accepted(api: int) -> None:
     assert report["retry_after_missing"] == report["backpressured"] >= 2
     # without Retry-After the pause is 1 s: a few tries in 2.5 s, not a busy loop
     assert len([s for s, _, _ in Api.log if s == "full"]) <= 8
+    # the rate is over the time the accepted events took, not the 2.5 s the
+    # refused stream kept the generator waiting
+    assert report["accepting_s"] < 1.0 < report["elapsed_s"]
+    assert report["events_per_s"] == pytest.approx(20 / report["accepting_s"])
     json_ok = orjson.dumps(report)
     assert b'"503"' in json_ok

@@ -12,6 +12,10 @@ minutes), a settle pause, then over ``--idle-seconds`` the Redis
 commands/s from ``INFO commandstats`` deltas (less the bench's own probe) and
 the CPU % of the workers, API and Redis from ``/proc/<pid>/stat``. Nothing is
 POSTed: every sink of the run is caught up, so all that runs is housekeeping.
+The sinks are made only once the reaper has built its sets
+(``ss:housekeeping``): on a fresh data dir its first round walks every sink
+that exists then (``reaper.build``, once, for data from before the sets), and
+10,000 sinks made before it would be that one-time walk, not steady state.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from streamsink.storage.sinks import CONFIG_FIELDS, SinkRecord, stage_fields
 from streamsink.storage.streams import StreamRecord
 from tools.bench.harness import Bench
 from tools.bench.procstats import calls_delta, command_calls, proc_cpu_s, sleep_until
+from tools.devstack import wait_until
 
 FANOUT_PATH = "/fanout/v1/traces"
 IDLE_PATH = "/idle/v1/traces"
@@ -61,8 +66,9 @@ def create_idle_sinks(bench: Bench, n: int, per_stream: int, chunk: int = 250) -
     """``n`` enabled otelTracing sinks, ``per_stream`` to a stream, written as
     the API's create writes them (``streams.stage_new_stream`` and
     ``sink_edits._stage_create``: the records, their indexes, a sequence number
-    each) but ``chunk`` streams per MULTI: with ``appendfsync always`` one
-    fsync per batch instead of several per sink. Returns how many were made."""
+    each, the status counts the sinks gauge reads) but ``chunk`` streams per
+    MULTI: with ``appendfsync always`` one fsync per batch instead of several
+    per sink. Returns how many were made."""
     client = bench.stack.redis_client()
     url = bench.rx + IDLE_PATH
     n_streams = -(-n // per_stream)
@@ -106,6 +112,7 @@ def create_idle_sinks(bench: Bench, n: int, per_stream: int, chunk: int = 250) -
                     stage_fields(pipe, sink.id, values)
                     pipe.zadd(keys.stream_sinks(stream.id), {sink.id: seq})
                     made += 1
+            pipe.hincrby(keys.SINK_STATUS_COUNTS, "enabled", sum(counts))
             pipe.execute()
     finally:
         client.close()
@@ -114,6 +121,11 @@ def create_idle_sinks(bench: Bench, n: int, per_stream: int, chunk: int = 250) -
 
 def idle(bench: Bench) -> dict[str, Any]:
     args = bench.args
+    client = bench.stack.redis_client()
+    try:
+        wait_until(lambda: client.exists(keys.HOUSEKEEPING_BUILT), 60, what="the reaper's build")
+    finally:
+        client.close()
     t0 = time.monotonic()
     made = create_idle_sinks(bench, args.idle_sinks, max(1, args.idle_sinks_per_stream))
     create_s = time.monotonic() - t0
@@ -122,6 +134,7 @@ def idle(bench: Bench) -> dict[str, Any]:
     probe = bench.stack.redis_client()
     try:
         probe.ping()  # connect (and its handshake) before the first reading
+        due = int(probe.zcard(keys.DUE))
         calls0 = command_calls(probe)
         cpu0 = {role: sum(proc_cpu_s(p) for p in ps) for role, ps in pids.items()}
         start = time.monotonic()
@@ -143,5 +156,6 @@ def idle(bench: Bench) -> dict[str, Any]:
         "idle_sinks": made,
         "idle_seconds": round(elapsed, 1),
         "idle_create_s": round(create_s, 1),
+        "idle_due_sinks": due,
         "idle_redis_cmds_top": {k: round(v / elapsed, 2) for k, v in top},
     }

@@ -126,6 +126,7 @@ def _run(
     loaded = time.monotonic()
     bench.wait_delivered(SOAK_PATH, want)
     stats = bench.check(SOAK_PATH, sent, skip=to_down)
+    span_s = max(1e-6, (stats["last_us"] - sent["first_send_us"]) / 1e6)
     rss_growth = [b - a for a, b in zip(start["worker_rss_mb"], end["worker_rss_mb"], strict=False)]
     figures: dict[str, Any] = {
         "soak_used_memory_growth_mb": round(end["used_memory_mb"] - start["used_memory_mb"], 1),
@@ -136,6 +137,8 @@ def _run(
         "soak_aof_max_mb": max(s["aof_mb"] for s in samples),
         "soak_seconds": seconds,
         "soak_events_per_s": round(sent["events_per_s"]),
+        "soak_flowing_events_per_s": round(stats["distinct"] / span_s),
+        "soak_offered_events_per_s": rate,
         "soak_accepted": sent["accepted"],
         "soak_drain_s": round(time.monotonic() - loaded, 1),
         "soak_latency_ms_p99": stats["latency_ms_p99"],
