@@ -4,16 +4,12 @@ their own."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
-import uvicorn
 from svix.api import (
     CreateStreamEventsIn,
     EventIn,
@@ -22,51 +18,30 @@ from svix.api import (
     StreamPatch,
     StreamSinkIn,
     Svix,
-    SvixOptions,
 )
 from svix.api.authentication import AuthenticationStreamPortalAccessOptions
 from svix.api.streaming_events import StreamingEventsGetOptions
 from svix.exceptions import HttpError
 from svix.models import RotatePollerTokenIn, StreamPortalAccessIn, StreamTokenExpireIn
 
-from streamsink.api.app import create_app
 from streamsink.settings import Settings
 from tests.helpers.redis_dump import dump_all
+from tests.helpers.sdk_server import sdk, serve_api
 
 from .util import TOKEN
 
 SINK_URL = "https://collector.example.com/v1/traces"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server_url(redis_client: redis.Redis, tmp_path: Path) -> Iterator[str]:
     """A real uvicorn server on 127.0.0.1 (free port) in a background thread."""
-    settings = Settings(auth_token=TOKEN, data_dir=tmp_path / "data")
-    app = create_app(settings, redis_client)
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_api(Settings(auth_token=TOKEN, data_dir=tmp_path / "data"), redis_client) as url:
+        yield url
 
 
-def sdk(server_url: str, token: str = TOKEN) -> Svix:
-    return Svix(token, SvixOptions(server_url=server_url, retry_schedule=[]))
+def client(server_url: str, token: str = TOKEN) -> Svix:
+    return sdk(server_url, token)
 
 
 def refused(call: object, status: int) -> None:
@@ -78,7 +53,7 @@ def refused(call: object, status: int) -> None:
 
 @pytest.fixture
 def admin(server_url: str) -> Svix:
-    return sdk(server_url)
+    return client(server_url)
 
 
 def test_stream_portal_access_logout_and_expire_all(server_url: str, admin: Svix) -> None:
@@ -89,7 +64,7 @@ def test_stream_portal_access_logout_and_expire_all(server_url: str, admin: Svix
     assert out.token.startswith("sk_portal_")
     assert out.url == f"{server_url}/portal/{a}#key={out.token}"
 
-    portal = sdk(server_url, out.token)
+    portal = client(server_url, out.token)
     stream = portal.streaming.stream
     assert stream.get(a).id == a and stream.get("a").id == a
     assert stream.patch(a, StreamPatch(description="renamed")).name == "renamed"
@@ -112,9 +87,13 @@ def test_stream_portal_access_logout_and_expire_all(server_url: str, admin: Svix
     refused(lambda: admin.authentication.stream_logout(), 403)  # not a stream token
 
     # expire-all: by session, then the rest
-    s1 = sdk(server_url, auth.stream_portal_access(a, StreamPortalAccessIn(session_id="s1")).token)
-    s2 = sdk(server_url, auth.stream_portal_access(a, StreamPortalAccessIn(session_id="s2")).token)
-    in_b = sdk(server_url, auth.stream_portal_access(b, StreamPortalAccessIn()).token)
+    s1 = client(
+        server_url, auth.stream_portal_access(a, StreamPortalAccessIn(session_id="s1")).token
+    )
+    s2 = client(
+        server_url, auth.stream_portal_access(a, StreamPortalAccessIn(session_id="s2")).token
+    )
+    in_b = client(server_url, auth.stream_portal_access(b, StreamPortalAccessIn()).token)
     auth.stream_expire_all(a, StreamTokenExpireIn(session_ids=["s1"]))
     refused(lambda: s1.streaming.stream.get(a), 401)
     assert s2.streaming.stream.get(a).id == a
@@ -129,7 +108,7 @@ def test_read_only_portal_token(server_url: str, admin: Svix) -> None:
     with httpx.Client(base_url=server_url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
         r = http.post(f"/api/v1/auth/stream-portal-access/{a}", json={"readOnly": True})
     assert r.status_code == 200, r.text
-    portal = sdk(server_url, r.json()["token"])
+    portal = client(server_url, r.json()["token"])
     assert portal.streaming.stream.get(a).id == a
     assert portal.streaming.sink.list(a).data == []
     sink_in = StreamSinkIn.model_validate({"type": "otelTracing", "config": {"url": SINK_URL}})
@@ -154,7 +133,7 @@ def test_poller_tokens(server_url: str, admin: Svix) -> None:
     assert first.token.startswith("sk_poll_") and first.expires_at is None
     assert auth.get_stream_poller_token(a, sink).token == first.token
 
-    poller = sdk(server_url, first.token)
+    poller = client(server_url, first.token)
     start = poller.streaming.events.get(a, sink)  # a poller sink's position, no events yet
     assert start.data == []
     page = poller.streaming.events.get(a, sink, StreamingEventsGetOptions(iterator=start.iterator))
@@ -171,17 +150,17 @@ def test_poller_tokens(server_url: str, admin: Svix) -> None:
     assert auth.get_stream_poller_token(a, sink).token == second.token
     again = StreamingEventsGetOptions(iterator=start.iterator)  # not acknowledged yet
     assert poller.streaming.events.get(a, sink, again).data  # the old one, for a minute more
-    assert sdk(server_url, second.token).streaming.events.get(a, sink, again).data
+    assert client(server_url, second.token).streaming.events.get(a, sink, again).data
 
     third = auth.rotate_stream_poller_token(
         a, sink, RotatePollerTokenIn(old_token_expiry=0, expiry=3600)
     )
     assert third.expires_at is not None and third.expires_at > third.created_at
-    refused(lambda: sdk(server_url, second.token).streaming.sink.get(a, sink), 401)
-    assert sdk(server_url, third.token).streaming.sink.get(a, sink).id == sink
+    refused(lambda: client(server_url, second.token).streaming.sink.get(a, sink), 401)
+    assert client(server_url, third.token).streaming.sink.get(a, sink).id == sink
 
     # a portal token reads (but can not rotate) its stream's poller tokens
-    portal = sdk(server_url, auth.stream_portal_access(a, StreamPortalAccessIn()).token)
+    portal = client(server_url, auth.stream_portal_access(a, StreamPortalAccessIn()).token)
     assert portal.authentication.get_stream_poller_token(a, sink).token == third.token
     refused(
         lambda: portal.authentication.rotate_stream_poller_token(a, sink, RotatePollerTokenIn()),

@@ -4,15 +4,11 @@ by the real engine to a receiver that verifies with ``svix.webhooks.Webhook``.""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import redis
-import uvicorn
 from svix.api import (
     CreateStreamEventsIn,
     EndpointSecretRotateIn,
@@ -23,50 +19,31 @@ from svix.api import (
     StreamSinkIn,
     StreamSinkPatch,
     Svix,
-    SvixOptions,
 )
 from svix.exceptions import HttpError, HTTPValidationError
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from streamsink.api.app import create_app
 from streamsink.delivery import job as delivery
 from streamsink.delivery.engine import Engine
 from streamsink.settings import Settings
 from tests.helpers.receiver_server import ReceiverServer, Recorded
+from tests.helpers.sdk_server import sdk, serve_api
 
 from .util import TOKEN
 
 KEY = "whsec_" + "c2VjcmV0LWJ5dGVzLWZvci10ZXN0aW5nLTEyMzQ1Ng=="  # 32 bytes
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server_url(redis_client: redis.Redis) -> Iterator[str]:
-    app = create_app(Settings(auth_token=TOKEN), redis_client)
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    """A real uvicorn server on 127.0.0.1 (free port) in a background thread."""
+    with serve_api(Settings(auth_token=TOKEN), redis_client) as url:
+        yield url
 
 
 @pytest.fixture
 def svix(server_url: str) -> Svix:
-    return Svix(TOKEN, SvixOptions(server_url=server_url, retry_schedule=[]))
+    return sdk(server_url, TOKEN)
 
 
 @pytest.fixture

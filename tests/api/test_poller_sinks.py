@@ -4,8 +4,6 @@ is the sink's cursor; no delivery job is ever queued for such a sink."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,7 +11,6 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import redis
-import uvicorn
 from fastapi.testclient import TestClient
 from rq import Queue
 from svix.api import (
@@ -23,51 +20,30 @@ from svix.api import (
     StreamSinkIn,
     StreamSinkPatch,
     Svix,
-    SvixOptions,
 )
 from svix.api.streaming_events import StreamingEventsGetOptions
 from svix.exceptions import HttpError, HTTPValidationError
 from svix.models import SinkStatusIn
 
-from streamsink.api.app import create_app
 from streamsink.delivery.scheduling import QUEUE_NAMES
 from streamsink.settings import Settings
 from streamsink.storage import eventlog as event_log
 from streamsink.storage import sinks as store_sinks
+from tests.helpers.sdk_server import sdk, serve_api
 
 from .util import AUTH, TOKEN, sink_body
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def server_url(redis_client: redis.Redis) -> Iterator[str]:
     """A real uvicorn server on 127.0.0.1 (free port) in a background thread."""
-    app = create_app(Settings(auth_token=TOKEN), redis_client)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=_free_port(), log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_api(Settings(auth_token=TOKEN), redis_client) as url:
+        yield url
 
 
 @pytest.fixture
 def svix(server_url: str) -> Svix:
-    return Svix(TOKEN, SvixOptions(server_url=server_url, retry_schedule=[]))
+    return sdk(server_url, TOKEN)
 
 
 def _post(svix: Svix, stream: str, events: list[tuple[str, str]]) -> None:

@@ -3,15 +3,11 @@ every streaming call it has (except secrets, which come later)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import redis
-import uvicorn
 from svix.api import (
     CreateStreamEventsIn,
     EventIn,
@@ -26,7 +22,6 @@ from svix.api import (
     StreamSinkIn,
     StreamSinkPatch,
     Svix,
-    SvixOptions,
 )
 from svix.api.streaming_event_type import (
     StreamingEventTypeDeleteOptions,
@@ -38,44 +33,24 @@ from svix.api.streaming_stream import StreamingStreamCreateOptions, StreamingStr
 from svix.exceptions import HttpError
 from svix.models import Ordering, SinkStatus, SinkStatusIn
 
-from streamsink.api.app import create_app
 from streamsink.settings import Settings
+from tests.helpers.sdk_server import sdk, serve_api
 
 from .util import TOKEN
 
 SINK_URL = "https://collector.example.com/v1/traces"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server_url(redis_client: redis.Redis) -> Iterator[str]:
     """A real uvicorn server on 127.0.0.1 (free port) in a background thread."""
-    settings = Settings(auth_token=TOKEN, max_body_bytes=1024 * 1024)
-    app = create_app(settings, redis_client)
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_api(Settings(auth_token=TOKEN, max_body_bytes=1024 * 1024), redis_client) as url:
+        yield url
 
 
 @pytest.fixture
 def svix(server_url: str) -> Svix:
-    return Svix(TOKEN, SvixOptions(server_url=server_url, retry_schedule=[]))
+    return sdk(server_url, TOKEN)
 
 
 def test_oversized_body_on_a_real_server(server_url: str, svix: Svix) -> None:
