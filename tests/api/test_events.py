@@ -195,9 +195,8 @@ def test_concurrent_duplicates_write_once(
 def test_5xx_is_not_replayed(
     client: TestClient, stream: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from streamsink.api.routes import events as events_api
+    from streamsink.storage import appends as store
 
-    store = events_api.store_streams
     real = store.append_call  # both lanes (fast path and route) build their call here
     monkeypatch.setattr(store, "append_call", lambda *a, **k: 1 / 0)
     headers = {"Idempotency-Key": "flaky"}
