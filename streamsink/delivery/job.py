@@ -109,41 +109,74 @@ def read_pending(
 
 def has_work(r: redis.Redis, sink: SinkRecord) -> bool:
     """Whether an idle sink should get a job now (never a ``poller`` sink)."""
-    if sink.status not in ACTIVE or sink.polled:
-        return False
-    now = scheduling.now_ms()
-    if sink.status == "retrying" and sink.next_retry_at and sink.next_retry_at > now:
+    if not _may_run(sink, scheduling.now_ms()):
         return False
     if scheduling.waiting_until(r, sink.id) is not None:
         return False
     return event_log.last_id(r, sink.stream_id) != sink.cursor
 
 
+def _may_run(sink: SinkRecord, now: int) -> bool:
+    if sink.status not in ACTIVE or sink.polled:
+        return False
+    return not (sink.status == "retrying" and sink.next_retry_at and sink.next_retry_at > now)
+
+
 def process_sink(engine: Engine, stream_id: str, sink_id: str) -> None:
+    """Deliver for one sink while it has ready batches (``_loop``), then look
+    once more: re-kick it when events came meanwhile, else take it out of the
+    reaper's due set. Taking the lease comes with the first read of the sink,
+    and giving it up with the last look, each in one round trip."""
     r = engine.redis
     lease = scheduling.Lease(r, sink_id)
-    if not lease.acquire():
+    pipe = r.pipeline(transaction=False)
+    lease.stage_acquire(pipe)
+    pipe.hgetall(store.sink_key(sink_id))
+    acquired, raw = pipe.execute()
+    if not acquired:
         return  # another process delivers; it re-checks for work when it ends
     engine.leases.add(lease)
     crashed = False
     try:
-        _loop(engine, lease, stream_id, sink_id)
+        _loop(engine, lease, stream_id, sink_id, raw)
     except Exception:  # noqa: BLE001 - Redis blips etc.: the reaper re-kicks
         crashed = True
         log.exception("delivery for sink %s failed", sink_id)
     finally:
         engine.leases.discard(lease)
         try:
-            lease.release()
-            scheduling.clear_kick(r, sink_id)
-            sink = store_sinks.get_sink(r, sink_id, with_code=False)
-            # After a crash the reaper's next round retries, not a hot loop.
-            if not crashed and sink is not None and has_work(r, sink):
-                scheduling.kick(r, stream_id, sink_id, slow=sink.status != "enabled")
-            elif not crashed:  # nothing to do: out of the reaper's due set
-                scheduling.settle(r, sink_id)
+            _finish(r, lease, stream_id, sink_id, crashed)
         except redis.RedisError:
             log.warning("could not re-check sink %s; the reaper will", sink_id)
+
+
+def _finish(
+    r: redis.Redis, lease: scheduling.Lease, stream_id: str, sink_id: str, crashed: bool
+) -> None:
+    """Release the lease and the kick flag, and read what ``has_work`` needs,
+    in one round trip; then re-kick or settle. After a crash the reaper's next
+    round retries, not a hot loop."""
+    pipe = r.pipeline(transaction=False)
+    lease.release(pipe)
+    pipe.delete(scheduling.kick_key(sink_id))
+    store_sinks.stage_get_sink(pipe, sink_id)
+    pipe.get(scheduling.wait_key(sink_id))
+    event_log.stage_last_id(pipe, stream_id)
+    _, _, row, wait, newest = pipe.execute()
+    if crashed:
+        return
+    sink = store_sinks.sink_from_row(row)
+    now = scheduling.now_ms()
+    waiting = wait is not None and int(wait) > now
+    if (
+        sink is not None
+        and _may_run(sink, now)
+        and not waiting
+        and event_log.last_id_from(newest) != sink.cursor
+    ):
+        scheduling.kick(r, stream_id, sink_id, slow=sink.status != "enabled")
+    else:  # nothing to do: out of the reaper's due set
+        scheduling.settle(r, sink_id)
 
 
 class _Reads:
@@ -160,6 +193,10 @@ class _Reads:
         self.renewing = False
         self.guess: tuple[str, int] | None = None  # (cursor, batch size) of the next batch
         self.replies: list[Any] | None = None
+
+    def prime(self, raw: Any) -> None:
+        """The first batch's reads, made as the lease was taken (so still ours)."""
+        self.replies = [raw, self.lease.token]
 
     def stage(self, pipe: Pipeline) -> None:
         pipe.hgetall(store.sink_key(self.sink_id))
@@ -185,10 +222,11 @@ class _Reads:
         return raw, renewed, prefetched
 
 
-def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str) -> None:
+def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str, raw: Any) -> None:
     r = engine.redis
     deadline = time.monotonic() + TIME_SLICE
     reads = _Reads(lease, stream_id, sink_id)
+    reads.prime(raw)
     while time.monotonic() < deadline and not engine.stopping.is_set():
         raw, renewed, prefetched = reads.take(r)
         sink = store_sinks.sink_from_raw(raw)

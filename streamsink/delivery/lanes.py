@@ -195,13 +195,28 @@ class DeliveryPool:
             self._waiting.acquire()  # never taken: no waiting lane
         self.gate = DestinationGate(per_destination)
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._working.acquire()
+    def submit(self, fn: Callable[..., Any], *args: Any, reserved: bool = False) -> None:
+        """Run ``fn(*args)`` in a working slot: waits for one, unless the
+        caller took one with ``reserve``."""
+        if not reserved:
+            self._working.acquire()
         try:
             self._executor.submit(self._run, fn, args)
         except BaseException:
             self._working.release()
             raise
+
+    def reserve(self, most: int) -> int:
+        """Take up to ``most`` free working slots without waiting; how many.
+        Each goes to a ``submit(..., reserved=True)`` or back with ``unreserve``."""
+        taken = 0
+        while taken < most and self._working.acquire(blocking=False):
+            taken += 1
+        return taken
+
+    def unreserve(self, count: int) -> None:
+        for _ in range(count):
+            self._working.release()
 
     def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         task = _Task(self)

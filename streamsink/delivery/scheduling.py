@@ -178,6 +178,10 @@ class Lease:
     def acquire(self) -> bool:
         return bool(self.connection.set(self.key, self.token, nx=True, px=self.ttl_ms))
 
+    def stage_acquire(self, pipe: Pipeline) -> None:
+        """``acquire`` queued on a pipeline; its reply is truthy when taken."""
+        pipe.set(self.key, self.token, nx=True, px=self.ttl_ms)
+
     def renew(self) -> bool:
         """Extend the lease; False if it was lost (expired and taken)."""
         return bool(scripts.RENEW_IF_HELD(self.connection, [self.key], [self.token, self.ttl_ms]))
@@ -206,8 +210,9 @@ class Lease:
             scripts.KEEP_ALIVE(self.connection, lease_and_kick, [self.token, self.ttl_ms, KICK_TTL])
         )
 
-    def release(self) -> None:
-        scripts.RELEASE_IF_HELD(self.connection, [self.key], [self.token])
+    def release(self, pipe: Pipeline | None = None) -> None:
+        """Give the lease up if it is still ours (on ``pipe``: staged, not sent)."""
+        scripts.RELEASE_IF_HELD(self.connection if pipe is None else pipe, [self.key], [self.token])
 
 
 def is_idle(connection: redis.Redis, sink_id: str) -> bool:

@@ -133,6 +133,15 @@ def last_id(client: redis.Redis | Pipeline, stream_id: str) -> str:
     return _s(newest[0][0]) if newest else START
 
 
+def stage_last_id(pipe: Pipeline, stream_id: str) -> None:
+    """``last_id`` queued on a pipeline; ``last_id_from`` reads its reply."""
+    pipe.xrevrange(keys.event_log(stream_id), "+", "-", count=1)
+
+
+def last_id_from(reply: Any) -> str:
+    return _s(reply[0][0]) if reply else START
+
+
 def read_after(
     client: redis.Redis, stream_id: str, cursor: str, count: int
 ) -> list[tuple[str, str, str]]:

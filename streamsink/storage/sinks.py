@@ -215,6 +215,18 @@ def get_sink(
     return _load(client, [sink_id])[0]
 
 
+def stage_get_sink(pipe: Pipeline, sink_id: str) -> None:
+    """``get_sink(with_code=False)`` queued on a pipeline; ``sink_from_row``
+    reads its reply."""
+    pipe.hmget(keys.sink(sink_id), _LIST_FIELDS)
+
+
+def sink_from_row(row: Sequence[Any]) -> SinkRecord | None:
+    """The sink from a ``stage_get_sink`` reply (None when it is gone)."""
+    h = {k: to_str(v) or "" for k, v in zip(_LIST_FIELDS, row, strict=True) if v is not None}
+    return SinkRecord.from_hash(h) if h.get("id") else None
+
+
 def _load(client: redis.Redis | Pipeline, sink_ids: Sequence[str]) -> list[SinkRecord | None]:
     if not sink_ids:
         return []
@@ -225,11 +237,7 @@ def _load(client: redis.Redis | Pipeline, sink_ids: Sequence[str]) -> list[SinkR
         for sink_id in sink_ids:
             pipe.hmget(keys.sink(sink_id), _LIST_FIELDS)
         rows = pipe.execute()
-    out: list[SinkRecord | None] = []
-    for row in rows:
-        h = {k: to_str(v) or "" for k, v in zip(_LIST_FIELDS, row, strict=True) if v is not None}
-        out.append(SinkRecord.from_hash(h) if h.get("id") else None)
-    return out
+    return [sink_from_row(row) for row in rows]
 
 
 def list_stream_sinks(client: redis.Redis, stream_id: str) -> list[SinkRecord]:
