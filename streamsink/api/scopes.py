@@ -9,12 +9,14 @@ Stream portal tokens (``sk_portal_``) reach their stream:
   ``.../{stream_id}/sink`` (its sinks, whatever routes they grow), unless the
   token is read-only; no other write (posting events is the platform's);
 - the event types (GET only), the simulate endpoint (POST, even read-only: it
-  writes nothing), ``POST /auth/stream-logout`` (ending themselves) and, unless
+  writes nothing), ``POST /auth/stream-logout`` (ending themselves),
+  ``GET /auth/whoami`` (what they themselves may do) and, unless
   read-only, ``GET /auth/stream/{stream_id}/sink/{sink_id}/poller/token`` of
   their stream's sinks.
 
 Poller tokens (``sk_poll_``) read their own sink: ``GET .../sink/{sink_id}`` and
-``GET .../sink/{sink_id}/events``, with ``{stream_id}`` and ``{sink_id}`` naming it.
+``GET .../sink/{sink_id}/events``, with ``{stream_id}`` and ``{sink_id}`` naming it,
+and ``GET /auth/whoami``.
 
 Everything else (a route with no ``{stream_id}`` that is not listed above,
 another stream, minting tokens, ops, the local receiver's API) is 403
@@ -43,6 +45,7 @@ SINKS = STREAM + "/sink"
 SINK = SINKS + "/{sink_id}"
 POLLER_TOKEN = API + "/auth/stream/{stream_id}/sink/{sink_id}/poller/token"
 LOGOUT = API + "/auth/stream-logout"
+WHOAMI = API + "/auth/whoami"
 EVENT_TYPES = API + "/stream/event-type"
 READ = frozenset({"GET", "HEAD"})
 
@@ -52,6 +55,7 @@ PORTAL_LISTED = frozenset(
     {
         ("POST", API + "/stream/transformations/simulate"),
         ("POST", LOGOUT),
+        ("GET", WHOAMI),
     }
 )
 #: What a poller token may read (with its own stream and sink in the path).
@@ -96,6 +100,8 @@ def rule(grant: Grant, method: str, template: str | None) -> Need:
     if grant.kind == tokens.POLLER:
         if method in READ and template in POLLER_ROUTES:
             return Need.SINK
+        if method in READ and template == WHOAMI:
+            return Need.NOTHING
         raise Forbidden(
             f"a poller token reads its own sink only (GET {SINK} and GET {SINK}/events),"
             f" not {route}"

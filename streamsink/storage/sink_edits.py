@@ -109,8 +109,9 @@ def _stage_update(pipe: Pipeline, current: SinkRecord, changes: dict[str, Any]) 
     retrying. Setting ``disabled`` on a sink that is not clears the same failure
     state: a sink disabled by a user has no failureReason, which is how
     force-retry tells it from one disabled by a failure. A sink turned
-    ``poller`` (by PUT) stops retrying: it is enabled. A new url or encoding
-    forgets the negotiated encoding."""
+    ``poller`` (by PUT) stops retrying: it is enabled; a sink turned from
+    ``poller`` to another type loses its poller tokens at once. A new url or
+    encoding forgets the negotiated encoding."""
     updates = {k: v for k, v in changes.items() if k in CONFIG_FIELDS and k != "uid"}
     if any(k in updates and updates[k] != getattr(current, k) for k in ("url", "encoding")):
         updates["negotiated_encoding"] = None
@@ -130,8 +131,15 @@ def _stage_update(pipe: Pipeline, current: SinkRecord, changes: dict[str, Any]) 
     if user_disable:
         updates |= {"status": "disabled", "failure_reason": None, "next_retry_at": None}
     updates["updated_at"] = now_ms()
+    unpolled = current.polled and updates.get("type", current.type) != current.type
+    token_keys: list[str] = []
+    if unpolled:  # read under WATCH, as delete_sink does
+        pipe.watch(keys.poller_token(current.id))
+        token_keys = tokens.poller_token_keys(pipe, current.id)
     pipe.multi()
     stage_fields(pipe, current.id, {HASH_NAMES[k]: v for k, v in updates.items()})
+    if unpolled:
+        tokens.stage_revoke_poller_tokens(pipe, current.id, token_keys)
     if updates.get("status", current.status) != current.status:
         pipe.hincrby(keys.SINK_STATUS_COUNTS, current.status, -1)
         pipe.hincrby(keys.SINK_STATUS_COUNTS, updates["status"], 1)

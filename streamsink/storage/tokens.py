@@ -13,6 +13,9 @@ checked too, so a token is dead at its expiry whatever Redis does with TTLs).
   Redis keeps the generation and the token's SHA-256 (``keys.poller_token``);
   the secret stays outside Redis (``auth_token.token_secret``). Rotation bumps
   the generation; the previous token keeps working for ``oldTokenExpiry``.
+  A sink that stops being a ``poller`` sink loses its tokens at once
+  (``stage_revoke_poller_tokens``); its record keeps the generation, so that
+  turned poller again it gets the next one, never an earlier token back.
 """
 
 from __future__ import annotations
@@ -88,9 +91,13 @@ def lookup(client: redis.Redis, token: str, now_ms: int) -> Grant | None:
         expires_at=expires,
     )
     if kind == POLLER:
-        owner = to_str(client.hget(keys.sink(grant.sink_id or ""), "streamId"))
+        owner, sink_type = (
+            to_str(v) for v in client.hmget(keys.sink(grant.sink_id or ""), "streamId", "type")
+        )
         if owner != grant.stream_id:  # the sink is gone: so are its tokens
             forget_sink(client, grant.sink_id or "", extra=[key_digest])
+            return None
+        if sink_type != keys.POLLER_SINK_TYPE:  # turned into another type (PUT)
             return None
     return grant
 
@@ -185,13 +192,14 @@ class PollerToken:
 def current_poller_token(
     client: redis.Redis, secret: bytes, stream_id: str, sink_id: str, now_ms: int
 ) -> PollerToken:
-    """The sink's current poller token, issued (generation 1) on first call.
+    """The sink's current poller token, issued (the next generation) on first
+    call and on the first call after a revocation.
 
     409 when the stored generation was issued under another secret (API processes
     that do not share ``STREAMSINK_TOKEN_SECRET`` or a data directory): this
     process can not re-derive it; rotating issues one under its own secret."""
     raw = decode_hash(client.hgetall(keys.poller_token(sink_id)))
-    if not raw.get("gen"):
+    if not raw.get("hash"):  # none yet, or revoked (``stage_revoke_poller_tokens``)
         _issue(client, secret, stream_id, sink_id, now_ms, first=True)
         raw = decode_hash(client.hgetall(keys.poller_token(sink_id)))
     current = _from_record(secret, sink_id, raw)
@@ -236,6 +244,19 @@ def forget_sink(client: redis.Redis, sink_id: str, extra: list[str] | None = Non
     client.delete(*poller_token_keys(client, sink_id), *doomed)
 
 
+def stage_revoke_poller_tokens(pipe: Pipeline, sink_id: str, token_keys: list[str]) -> None:
+    """Queue the end of a sink's poller tokens (``token_keys`` from
+    ``poller_token_keys``, read under WATCH of the record; ``pipe`` in MULTI):
+    the tokens go, the record keeps its generation with no current token, so
+    the next ``current_poller_token`` issues the next generation."""
+    record_key = keys.poller_token(sink_id)
+    doomed = [k for k in token_keys if k != record_key]
+    if not doomed:  # never issued, or revoked already
+        return
+    pipe.delete(*doomed)
+    pipe.hset(record_key, mapping={"hash": "", "id": "", "expiresAt": "", "oldHashes": "[]"})
+
+
 def poller_token_keys(client: redis.Redis | Pipeline, sink_id: str) -> list[str]:
     """Every key of a sink's poller tokens: its record, the current token and the
     earlier ones still in their grace (``oldHashes``). Read in immediate mode:
@@ -275,13 +296,13 @@ def _issue(
     expiry_secs: int | None = None,
     old_token_expiry_secs: int = 0,
 ) -> PollerToken:
-    """Write the next generation (with ``first``: only when there is none yet,
-    else the existing one is returned) under WATCH of the sink's record."""
+    """Write the next generation (with ``first``: only when there is no current
+    token, else the existing one is returned) under WATCH of the sink's record."""
     record_key = keys.poller_token(sink_id)
 
     def run(pipe: Pipeline) -> PollerToken:
         raw = decode_hash(pipe.hgetall(record_key))
-        if first and raw.get("gen"):  # issued meanwhile by another request
+        if first and raw.get("hash"):  # issued meanwhile by another request
             pipe.multi()
             return _from_record(secret, sink_id, raw)
         generation = int(raw.get("gen") or 0) + 1

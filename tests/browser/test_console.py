@@ -186,3 +186,76 @@ def test_a_wrong_token_gets_a_clear_error_and_no_data(
 
 def test_the_serve_banner_prints_the_console_url(console_server: Server) -> None:
     assert f"{console_server.base}/console" in console_server.log_path.read_text()
+
+
+def test_console_shows_span_times_exact_to_the_nanosecond(server: Server, page: Any) -> None:
+    """1755617092291000001 ns is not a double (JSON.parse reads it as
+    ...000064): the API gives it as a string and the waterfall keeps every digit."""
+    trace_id = "5e1f0c3a9b7d4e2f8a6b4c2d0e1f3a5b"
+    start = 1_755_617_092_291_000_001
+    assert float(start) != start
+
+    def span(name: str, sid: str, parent: str, begin: int, end: int) -> dict[str, Any]:
+        return {
+            "traceId": trace_id,
+            "spanId": sid,
+            "parentSpanId": parent,
+            "name": name,
+            "kind": 1,
+            "startTimeUnixNano": str(begin),
+            "endTimeUnixNano": str(end),
+        }
+
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": []},
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "ns-test"},
+                        "spans": [
+                            span("precise-root", "00000000000000a1", "", start, start + 2),
+                            span(
+                                "precise-child",
+                                "00000000000000a2",
+                                "00000000000000a1",
+                                start + 1,
+                                start + 2,
+                            ),
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    r = server.api.post(f"{server.base}/v1/traces", json=body)
+    assert r.status_code == 200, r.text
+
+    page.goto(f"{server.base}/console#key={TOKEN}")
+    trace = page.locator(f".wf-trace[data-trace-id='{trace_id}']")
+    trace.wait_for()
+    cells: dict[str, dict[str, str]] = {}
+    for name in ("precise-root", "precise-child"):
+        item = trace.locator(f".wf-span[data-span-name='{name}']")
+        item.locator("> button.wf-row").click()
+        table = item.locator("> .wf-detail .wf-attrs")
+        cells[name] = {
+            key: table.locator("tr", has=page.locator(f"th:text-is('{key}')"))
+            .locator("td")
+            .inner_text()
+            for key in ("start (unix ns)", "end (unix ns)", "duration")
+        }
+    page.shots.take("ns-times")
+    assert cells["precise-root"] == {
+        "start (unix ns)": "1755617092291000001",
+        "end (unix ns)": "1755617092291000003",
+        "duration": "2 ns",
+    }
+    assert cells["precise-child"] == {
+        "start (unix ns)": "1755617092291000002",
+        "end (unix ns)": "1755617092291000003",
+        "duration": "1 ns",
+    }
+    child = trace.locator(".wf-span[data-span-name='precise-child']")
+    assert child.get_attribute("data-depth") == "2"
+    assert child.locator("> button.wf-row .wf-dur").inner_text() == "1 ns"

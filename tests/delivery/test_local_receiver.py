@@ -183,6 +183,45 @@ def test_receive_json_protobuf_gzip_then_list_tree(api: TestClient) -> None:
     assert api.get("/api/v1/local/traces", headers=AUTH).json() == {"data": [], "done": True}
 
 
+def test_listing_gives_nanosecond_times_as_exact_strings(api: TestClient) -> None:
+    """Times past 2**53 ns are decimal strings, as in OTLP JSON: a JSON number
+    1755617092291000001 reads as 1755617092291000064 in a browser."""
+    start = 1_755_617_092_291_000_001
+    assert float(start) != start  # not representable as a double
+    root = make_span("root", TRACE_A, sid=0, start=start, duration=2)
+    child = make_span("child", TRACE_A, sid=1, parent=0, start=start + 1, duration=1)
+    child.events.add(name="tick", time_unix_nano=start + 1)
+    r = api.post(
+        "/v1/traces", content=to_protobuf(make_request([child, root])), headers={"Content-Type": PB}
+    )
+    assert r.status_code == 200
+
+    raw = api.get("/api/v1/local/traces", headers=AUTH).content
+    assert b'"startTimeUnixNano":"1755617092291000001"' in raw  # a string in the JSON text
+    for trace in (
+        orjson.loads(raw)["data"][0],
+        api.get(f"/api/v1/local/traces/{TRACE_A.hex()}", headers=AUTH).json(),
+    ):
+        assert (trace["startTimeUnixNano"], trace["endTimeUnixNano"], trace["durationNs"]) == (
+            "1755617092291000001",
+            "1755617092291000003",
+            "2",
+        )
+        (top,) = trace["spans"]
+        assert (top["name"], top["startTimeUnixNano"], top["endTimeUnixNano"]) == (
+            "root",
+            "1755617092291000001",
+            "1755617092291000003",
+        )
+        (low,) = top["children"]
+        assert (low["startTimeUnixNano"], low["endTimeUnixNano"], low["durationNs"]) == (
+            "1755617092291000002",
+            "1755617092291000003",
+            "1",
+        )
+        assert low["events"][0]["timeUnixNano"] == "1755617092291000002"
+
+
 def test_listing_requires_auth_and_validates(api: TestClient) -> None:
     for method, path in [
         ("GET", "/api/v1/local/traces"),

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from tests.helpers.redis_dump import dump_all
 
-from .conftest import AUTH, new_sink, new_stream
+from .conftest import AUTH, TOKEN, new_sink, new_stream
 
 S = "/api/v1/stream/{stream_id}"
 EVENT_TYPE = "order.created"
@@ -44,6 +44,8 @@ def portal_allows(read_only: bool, method: str, template: str) -> bool:
         return method == "POST"
     if template == "/api/v1/auth/stream-logout":
         return method == "POST"
+    if template == "/api/v1/auth/whoami":
+        return method == "GET"
     if template == "/api/v1/auth/stream/{stream_id}/sink/{sink_id}/poller/token":
         return method == "GET" and not read_only
     if template == S:
@@ -56,7 +58,8 @@ def portal_allows(read_only: bool, method: str, template: str) -> bool:
 
 
 def poller_allows(method: str, template: str) -> bool:
-    return method == "GET" and template in (S + "/sink/{sink_id}", S + "/sink/{sink_id}/events")
+    mine = (S + "/sink/{sink_id}", S + "/sink/{sink_id}/events", "/api/v1/auth/whoami")
+    return method == "GET" and template in mine
 
 
 @dataclass
@@ -156,6 +159,35 @@ def test_every_route_by_token_kind(world: World) -> None:
                 assert body["code"] == "forbidden" and len(body["detail"]) > 10, where
             checked += 1
     assert checked == 3 * len(guarded)
+
+
+def test_whoami_tells_each_token_about_itself_only(world: World) -> None:
+    """What the portal asks to hide a read-only token's writes; no path names
+    another token, so a token can only learn about itself."""
+    w = world
+
+    def me(token: str) -> dict[str, Any]:
+        r = w.client.get("/api/v1/auth/whoami", headers=bearer(token))
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    portal, read_only, poller = me(w.portal), me(w.read_only), me(w.poller)
+    assert portal["kind"] == "portal" and portal["streamId"] == w.stream_a
+    assert portal["readOnly"] is False and portal["sessionId"] == "s1"
+    assert portal["expiresAt"] and portal.get("sinkId") is None
+    assert read_only["kind"] == "portal" and read_only["readOnly"] is True
+    assert read_only.get("sessionId") is None
+    assert poller["kind"] == "poller" and poller["readOnly"] is True
+    assert (poller["streamId"], poller["sinkId"]) == (w.stream_a, w.sink_a)
+    admin = {k: v for k, v in me(TOKEN).items() if v is not None}
+    assert admin == {"kind": "admin", "readOnly": False, "featureFlags": []}
+    for token in (w.portal, w.read_only, w.poller):
+        hashed = hashlib.sha256(token.encode()).hexdigest()
+        assert token not in str(me(token)) and hashed not in str(me(token))
+    r = w.client.get("/api/v1/auth/whoami", headers=bearer("sk_portal_not-a-live-one"))
+    assert r.status_code == 401
+    r = w.client.post("/api/v1/auth/whoami", headers=bearer(w.portal))
+    assert r.status_code == 405
 
 
 def test_other_streams_and_sinks_are_out_of_scope(world: World) -> None:

@@ -1,9 +1,11 @@
 """Stream authentication, as Svix's ``authentication`` API: stream portal tokens
-(mint, log out, expire all) and sink poller tokens (get, rotate).
+(mint, log out, expire all) and sink poller tokens (get, rotate); and
+``whoami``, what the calling token itself may do (streamsink's own).
 
 Minting and managing tokens takes the admin token; a portal token may only end
-itself (``stream-logout``) and, unless read-only, read its stream's poller
-tokens (``api.scopes``). Tokens are stored hashed (``storage.tokens``).
+itself (``stream-logout``), learn about itself (``whoami``) and, unless
+read-only, read its stream's poller tokens (``api.scopes``). Tokens are stored
+hashed (``storage.tokens``).
 """
 
 from __future__ import annotations
@@ -100,6 +102,18 @@ class ApiTokenOut(WireModel):
     scopes: list[str] | None = None
 
 
+class TokenInfoOut(WireModel):
+    """The calling token: what it reaches and whether it may write there."""
+
+    kind: str = Field(description="`admin`, `portal` (stream portal token) or `poller`")
+    stream_id: str | None = Field(default=None, description="the one stream it reaches")
+    sink_id: str | None = Field(default=None, description="poller tokens: the one sink it reads")
+    read_only: bool = Field(description="true: every write is refused (403), the portal hides them")
+    session_id: str | None = None
+    feature_flags: list[str] = Field(default_factory=list)
+    expires_at: datetime | None = None
+
+
 #: On answers that carry a token: no cache keeps them, nor the Idempotency-Key
 #: store (``api.middleware.idempotency``): a token lives in Redis only hashed.
 NO_STORE = {"Cache-Control": "no-store"}
@@ -141,6 +155,30 @@ def stream_portal_access(
     url = f"{_base_url(request, settings)}/portal/{sid}#key={token}"
     response.headers.update(NO_STORE)
     return AppPortalAccessOut(url=url, token=token)
+
+
+@router.get(
+    "/whoami",
+    operation_id="v1.authentication.whoami",
+    response_model=TokenInfoOut,
+    responses=ERRORS,
+)
+def whoami(request: Request) -> TokenInfoOut:
+    """What the token of this request is and may do (the portal asks it to hide
+    the writes of a read-only token). It tells about itself only: any live token
+    may call it; a poller token is read-only (it reads its sink's events)."""
+    grant = request_grant(request)
+    if grant is None:
+        return TokenInfoOut(kind="admin", read_only=False)
+    return TokenInfoOut(
+        kind=grant.kind,
+        stream_id=grant.stream_id,
+        sink_id=grant.sink_id,
+        read_only=grant.read_only or grant.kind == tokens.POLLER,
+        session_id=grant.session_id,
+        feature_flags=list(grant.feature_flags),
+        expires_at=ms_to_dt(grant.expires_at) if grant.expires_at else None,
+    )
 
 
 @router.post(

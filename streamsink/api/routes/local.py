@@ -9,7 +9,9 @@ exporters retry). It asks for the API token when the server listens beyond
 loopback (``STREAMSINK_LOCAL_RECEIVER_AUTH``: auto, always or never).
 
 ``router``: ``/api/v1/local/traces`` (bearer auth) to list, read and clear
-what was received.
+what was received. Nanosecond times (``startTimeUnixNano``, ``endTimeUnixNano``,
+``durationNs``, events' ``timeUnixNano``) are decimal strings, as in OTLP JSON:
+a JSON number past 2**53 loses its last digits in a browser.
 """
 
 from __future__ import annotations
@@ -218,6 +220,25 @@ def _partial_success(
     return ExportTracePartialSuccess(rejected_spans=result.rejected, error_message="; ".join(notes))
 
 
+_NS_FIELDS = ("startTimeUnixNano", "endTimeUnixNano", "durationNs")
+
+
+def wire_span(span: Span_) -> dict[str, Any]:
+    """A stored span as the API shows it: its nanosecond times as decimal
+    strings (OTLP JSON's int64 form; a JSON number past 2**53 is rounded by
+    JavaScript's parser), and an empty ``children``."""
+    out: dict[str, Any] = {**span, "children": []}
+    for field in _NS_FIELDS:
+        if field in out:
+            out[field] = str(out[field])
+    if "events" in span:
+        out["events"] = [
+            {**e, "timeUnixNano": str(e["timeUnixNano"])} if "timeUnixNano" in e else e
+            for e in span["events"]
+        ]
+    return out
+
+
 def trace_summary(trace: StoredTrace) -> dict[str, Any]:
     """A trace as the API shows it: totals, then ``spans`` as a tree."""
     trace_id, last_seen_ms, spans = trace
@@ -230,22 +251,24 @@ def trace_summary(trace: StoredTrace) -> dict[str, Any]:
         "spanCount": len(spans),
         "rootName": roots[0]["name"] if roots else None,
         "serviceNames": sorted({s["serviceName"] for s in spans}),
-        "startTimeUnixNano": start,
-        "endTimeUnixNano": end,
-        "durationNs": end - start,
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(end),
+        "durationNs": str(end - start),
         "spans": roots,
     }
 
 
 def span_tree(spans: list[Span_]) -> list[dict[str, Any]]:
-    """Spans nested under their parents (``children``), by start time.
+    """Spans nested under their parents (``children``), by start time, in
+    the API's form (``wire_span``).
 
     Spans whose parent is absent are roots; a parent cycle is broken at the
     earliest span of the cycle. Nesting stops at ``MAX_TREE_DEPTH``: deeper
     descendants are listed flat under the node at that depth.
     """
     ordered = sorted(spans, key=lambda s: (s["startTimeUnixNano"], s["spanId"]))
-    nodes = {s["spanId"]: {**s, "children": []} for s in ordered}
+    nodes = {s["spanId"]: wire_span(s) for s in ordered}
+    rank = {sid: i for i, sid in enumerate(nodes)}  # (start, span id) order
     children: dict[str, list[str]] = {sid: [] for sid in nodes}
     roots: list[str] = []
     for sid, node in nodes.items():
@@ -271,7 +294,7 @@ def span_tree(spans: list[Span_]) -> list[dict[str, Any]]:
             children[nodes[sid]["parentSpanId"]].remove(sid)
             roots.append(sid)
             mark(sid)
-    roots.sort(key=lambda sid: (nodes[sid]["startTimeUnixNano"], sid))
+    roots.sort(key=rank.__getitem__)
     return [_build(sid, nodes, children, 1) for sid in roots]
 
 
@@ -301,7 +324,19 @@ def _json(data: object, status_code: int = 200) -> Response:
     return Response(content=orjson.dumps(data), status_code=status_code, media_type=JSON)
 
 
-@router.get("/traces", summary="List received traces, newest first, spans as trees")
+#: The OpenAPI description of the trace routes' answers.
+_TIMES_NOTE = (
+    "Nanosecond times (`startTimeUnixNano`, `endTimeUnixNano`, `durationNs`, events'"
+    " `timeUnixNano`) are decimal strings, as in OTLP JSON: a JSON number past 2^53"
+    " loses digits in JavaScript."
+)
+
+
+@router.get(
+    "/traces",
+    summary="List received traces, newest first, spans as trees",
+    description=_TIMES_NOTE,
+)
 def list_traces(
     client: RedisDep,
     settings: SettingsDep,
@@ -315,6 +350,7 @@ def list_traces(
 @router.get(
     "/traces/{trace_id}",
     summary="One received trace, spans as a tree",
+    description=_TIMES_NOTE,
     responses={
         400: {"model": HttpErrorOut, "description": "Not a trace id"},
         404: {"model": HttpErrorOut, "description": "Not Found"},

@@ -35,7 +35,7 @@ function Pager({ paged, label }) {
   </nav>`;
 }
 
-export function Attempts({ api, base, tick }) {
+export function Attempts({ api, base, tick, canWrite }) {
   const paged = usePaged((iterator) => api.get(`${base}/attempt`, { limit: PAGE, iterator }), tick);
   const rows = paged.page ? paged.page.data : [];
   const [note, setNote] = useState(null);
@@ -67,7 +67,7 @@ export function Attempts({ api, base, tick }) {
         <td>${a.spansSent} / ${a.rejectedSpans}</td>
         <td><code>${a.error || a.responseExcerpt || ""}</code></td>
         <td><code>${a.firstEventId || ""}${a.lastEventId && a.lastEventId !== a.firstEventId ? ` … ${a.lastEventId}` : ""}</code>
-          ${a.outcome !== "success" && a.lastEventId && html` <button type="button" class="small"
+          ${canWrite && a.outcome !== "success" && a.lastEventId && html` <button type="button" class="small"
             aria-label=${`Skip past event ${a.lastEventId}`} onClick=${() => skipPast(a.lastEventId)}>Skip past</button>`}</td>
       </tr>`)}</tbody>
     </table></div>`}

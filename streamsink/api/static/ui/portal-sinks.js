@@ -1,5 +1,6 @@
 // Sinks: the list with status badges, one sink's detail and actions, and the
-// create / edit form for each sink type (otelTracing, http, poller).
+// create / edit form for each sink type (otelTracing, http, poller). Without
+// `canWrite` (a read-only portal token) no control that writes is rendered.
 
 import { html, useState, useEffect } from "./html.js";
 import { seg, when } from "./api.js";
@@ -61,7 +62,7 @@ export function SinkList({ sinks, attempts, selected, onSelect }) {
   </ul>`;
 }
 
-function Actions({ api, base, streamId, sink, onChanged }) {
+function Actions({ api, base, streamId, sink, canWrite, onChanged }) {
   const [note, setNote] = useState(null);
   const [skipTo, setSkipTo] = useState("");
   const act = async (what, fn) => {
@@ -75,6 +76,15 @@ function Actions({ api, base, streamId, sink, onChanged }) {
     }
   };
   const enabled = sink.status !== "disabled";
+  if (!canWrite) {
+    // reads only: an http sink's signing secret (GET .../secret) is open to every portal token
+    if (sink.type !== "http") return null;
+    return html`<div class="actions">
+      <div class="row"><button type="button" onClick=${() =>
+        act("Signing secret", async () => `Signing secret: ${(await api.get(`${base}/secret`)).key}`)}>Show secret</button></div>
+      ${note && html`<p class="notice ${note.kind}" role="status">${note.text}</p>`}
+    </div>`;
+  }
   return html`<div class="actions">
     <div class="row">
       ${enabled
@@ -115,7 +125,7 @@ function Actions({ api, base, streamId, sink, onChanged }) {
   </div>`;
 }
 
-export function SinkDetail({ api, streamId, sink, tick, onChanged, onDeleted }) {
+export function SinkDetail({ api, streamId, sink, tick, canWrite, onChanged, onDeleted }) {
   const base = `/stream/${seg(streamId)}/sink/${seg(sink.id)}`;
   const [editing, setEditing] = useState(false);
   return html`<section class="panel sink-detail" aria-labelledby="sink-title" data-sink-id=${sink.id}>
@@ -125,24 +135,24 @@ export function SinkDetail({ api, streamId, sink, tick, onChanged, onDeleted }) 
       </header>
       ${sink.failureReason && html`<p class="notice error">Failure: ${sink.failureReason}</p>`}
       ${sink.nextRetryAt && html`<p class="notice info">Next retry: ${when(sink.nextRetryAt, Date.now(), { due: true })}.</p>`}
-      <${Actions} api=${api} base=${base} streamId=${streamId} sink=${sink} onChanged=${onChanged} />
+      <${Actions} api=${api} base=${base} streamId=${streamId} sink=${sink} canWrite=${canWrite} onChanged=${onChanged} />
       <h3>Settings</h3>
-      ${editing
+      ${editing && canWrite
         ? html`<${SinkForm} api=${api} streamId=${streamId} sink=${sink}
             onCancel=${() => setEditing(false)} onSaved=${() => { setEditing(false); onChanged(); }} />`
         : html`<div class="row">
             <span class="muted">batch ${sink.batchSize}, wait ${sink.maxWaitSecs} s, events:
               ${sink.eventTypes && sink.eventTypes.length ? sink.eventTypes.join(", ") : "all"}</span>
-            <button type="button" onClick=${() => setEditing(true)}>Edit settings</button>
+            ${canWrite && html`<button type="button" onClick=${() => setEditing(true)}>Edit settings</button>
             <button type="button" class="danger" onClick=${async () => {
               if (!confirm(`Delete sink ${sink.uid || sink.id}?`)) return;
               await api.del(base);
               onDeleted();
-            }}>Delete</button>
+            }}>Delete</button>`}
           </div>`}
     </section>
-    ${sink.type !== "poller" && html`<${TransformEditor} api=${api} streamId=${streamId} sink=${sink} tick=${tick} />`}
-    <${Attempts} api=${api} base=${base} tick=${tick} />`;
+    ${sink.type !== "poller" && html`<${TransformEditor} api=${api} streamId=${streamId} sink=${sink} tick=${tick} canWrite=${canWrite} />`}
+    <${Attempts} api=${api} base=${base} tick=${tick} canWrite=${canWrite} />`;
 }
 
 function HeaderRows({ rows, setRows, sensitive }) {

@@ -37,7 +37,7 @@ function parsePasted(text) {
   });
 }
 
-export function TransformEditor({ api, streamId, sink, tick }) {
+export function TransformEditor({ api, streamId, sink, tick, canWrite }) {
   const base = `/stream/${seg(streamId)}/sink/${seg(sink.id)}`;
   const host = useRef(null);
   const editor = useRef(null);
@@ -186,9 +186,11 @@ export function TransformEditor({ api, streamId, sink, tick }) {
           <option value="">Start from…</option>
           ${templates.map((t) => html`<option value=${t.name} title=${t.description}>${t.name}</option>`)}
         </select>
-        <button type="button" class="primary" disabled=${!canSave} onClick=${save}>Save transformation</button>
+        ${canWrite && html`<button type="button" class="primary" disabled=${!canSave} onClick=${save}>Save transformation</button>`}
       </span>
     </header>
+    ${!canWrite && html`<p class="hint" data-testid="transform-read-only">Read-only access: edits here run in the
+      preview only and are never saved.</p>`}
     <p class="hint" id="editor-help">handler(input) receives <code>{events: [{eventType, payload}]}</code>.
       Esc then Tab moves focus out of the editor.</p>
     <div class="grid-2">

@@ -1,6 +1,9 @@
 // The Stream Portal: one stream's sinks, their transformation, attempts and
 // the stream's recent events. Every action is a public REST API call with the
-// token from the portal link (#key=...).
+// token from the portal link (#key=...). The token's own capability comes from
+// GET /api/v1/auth/whoami: a read-only token (readOnly in stream-portal-access)
+// sees no write control, and a note says why. Until the answer is in, no write
+// control is shown either; the server refuses a read-only token's writes anyway.
 
 import { html, render, useState, useEffect, useCallback, useRef } from "./html.js";
 import { createApi, tokenFromFragment, seg } from "./api.js";
@@ -40,6 +43,7 @@ function App() {
   const [creating, setCreating] = useState(false);
   const [attemptsBySink, setAttemptsBySink] = useState({});
   const [tick, setTick] = useState(0);
+  const [access, setAccess] = useState(null); // GET /auth/whoami: {kind, readOnly, ...}
   const inFlight = useRef(false);
   const polls = useRef(0);
   const selectedRef = useRef(null);
@@ -50,7 +54,12 @@ function App() {
     inFlight.current = true;
     try {
       const base = `/stream/${seg(streamId)}`;
-      const [s, list] = await Promise.all([api.get(base), api.get(`${base}/sink`, { limit: 250 })]);
+      const [s, list, me] = await Promise.all([
+        api.get(base),
+        api.get(`${base}/sink`, { limit: 250 }),
+        access || api.get("/auth/whoami").catch(() => null), // asked again next poll
+      ]);
+      if (!access && me) setAccess(me);
       setStream(s);
       setSinks(list.data);
       // each sink's recent successes (last delivery, throughput): every poll for
@@ -78,7 +87,7 @@ function App() {
     } finally {
       inFlight.current = false;
     }
-  }, [api, denied]);
+  }, [api, denied, access]);
 
   useEffect(() => {
     if (denied) return undefined;
@@ -90,6 +99,7 @@ function App() {
   if (denied) return html`<${LoginNotice} reason=${denied} />`;
 
   const sink = sinks.find((k) => k.id === selected) || null;
+  const canWrite = !!access && !access.readOnly;
   const title = stream ? stream.name || stream.uid || stream.id : streamId;
   return html`
     <header class="top" role="banner">
@@ -99,13 +109,20 @@ function App() {
     </header>
     <main id="main">
       ${error && html`<p class="notice error" role="alert">${error}</p>`}
+      ${access && access.readOnly &&
+      html`<p class="notice info" data-testid="read-only-note">This access key is <strong>read-only</strong>
+        (the application that gave you this link made it so): you can look at the sinks, their
+        transformations, attempts and the stream's events, and preview a transformation, but not
+        create, change, enable, disable, retry, skip or delete anything. Ask that application for a
+        link that can write to make changes.</p>`}
       <div class="grid-2 portal-grid">
         <section class="panel" aria-labelledby="sinks-title">
           <header class="row spread">
             <h2 id="sinks-title">Sinks</h2>
-            <button type="button" class="primary" onClick=${() => { setCreating(true); setSelected(null); }}>
+            ${canWrite &&
+            html`<button type="button" class="primary" onClick=${() => { setCreating(true); setSelected(null); }}>
               New sink
-            </button>
+            </button>`}
           </header>
           <${SinkList}
             sinks=${sinks}
@@ -115,7 +132,7 @@ function App() {
           />
         </section>
         <div>
-          ${creating &&
+          ${creating && canWrite &&
           html`<section class="panel" aria-labelledby="new-sink-title">
             <h2 id="new-sink-title">New sink</h2>
             <${SinkForm}
@@ -132,10 +149,11 @@ function App() {
             streamId=${streamId}
             sink=${sink}
             tick=${tick}
+            canWrite=${canWrite}
             onChanged=${refresh}
             onDeleted=${() => { setSelected(null); refresh(); }}
           />`}
-          ${!creating && !sink && html`<p class="panel muted">Select a sink, or create one.</p>`}
+          ${!creating && !sink && html`<p class="panel muted">Select a sink${canWrite ? ", or create one" : ""}.</p>`}
         </div>
       </div>
       <${RecentEvents} api=${api} streamId=${streamId} tick=${tick} />

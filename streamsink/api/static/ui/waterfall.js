@@ -7,8 +7,13 @@
 //     as simulate returns it (kinds as numbers or "SPAN_KIND_*", attributes as
 //     KeyValue lists, times as nanosecond strings);
 //   - a list of spans in that form or in streamsink's decoded form (kind
-//     "CLIENT", attributes as an object, times as numbers), possibly nested
-//     under `children` (what GET /api/v1/local/traces returns as `spans`).
+//     "CLIENT", attributes as an object), possibly nested under `children`
+//     (what GET /api/v1/local/traces returns as `spans`).
+//
+// Times are unix nanoseconds, past 2**53: give them as decimal strings (OTLP
+// JSON's form, and the local traces API's), never as JSON numbers, which
+// JSON.parse rounds (1755617092291000001 reads as 1755617092291000064). They
+// are kept as BigInt here; only differences (offsets, durations) become Numbers.
 
 const KINDS = ["UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"];
 const STATUS = ["UNSET", "OK", "ERROR"];
@@ -43,9 +48,11 @@ function attrs(a) {
   return { ...a };
 }
 
-function nanos(v) {
+/** A time as BigInt ns: exact from a string or BigInt; a Number is exact only up to 2**53. */
+export function nanos(v) {
   try {
-    return BigInt(typeof v === "number" ? Math.round(v) : v || 0);
+    if (typeof v === "bigint") return v;
+    return BigInt(typeof v === "number" ? Math.round(v) : String(v || 0).trim() || 0);
   } catch {
     return 0n;
   }
@@ -164,6 +171,7 @@ function detailTable(span) {
     ["status", span.status.message ? `${span.status.code}: ${span.status.message}` : span.status.code],
     ["service", span.service],
     ["start (unix ns)", span.start.toString()],
+    ["end (unix ns)", span.end.toString()],
     ["duration", duration(span.end - span.start)],
   ];
   for (const [k, v] of Object.entries(span.attributes)) {
