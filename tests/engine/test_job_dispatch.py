@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import pytest
 import redis
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.job import Job
 
 from streamsink.delivery import engine as engine_mod
 from streamsink.delivery import job as job_mod
 from streamsink.delivery import scheduling
 from streamsink.delivery.engine import Engine
-from streamsink.delivery.worker import StreamsinkWorker
+from streamsink.delivery.lanes import DeliveryPool
+from streamsink.delivery.worker import Drain, StreamsinkWorker
 from streamsink.settings import Settings
 
 from .conftest import Api, Receiver
@@ -77,3 +79,53 @@ def test_plain_rq_worker_runs_the_job_with_an_engine_from_env(
     assert receiver.accepted_seqs() == list(range(12))
     assert made and made[0].settings.js_timeout_ms == 1000
     assert api.get_sink(stream, sink["id"])["status"] == "enabled"
+
+
+def test_one_rq_job_hands_over_every_queued_delivery_job(
+    api: Api, receiver: Receiver, redis_client: redis.Redis
+) -> None:
+    """``Drain``: RQ hands one delivery job to the worker, which runs it and
+    pops the others straight off the queue (no RQ bookkeeping per job);
+    a job of another function in the queue is left to RQ, still runs, and
+    ``rq info``'s count of successful jobs stays right."""
+    streams = [api.stream(f"s{i}") for i in range(12)]
+    for stream in streams:
+        api.sink(stream, receiver.traces_url, batchSize=5)
+    for i, stream in enumerate(streams):
+        api.post_seqs(stream, range(5 * i, 5 * i + 5))
+        if i == 5:  # a job that is not a delivery, between the kicks
+            scheduling.delivery_queue(redis_client).enqueue("os.getpid", result_ttl=600)
+    queue = scheduling.delivery_queue(redis_client)
+    assert queue.count == 13
+    engine = Engine(redis_client, Settings())
+    pool = DeliveryPool(32)
+    drain = Drain(engine, pool, queue.key)
+    executed: list[str] = []
+    try:
+        worker = StreamsinkWorker(
+            scheduling.delivery_queues(redis_client), connection=redis_client, drain=drain
+        )
+        real = worker.execute_job
+
+        def counting(job: Job, q: Queue) -> None:
+            executed.append(job.func_name)
+            real(job, q)
+
+        worker.execute_job = counting  # type: ignore[method-assign]
+        worker.work(burst=True, max_jobs=1, logging_level="WARNING", with_scheduler=False)
+        assert executed == [scheduling.JOB_PATH]  # one RQ job ...
+        assert queue.get_job_ids() and len(queue.get_job_ids()) == 1  # ... took 11 more
+        (foreign,) = queue.jobs
+        assert foreign.func_name == "os.getpid"
+        worker.refresh()
+        assert worker.successful_job_count == 12  # as ``rq info`` shows it
+        worker.work(burst=True, logging_level="WARNING", with_scheduler=False)
+        assert executed == [scheduling.JOB_PATH, "os.getpid"]
+        assert foreign.get_status(refresh=True) == "finished"
+        receiver.wait_accepted(60, timeout=20)
+    finally:
+        pool.shutdown()
+        engine.close()
+    assert sorted(receiver.accepted_seqs()) == list(range(60))
+    # The delivery jobs' hashes are gone; the other job's stays for its result_ttl.
+    assert [k.decode() for k in redis_client.keys("rq:job:*")] == [f"rq:job:{foreign.id}"]
