@@ -16,8 +16,9 @@ import pytest
 
 from streamsink.receiver.decode import decode_spans
 from streamsink.transform.pipeline import transform
-from tools.bench.peer import Peer, compare_spans, time_ns
-from tools.bench.peerphase import CHECK_PEER, captured_spans, sample_events
+from tools.bench.harness import BenchError
+from tools.bench.peer import Peer, compare_spans, run, time_ns
+from tools.bench.peerphase import CHECK_PEER, captured_spans, check_all_exported, sample_events
 from tools.devstack import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +59,7 @@ def both(receiver: str) -> tuple[list[dict], list[dict]]:
         peer.handle(event)
     assert peer.flush()
     peer.close()
+    assert peer.ended == peer.exporter.exported == 55 and peer.dropped() == 0
     theirs = captured_spans(receiver, CHECK_PEER)
     assert httpx.get(f"{receiver}/count{CHECK_PEER}").json()["distinct"] == 50  # protobuf markers
     return streamsink_spans(events), theirs
@@ -111,3 +113,45 @@ def test_time_ns_keeps_nanoseconds_and_zones() -> None:
     assert time_ns(1755617096291) == 1755617096_291000000
     with pytest.raises(ValueError):
         time_ns("yesterday")
+
+
+def distinct(receiver: str, path: str) -> int:
+    return int(httpx.get(f"{receiver}/count{path}").json()["distinct"])
+
+
+def test_the_timed_run_exports_every_span(receiver: str) -> None:
+    path = "/peer-run/v1/traces"
+    opts = {"events": 600, "seq_start": 10_000, "stream_id": STREAM, "endpoint": receiver + path}
+    report = run(opts)
+    assert report["spans_exported"] == 600 and report["spans_dropped"] == 0
+    assert distinct(receiver, path) == 600
+    assert report["main_cpu_us_per_event"] > 0 and report["exporter_cpu_us_per_event"] > 0
+    assert report["main_cpu_us_per_event"] <= report["cpu_us_per_event"]
+    check_all_exported(report, 600, 600)  # a fair figure: no error
+
+
+def test_spans_dropped_by_a_full_queue_are_counted_and_the_figure_refused(receiver: str) -> None:
+    # A BatchSpanProcessor queue of 8 overflows at once (the exporter thread
+    # waits for the GIL and its HTTP answers while the loop goes on): the SDK
+    # drops spans with nothing but a log line; the peer counts them.
+    path = "/peer-small-queue/v1/traces"
+    opts = {
+        "events": 3000,
+        "seq_start": 20_000,
+        "stream_id": STREAM,
+        "endpoint": receiver + path,
+        "max_queue_size": 8,
+    }
+    report = run(opts)
+    assert report["spans_dropped"] > 0
+    assert report["spans_exported"] + report["spans_dropped"] == 3000
+    arrived = distinct(receiver, path)
+    assert arrived == report["spans_exported"]
+    with pytest.raises(BenchError, match=r"exported \d+ of 3000 spans \(\d+ dropped"):
+        check_all_exported(report, 3000, arrived)
+
+
+def test_spans_lost_on_the_way_are_refused_too() -> None:
+    report = {"spans_exported": 10, "spans_dropped": 0}
+    with pytest.raises(BenchError, match="9 of 10"):
+        check_all_exported(report, 10, 9)

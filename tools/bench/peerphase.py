@@ -8,8 +8,9 @@ spans must be equal one by one (ids, parents, times, attributes, kind, status,
 service and scope), else the bench stops with the differences.
 
 throughput: the peer in its own process on ``--peer-events`` events (default
-``--events``) to the receiver; every span must arrive (a BatchSpanProcessor
-whose queue overflows drops spans: that would be a false figure).
+``--events``) to the receiver; every span must be exported by the peer and
+arrive (a BatchSpanProcessor whose queue overflows drops spans: that would be
+a false figure), else the bench stops.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ def check(bench: Bench) -> dict[str, Any]:
         peer.flush()
     finally:
         peer.close()
+    if peer.dropped():
+        raise BenchError(f"peer check: the peer dropped {peer.dropped()} of {peer.ended} spans")
     ours = wait_spans(bench.rx, CHECK_OURS, len(events))
     theirs = wait_spans(bench.rx, CHECK_PEER, len(events), timeout=5)
     diffs = compare_spans(ours, theirs)
@@ -104,11 +107,25 @@ def throughput(bench: Bench) -> dict[str, Any]:
     )
     report = orjson.loads(out.stdout)
     bench.wait_delivered(PEER_PATH, n, stall=30)
-    got = bench.count(PEER_PATH)
-    if got != n:
-        raise BenchError(f"the peer's spans did not all arrive: {got} of {n} (dropped or lost)")
+    check_all_exported(report, n, bench.count(PEER_PATH))
     return {
         "peer_otel_sdk_events_per_s": report["events_per_s"],
         "peer_cpu_us_per_event": report["cpu_us_per_event"],
+        "peer_main_cpu_us_per_event": report["main_cpu_us_per_event"],
+        "peer_exporter_cpu_us_per_event": report["exporter_cpu_us_per_event"],
+        "peer_spans_exported": report["spans_exported"],
         "peer_events": n,
     }
+
+
+def check_all_exported(report: dict[str, Any], n: int, arrived: int) -> None:
+    """The peer's figure counts only if it exported every one of its ``n``
+    spans (none dropped by the BatchSpanProcessor) and all ``n`` arrived."""
+    exported, dropped = report.get("spans_exported"), report.get("spans_dropped")
+    if exported != n or dropped != 0:
+        raise BenchError(
+            f"the peer exported {exported} of {n} spans ({dropped} dropped: its "
+            "BatchSpanProcessor queue overflowed or an export failed); its figure would be false"
+        )
+    if arrived != n:
+        raise BenchError(f"the peer's spans did not all arrive: {arrived} of {n} (lost)")
