@@ -7,7 +7,8 @@
   sink and code), ``create`` (isolate, prelude, the handler's code), the
   ``first_call`` and a ``warm_call`` on a batch of ``--batch`` Svix webhook
   events (``transforms/svix-webhook-attempts.js``), and ``close`` (what the
-  LRU cache pays when it evicts one), over ``--isolates`` isolates.
+  LRU cache pays when it evicts one), over ``--isolates`` isolates;
+  ``heap_mb``: an isolate's V8 heap after ``--warm`` more calls.
 - ``rq_job``: RQ's own path for one job (``SimpleWorker`` in burst mode on
   ``--jobs`` no-op jobs, enqueued as ``delivery/scheduling`` enqueues): worker
   and Redis CPU per job, the cost ``delivery.worker.Drain`` skips for
@@ -38,11 +39,12 @@ def _cpu_ms() -> float:
     return (t.user + t.system) * 1000
 
 
-def isolate_costs(isolates: int, batch: int) -> dict[str, float]:
+def isolate_costs(isolates: int, batch: int, warm: int) -> dict[str, float]:
     code = HANDLER.read_text("utf-8")
     call = rt._call_source(build_input_json(webhook_events(batch)), 10_000_000)  # noqa: SLF001
     rt.JsRuntime(timeout_ms=5000, memory_mb=64, cache_size=1).run_once(None, '{"events": []}')
     stages: dict[str, list[float]] = {"create": [], "first_call": [], "warm_call": [], "close": []}
+    heap: list[float] = []
     for _ in range(isolates):
         t0 = _cpu_ms()
         iso = rt._Isolate(code, timeout_ms=5000, memory_mb=64)  # noqa: SLF001
@@ -51,11 +53,16 @@ def isolate_costs(isolates: int, batch: int) -> dict[str, float]:
         t2 = _cpu_ms()
         iso.call(call, 5000, 64, 10_000_000)
         t3 = _cpu_ms()
-        iso.close()
+        for _ in range(warm):
+            iso.call(call, 5000, 64, 10_000_000)
+        heap.append(iso.mr.heap_stats()["total_heap_size"] / 2**20)
         t4 = _cpu_ms()
-        for key, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+        iso.close()
+        t5 = _cpu_ms()
+        for key, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t5 - t4), strict=True):
             stages[key].append(value)
-    return {k: round(statistics.fmean(v), 2) for k, v in stages.items()}
+    out = {k: round(statistics.fmean(v), 2) for k, v in stages.items()}
+    return out | {"heap_mb": round(statistics.fmean(heap), 1)}
 
 
 def rq_job_costs(jobs: int) -> dict[str, float]:
@@ -89,10 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--isolates", type=int, default=60)
     p.add_argument("--batch", type=int, default=100, help="events per call")
+    p.add_argument("--warm", type=int, default=20, help="calls before the heap is read")
     p.add_argument("--jobs", type=int, default=1000, help="no-op RQ jobs")
     args = p.parse_args(argv)
     out: dict[str, Any] = {
-        "isolate_ms": isolate_costs(args.isolates, args.batch),
+        "isolate_ms": isolate_costs(args.isolates, args.batch, args.warm),
         "rq_job_ms": rq_job_costs(args.jobs),
         "batch": args.batch,
     }
