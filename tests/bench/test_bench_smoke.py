@@ -66,6 +66,7 @@ def test_bench_smoke_run_of_every_phase_prints_the_figures_and_loses_nothing() -
     details = report["details"]
     assert details["peer_check_equal"] is True and details["peer_check_spans"] == 54
     assert details["fanout_streams"] == 20 and details["fanout_lost"] == 0
+    assert details["fanout_own_code"] is False
     assert details["idle_sinks"] == 200 and report["idle_redis_cmds_per_s"] > 0
     assert details["soak_down_acked"] > 0  # the down sink's stream was acked, then delivered
     assert details["soak_start"]["used_memory_mb"] > 0 and details["soak_end"]["aof_mb"] > 0

@@ -106,10 +106,18 @@ class Bench:
         return sink_id
 
     def streams_with_sinks(
-        self, prefix: str, n: int, url: str, max_wait: int, concurrency: int = 16
+        self,
+        prefix: str,
+        n: int,
+        url: str,
+        max_wait: int,
+        concurrency: int = 16,
+        own_code: bool = False,
     ) -> list[str]:
         """``n`` streams with one sink each (this handler), over the API with
-        ``concurrency`` requests in flight; the stream ids in order."""
+        ``concurrency`` requests in flight; the stream ids in order.
+        ``own_code``: each sink's code differs by a comment (as a platform's
+        customers' code would): no bundled handler, an isolate per sink."""
 
         async def one(client: httpx.AsyncClient, sem: asyncio.Semaphore, i: int) -> str:
             async with sem:
@@ -119,7 +127,8 @@ class Bench:
                 r = await client.post(f"/stream/{sid}/sink", json=self.sink_body(url, max_wait))
                 r.raise_for_status()
                 path = f"/stream/{sid}/sink/{r.json()['id']}/transformation"
-                r = await client.patch(path, json={"code": self.code})
+                code = f"{self.code}\n// {prefix} sink {i}\n" if own_code else self.code
+                r = await client.patch(path, json={"code": code})
                 r.raise_for_status()
                 return sid
 

@@ -316,6 +316,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--fanout-streams", type=int, default=1000, help="streams; 0 skips")
     g.add_argument("--fanout-events", type=int, default=0, help="events (default: --events)")
     g.add_argument(
+        "--fanout-own-code",
+        action="store_true",
+        help="each sink's code differs (an isolate per sink, not the bundled handler's)",
+    )
+    g.add_argument(
         "--fanout-batch-post", type=int, default=0, help="events per POST (default: --batch-post)"
     )
     g = p.add_argument_group("idle (sinks with nothing to deliver)")

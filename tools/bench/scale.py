@@ -4,7 +4,10 @@ and many sinks with nothing to do (``idle``).
 fanout: ``--fanout-streams`` streams (default 1,000), one otelTracing sink each
 (batchSize ``--batch-size``, maxWaitSecs 1), ``--fanout-events`` POSTed at full
 speed round-robin over them; rate = events / first POST to last span, and the
-p50/p99 of POST-to-span latency.
+p50/p99 of POST-to-span latency. The sinks run the bench's handler, a bundled
+one, so they share its isolates (``transform/runtime.py``); with
+``--fanout-own-code`` each sink's code differs by a comment, as customers' own
+code would: an isolate per sink, whose first batch costs ~10 ms more of CPU.
 
 idle: ``--idle-sinks`` sinks (default 10,000; ``--idle-sinks-per-stream`` per
 stream) written as the API writes them, many per MULTI (seconds, not
@@ -39,7 +42,13 @@ IDLE_PATH = "/idle/v1/traces"
 def fanout(bench: Bench) -> dict[str, Any]:
     args = bench.args
     t0 = time.monotonic()
-    ids = bench.streams_with_sinks("bench-fanout", args.fanout_streams, bench.rx + FANOUT_PATH, 1)
+    ids = bench.streams_with_sinks(
+        "bench-fanout",
+        args.fanout_streams,
+        bench.rx + FANOUT_PATH,
+        1,
+        own_code=args.fanout_own_code,
+    )
     setup_s = time.monotonic() - t0
     pids = bench.pids()
     cpu0 = {role: sum(proc_cpu_s(p) for p in ps) for role, ps in pids.items()}
@@ -54,6 +63,7 @@ def fanout(bench: Bench) -> dict[str, Any]:
         "fanout_latency_ms_p50": stats["latency_ms_p50"],
         "fanout_latency_ms_p99": stats["latency_ms_p99"],
         "fanout_streams": len(ids),
+        "fanout_own_code": bool(args.fanout_own_code),
         "fanout_events": sent["accepted"],
         "fanout_seconds": round(span_s, 2),
         "fanout_setup_s": round(setup_s, 1),
