@@ -82,11 +82,12 @@ def test_every_lua_script_is_in_scripts_py_only() -> None:
 
 
 def _lua_files_outside(folder: Path) -> list[Path]:
-    """``.lua`` files under ``folder`` that are not in ``LUA_DIR`` itself."""
+    """``.lua`` files under ``folder`` that are not in ``LUA_DIR`` itself
+    (hidden folders, such as ``.venv`` and ``.cache``, hold no project code)."""
     return [
-        path.relative_to(folder)
-        for path in sorted(folder.rglob("*.lua"))
-        if path.relative_to(folder).parent != LUA_DIR
+        rel
+        for rel in (path.relative_to(folder) for path in sorted(folder.rglob("*.lua")))
+        if rel.parent != LUA_DIR and not any(part.startswith(".") for part in rel.parts)
     ]
 
 
