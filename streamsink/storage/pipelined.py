@@ -118,7 +118,8 @@ class _Protocol(asyncio.Protocol):
 class PipelinedRedis:
     """A pipelined connection to the server of the redis-py asyncio client
     ``twin`` (its connection settings); ``execute_command``, ``evalsha`` and
-    ``script_load`` as on a redis-py client (what ``storage.scripts`` calls).
+    ``script_load`` as on a redis-py client (what ``storage.scripts`` calls),
+    with raw replies (no response callbacks: ``PING`` gives ``b"PONG"``).
     Bound to the event loop it first runs on."""
 
     def __init__(self, twin: redis.asyncio.Redis) -> None:
