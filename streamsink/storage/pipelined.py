@@ -4,8 +4,7 @@ pipelined: the ingest fast lane's client (``api.ingest_core``).
 redis-py's asyncio client costs about 170 µs of CPU a command on the events
 POST (pool, retry wrapper, time-out context, a read loop per reply), a sixth of
 the API's work for a batch of 100 events. Here a command is packed (hiredis),
-written, and its future resolved in order by the protocol as replies arrive:
-commands of concurrent requests share one connection and one write each,
+written, and its future resolved in order by the protocol as replies arrive,
 nothing else.
 
 The connection is opened and authenticated by redis-py (``connect()`` of the
@@ -116,27 +115,40 @@ class _Protocol(asyncio.Protocol):
 
 
 class PipelinedRedis:
-    """A pipelined connection to the server of the redis-py asyncio client
-    ``twin`` (its connection settings); ``execute_command``, ``evalsha`` and
+    """Lean connections to the server of the redis-py asyncio client ``twin``
+    (its connection settings); ``execute_command``, ``evalsha`` and
     ``script_load`` as on a redis-py client (what ``storage.scripts`` calls),
     with raw replies (no response callbacks: ``PING`` gives ``b"PONG"``).
-    Bound to the event loop it first runs on."""
 
-    def __init__(self, twin: redis.asyncio.Redis) -> None:
+    A command goes to an idle connection, else to a new one (up to
+    ``max_connections``), else is pipelined behind the least busy: concurrent
+    commands travel on separate sockets, which Redis reads in the same turn of
+    its event loop (it reads at most 16 KB a socket a turn), so that one
+    ``fsync`` (``appendfsync always``) covers them all. Bound to the event loop
+    it first runs on."""
+
+    def __init__(self, twin: redis.asyncio.Redis, max_connections: int = 32) -> None:
         self.pool = twin.connection_pool
         self.timeout: float | None = self.pool.connection_kwargs.get("socket_timeout")
-        self._protocol: _Protocol | None = None
-        self._connecting: asyncio.Future[_Protocol] | None = None
+        self.max_connections = max_connections
+        self._open_ones: list[_Protocol] = []
+        self._opening = 0
+        self._opened: asyncio.Future[None] | None = None  # the next open ends
 
     async def execute_command(self, *args: Any) -> Any:
         try:
             packed = hiredis.pack_command(args)
         except TypeError as exc:
             raise redis.DataError(str(exc)) from None
-        protocol = self._protocol
-        if protocol is None or protocol.lost is not None:
-            protocol = await self._connect()
-        return await protocol.send(packed)
+        while True:
+            protocol = self._pick()
+            if protocol is not None:
+                return await protocol.send(packed)
+            if len(self._open_ones) + self._opening < self.max_connections:
+                return await (await self._open_counted()).send(packed)
+            if self._opened is None:  # every slot is being opened: wait for one
+                self._opened = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._opened)
 
     async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
         return await self.execute_command("EVALSHA", sha, numkeys, *keys_and_args)
@@ -145,25 +157,35 @@ class PipelinedRedis:
         return await self.execute_command("SCRIPT", "LOAD", script)
 
     async def aclose(self) -> None:
-        protocol, self._protocol = self._protocol, None
-        if protocol is not None:
+        ones, self._open_ones = self._open_ones, []
+        for protocol in ones:
             protocol.fail(redis.ConnectionError("the client was closed"))
 
-    async def _connect(self) -> _Protocol:
-        """The live protocol, connecting once for every caller waiting."""
-        if self._connecting is None:
-            self._connecting = asyncio.get_running_loop().create_future()
-            try:
-                self._protocol = await self._open()
-                self._connecting.set_result(self._protocol)
-            except BaseException as exc:
-                self._connecting.set_exception(exc)
-                self._connecting.exception()  # retrieved: no "never retrieved" warning
-                raise
-            finally:
-                self._connecting = None
-            return self._protocol
-        return await asyncio.shield(self._connecting)
+    def _pick(self) -> _Protocol | None:
+        """An idle live connection; else, when no other may be opened, the
+        least busy (None when there is none yet, or another may be opened)."""
+        ones = self._open_ones
+        if any(p.lost is not None for p in ones):
+            ones[:] = [p for p in ones if p.lost is None]
+        best = None
+        for protocol in ones:
+            if not protocol.pending:
+                return protocol
+            if best is None or len(protocol.pending) < len(best.pending):
+                best = protocol
+        return None if len(ones) + self._opening < self.max_connections else best
+
+    async def _open_counted(self) -> _Protocol:
+        self._opening += 1
+        try:
+            protocol = await self._open()
+            self._open_ones.append(protocol)
+            return protocol
+        finally:
+            self._opening -= 1
+            opened, self._opened = self._opened, None
+            if opened is not None and not opened.done():
+                opened.set_result(None)
 
     async def _open(self) -> _Protocol:
         conn = self.pool.make_connection()

@@ -1,5 +1,6 @@
-"""``storage.pipelined.PipelinedRedis``: the ingest fast lane's connection. Commands
-of concurrent callers share one connection and each gets its own reply; error
+"""``storage.pipelined.PipelinedRedis``: the ingest fast lane's connections.
+Concurrent commands go on separate connections up to a bound, then are
+pipelined, and each gets its own reply; error
 replies raise redis-py's classes; a lost or silent connection fails what is in
 flight and the next command connects again (real redis-server)."""
 
@@ -16,28 +17,29 @@ from streamsink.storage.connection import async_twin, connect
 from streamsink.storage.pipelined import PipelinedRedis
 
 
-def _client(redis_url: str, **kwargs: float) -> PipelinedRedis:
+def _client(redis_url: str, max_connections: int = 32, **kwargs: float) -> PipelinedRedis:
     twin = async_twin(connect(redis_url, **kwargs))
     assert twin is not None
-    return PipelinedRedis(twin)
+    return PipelinedRedis(twin, max_connections)
 
 
-def test_concurrent_commands_share_one_connection_and_get_their_own_replies(
-    redis_url: str, redis_client: redis.Redis
+@pytest.mark.parametrize("connections", [1, 3, 32])
+def test_concurrent_commands_get_their_own_replies(
+    redis_url: str, redis_client: redis.Redis, connections: int
 ) -> None:
     async def run() -> tuple[list[object], set[object]]:
-        client = _client(redis_url)
+        client = _client(redis_url, connections)
         writes = [client.execute_command("SET", f"k{i}", f"v{i}é") for i in range(50)]
         await asyncio.gather(*writes)
         reads = [client.execute_command("GET", f"k{i}") for i in range(50)]
-        ids = [client.execute_command("CLIENT", "ID") for _ in range(10)]
+        ids = [client.execute_command("CLIENT", "ID") for _ in range(40)]
         got = await asyncio.gather(*reads, *ids)
         await client.aclose()
         return got[:50], set(got[50:])
 
     values, ids = asyncio.run(run())
     assert values == [f"v{i}é".encode() for i in range(50)]
-    assert len(ids) == 1  # one connection
+    assert len(ids) == min(connections, 40)  # separate sockets up to the bound
     assert redis_client.get("k7") == "v7é".encode()  # the URL's database
 
 
@@ -82,6 +84,16 @@ def test_a_lost_connection_fails_what_is_in_flight_then_reconnects(
         return value
 
     assert asyncio.run(run()) == b"PONG"
+
+
+def test_an_idle_connection_is_reused(redis_url: str) -> None:
+    async def run() -> set[object]:
+        client = _client(redis_url)
+        ids = {await client.execute_command("CLIENT", "ID") for _ in range(5)}
+        await client.aclose()
+        return ids
+
+    assert len(asyncio.run(run())) == 1
 
 
 def test_no_reply_within_socket_timeout_is_a_timeout_error(redis_url: str) -> None:
