@@ -99,6 +99,9 @@ class _Protocol(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
+    def closing(self) -> bool:
+        return self.transport is None or self.transport.is_closing()
+
     def _timed_out(self) -> None:
         self.fail(redis.TimeoutError(f"no reply from Redis within {self.timeout} s"))
 
@@ -165,8 +168,8 @@ class PipelinedRedis:
         """An idle live connection; else, when no other may be opened, the
         least busy (None when there is none yet, or another may be opened)."""
         ones = self._open_ones
-        if any(p.lost is not None for p in ones):
-            ones[:] = [p for p in ones if p.lost is None]
+        if any(p.lost is not None or p.closing() for p in ones):
+            ones[:] = [p for p in ones if p.lost is None and not p.closing()]
         best = None
         for protocol in ones:
             if not protocol.pending:
