@@ -14,6 +14,11 @@ On expiry the connection gets a 408 (unless a response was started, or no
 byte of a request came) and is closed; the app, if it was waiting for the
 body, sees ``http.disconnect``. Responses are never timed: the timer is
 disarmed once the request is in.
+
+The connection's writes go through ``CoalescingTransport``: uvicorn writes a
+response's head and its body separately (two ``send`` calls, two TCP segments
+and two wake-ups of the client for a 202 ``{}``); writes made in one turn of
+the event loop now leave in one ``write`` at its end, in order.
 """
 
 from __future__ import annotations
@@ -26,6 +31,47 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from streamsink.settings import Settings
+
+
+class CoalescingTransport:
+    """A transport whose writes made in one turn of the event loop are joined
+    and written once, at the end of that turn (``call_soon``), in order; any
+    other use of the transport (close, EOF, ...) writes what is held first.
+    Everything else is the wrapped transport's."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._held:
+            self._loop.call_soon(self.flush)
+        self._held.append(bytes(data))
+
+    def writelines(self, chunks: Any) -> None:
+        for chunk in chunks:
+            self.write(chunk)
+
+    def flush(self) -> None:
+        held, self._held = self._held, []
+        if held and not self._transport.is_closing():
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.flush()
+        self._transport.set_protocol(protocol)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class DeadlineProtocol(HttpToolsProtocol):
@@ -82,7 +128,8 @@ class DeadlineProtocol(HttpToolsProtocol):
     # -- protocol and parser hooks -------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        coalescing = CoalescingTransport(transport, self.loop)
+        super().connection_made(coalescing)  # type: ignore[arg-type]
         self._arm("header", self.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
-import redis.asyncio
 from starlette.concurrency import run_in_threadpool
 
 from streamsink.api.errors import validation_error
@@ -37,6 +36,7 @@ from streamsink.delivery import scheduling
 from streamsink.storage import appends
 from streamsink.storage.connection import async_twin
 from streamsink.storage.eventlog import LogPolicy
+from streamsink.storage.pipelined import PipelinedRedis
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +64,16 @@ def event_types(events: Events) -> set[str]:
 
 
 class Ingest:
-    """Appends on the app's sync redis-py ``client`` or on its asyncio twin
-    (``enabled`` is False when no twin can be made: fakeredis in unit tests)."""
+    """Appends on the app's sync redis-py ``client`` or, in the fast lane, on a
+    pipelined connection to the same server (``storage.pipelined``: the
+    commands of concurrent POSTs share it); ``enabled`` is False when no asyncio
+    twin can be made (fakeredis in unit tests)."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self.enabled = async_twin(client) is not None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._aclient: redis.asyncio.Redis | None = None
+        self._aclient: PipelinedRedis | None = None
 
     def append(self, state: Any, stream: str, events: Events) -> str | None:
         """Append to an existing stream and wake its sinks (sync client). The
@@ -100,11 +102,12 @@ class Ingest:
             await _in_thread(found, wake, state, self.client, found, event_types(events))
         return found
 
-    def _async_client(self) -> redis.asyncio.Redis:
+    def _async_client(self) -> PipelinedRedis:
         loop = asyncio.get_running_loop()
         if self._aclient is None or self._loop is not loop:
-            self._aclient, self._loop = async_twin(self.client), loop
-        assert self._aclient is not None
+            twin = async_twin(self.client)
+            assert twin is not None  # enabled
+            self._aclient, self._loop = PipelinedRedis(twin), loop
         return self._aclient
 
 

@@ -15,6 +15,9 @@ import redis.asyncio
 from streamsink.resource_ids import STREAM_PREFIX
 from streamsink.storage import eventlog, keys, scripts
 from streamsink.storage.base import now_ms, to_str
+from streamsink.storage.pipelined import PipelinedRedis
+
+AsyncClient = redis.asyncio.Redis | PipelinedRedis
 
 
 def append_call(
@@ -76,7 +79,7 @@ def append_existing(
 
 
 async def append_existing_async(
-    client: redis.asyncio.Redis,
+    client: AsyncClient,
     id_or_uid: str,
     events: Sequence[tuple[str, str]],
     *,
@@ -115,7 +118,7 @@ def append_and_kick(
 
 
 async def append_and_kick_async(
-    client: redis.asyncio.Redis,
+    client: AsyncClient,
     id_or_uid: str,
     events: Sequence[tuple[str, str]],
     kick_ttl: int,

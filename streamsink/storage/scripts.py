@@ -30,6 +30,7 @@ from redis.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from streamsink.storage import keys
+from streamsink.storage.pipelined import PipelinedRedis
 
 
 class Script:
@@ -58,9 +59,12 @@ class Script:
             return client.evalsha(self.sha, len(keys), *keys, *args)
 
     async def run_async(
-        self, client: redis.asyncio.Redis, keys: Sequence[Any], args: Sequence[Any] = ()
+        self,
+        client: redis.asyncio.Redis | PipelinedRedis,
+        keys: Sequence[Any],
+        args: Sequence[Any] = (),
     ) -> Any:
-        """Run on an asyncio client; its reply."""
+        """Run on an asyncio client (or the ingest lane's pipelined one); its reply."""
         try:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:

@@ -12,6 +12,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from streamsink.api.app import create_app
+from streamsink.api.middleware import ingest as ingest_lane
 from streamsink.api.middleware.ingest import parse_events
 from streamsink.settings import Settings
 from streamsink.storage import appends, metrics
@@ -90,6 +91,26 @@ def test_parse_events_long_names() -> None:
     too_long = orjson.dumps({"events": [{"eventType": "n" * 257, "payload": "p"}]})
     assert parse_events(ok, 1) == [("n" * 256, "p")]
     assert parse_events(too_long, 1) is None
+
+
+def test_parse_events_known_names_are_remembered_up_to_a_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Valid names are remembered (no regex for them again), at most
+    ``_KNOWN_NAMES_MAX``; a bad name is refused before and after good ones."""
+    monkeypatch.setattr(ingest_lane, "_known_names", set())
+    monkeypatch.setattr(ingest_lane, "_KNOWN_NAMES_MAX", 3)
+
+    def body(*names: str) -> bytes:
+        return orjson.dumps({"events": [{"eventType": n, "payload": "p"} for n in names]})
+
+    for bad in ("a b", "..", "", "n" * 257, "é"):
+        assert parse_events(body("ok", bad), 5) is None
+        assert bad not in ingest_lane._known_names
+    assert parse_events(body("a", "b", "a", "c", "d"), 5) is not None
+    assert ingest_lane._known_names == {"ok", "a", "b"}
+    assert parse_events(body("d", "a b"), 5) is None
+    assert parse_events(body("."), 5) is None
 
 
 # --- the app ------------------------------------------------------------------------

@@ -55,13 +55,41 @@ def event_type(seq: int) -> str:
     return "message.attempt" if seq % 2 == 0 else "http.attempt"
 
 
-def body_for(first: int, count: int) -> bytes:
-    sent_us = time.time_ns() // 1000
+def reference_body(first: int, count: int, sent_us: int) -> bytes:
+    """The body of events ``first``.. as the API reads it (``body_for`` writes these bytes)."""
     events = [
         {"eventType": event_type(s), "payload": webhook_payload(s, sent_us)}
         for s in range(first, first + count)
     ]
     return orjson.dumps({"events": events})
+
+
+def _templates() -> tuple[bytes, bytes]:
+    """The JSON of an even and of an odd event with ``%d`` for its pair number
+    (twice), sequence number and send time, from ``webhook_payload`` itself."""
+    out = []
+    for seq in (0, 1):  # pair 0 ("msg_0", "atmpt_0"), marker "b<seq>.0"
+        text = orjson.dumps({"eventType": event_type(seq), "payload": webhook_payload(seq, 0)})
+        text = text.replace(b"%", b"%%").replace(b"msg_0", b"msg_%d", 1)
+        text = text.replace(b"atmpt_0", b"atmpt_%d", 1)
+        out.append(text.replace(b"b%d.0" % seq, b"b%d.%d", 1))
+    return out[0], out[1]
+
+
+_EVEN, _ODD = _templates()
+
+
+def body_for(first: int, count: int) -> bytes:
+    """``reference_body`` at the time now, by filling two templates: building
+    each body with dicts and ``orjson`` cost the load generator ~2.6 µs an
+    event, CPU taken from the stack it measures (and the 8 bodies due after a
+    group of 202s were late by that much)."""
+    sent_us = time.time_ns() // 1000
+    parts = [
+        (_ODD if s & 1 else _EVEN) % (s >> 1, s >> 1, s, sent_us)
+        for s in range(first, first + count)
+    ]
+    return b'{"events":[' + b",".join(parts) + b"]}"
 
 
 class Conn:

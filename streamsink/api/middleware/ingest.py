@@ -42,6 +42,22 @@ _HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"2")]
 
 Events = list[tuple[str, str]]
 
+#: Event type names already found valid (a regex match a name costs more than the
+#: rest of an event's checks); at most ``_KNOWN_NAMES_MAX`` are kept.
+_known_names: set[str] = set()
+_KNOWN_NAMES_MAX = 1024
+
+
+def _valid_name(name: str) -> bool:
+    """``name`` (a str) is a valid event type name; remembered when it is."""
+    if name in _known_names:
+        return True
+    if _NAME.fullmatch(name) is None or name in DOT_SEGMENTS:
+        return False
+    if len(_known_names) < _KNOWN_NAMES_MAX:
+        _known_names.add(name)
+    return True
+
 
 def parse_events(body: bytes, max_events: int) -> Events | None:
     """(event type, payload text) pairs when ``body`` is a plain valid events
@@ -58,12 +74,13 @@ def parse_events(body: bytes, max_events: int) -> Events | None:
     if not 1 <= len(items) <= max_events:
         return None
     events: Events = []
-    dumps = orjson.dumps
+    append, dumps, known = events.append, orjson.dumps, _known_names
     for item in items:
         if type(item) is not dict or len(item) != 2:
             return None
-        name, payload = item.get("eventType"), item.get("payload")
-        if type(name) is not str or _NAME.fullmatch(name) is None or name in DOT_SEGMENTS:
+        name = item.get("eventType")
+        payload = item.get("payload")
+        if type(name) is not str or (name not in known and not _valid_name(name)):
             return None
         if type(payload) is not str:
             if type(payload) is not dict and type(payload) is not list:
@@ -72,7 +89,7 @@ def parse_events(body: bytes, max_events: int) -> Events | None:
                 payload = dumps(payload).decode()
             except orjson.JSONEncodeError:
                 return None  # past orjson's depth: the route's stdlib fallback
-        events.append((name, payload))
+        append((name, payload))
     return events
 
 
