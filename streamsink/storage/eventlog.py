@@ -1,9 +1,10 @@
 """The per-stream event log: a Redis Stream at ``ss:log:{stream_id}``.
 
-Each entry has fields ``t`` (event type), ``p`` (payload text) and ``ts`` (ingest
-time, epoch ms): ``keys.LOG_FIELDS``, in that order. Entry ids (``<ms>-<seq>``)
-are the log's positions: a sink's cursor is the id of the last entry it has
-delivered ("0-0" = before the first). Appends of one request go in a single
+Each entry has fields ``t`` (event type) and ``p`` (payload text):
+``keys.LOG_FIELDS``, in that order. Entry ids (``<ms>-<seq>``) are the log's
+positions: a sink's cursor is the id of the last entry it has delivered ("0-0" =
+before the first); an entry's ingest time is its id's milliseconds (Redis's clock
+at the append; entries of earlier releases carry it in a ``ts`` field, still read). Appends of one request go in a single
 MULTI so they are all-or-nothing.
 
 The log is bounded (``trim_stream``, README "Retention and back-pressure"): an
@@ -33,9 +34,9 @@ from streamsink.errors import StoreFull, StreamOverBudget
 from streamsink.storage import keys, scripts
 
 START = "0-0"
-_T, _P, _TS = keys.LOG_FIELDS
+_T, _P = keys.LOG_FIELDS
+_TS = keys.LOG_TS
 _USUAL = [name.encode() for name in keys.LOG_FIELDS]  # as a raw reply names them
-_BT, _BP, _BTS = _USUAL
 
 
 log_key = keys.event_log  # the old name (callers outside storage/)
@@ -56,9 +57,6 @@ def _entry(entry_id: Any, fields: Any) -> LogEntry:
     eid = _s(entry_id)
     if not isinstance(fields, dict):  # a raw reply: [name, value, name, value, ...]
         fields = dict(zip(fields[::2], fields[1::2], strict=True))
-    t, p, ts = fields.get(_BT), fields.get(_BP), fields.get(_BTS)
-    if t is not None and p is not None and ts is not None:  # the usual bytes reply: no copy
-        return LogEntry(id=eid, event_type=t.decode(), payload=p.decode(), ts=int(ts))
     f = {_s(k): v for k, v in fields.items()}
     ts = f.get(_TS)
     return LogEntry(
@@ -107,7 +105,6 @@ def append(
     client: redis.Redis,
     stream_id: str,
     events: Sequence[tuple[str, str]],
-    ts: int | None = None,
     *,
     pipeline: Pipeline | None = None,
 ) -> list[str] | None:
@@ -115,13 +112,12 @@ def append(
 
     With ``pipeline`` (already in MULTI) the XADDs are queued there and None is
     returned: the caller's EXEC makes them part of its transaction."""
-    ts_text = str(ts if ts is not None else int(time.time() * 1000))
     key = keys.event_log(stream_id)
     if pipeline is None and not events:
         return []
     pipe = pipeline if pipeline is not None else client.pipeline(transaction=True)
     for event_type, payload in events:
-        pipe.xadd(key, {_T: event_type, _P: payload, _TS: ts_text})
+        pipe.xadd(key, {_T: event_type, _P: payload})
     if pipeline is not None:
         return None
     return [_s(eid) for eid in pipe.execute()]
@@ -176,9 +172,11 @@ def parse_entries(raw: Any) -> list[LogEntry]:
     out: list[LogEntry] = []
     append, make = out.append, LogEntry._make
     for eid, fields in raw or ():
-        # The usual raw entry: XADD wrote t, p, ts in this order.
-        if type(fields) is list and len(fields) == 6 and fields[0::2] == _USUAL:
-            append(make((eid.decode(), fields[1].decode(), fields[3].decode(), int(fields[5]))))
+        # The usual raw entry: XADD wrote t, p in this order.
+        if type(fields) is list and len(fields) == 4 and fields[0::2] == _USUAL:
+            eid = eid.decode()
+            ms = eid[: eid.index("-")]
+            append(make((eid, fields[1].decode(), fields[3].decode(), int(ms))))
         else:
             append(_entry(eid, fields))
     return out

@@ -146,8 +146,10 @@ LOG_KEY_PREFIX = PREFIX + "log:"
 #: The fields of a log entry, in the order every append writes them.
 LOG_TYPE = "t"  # event type
 LOG_PAYLOAD = "p"  # payload text
-LOG_TS = "ts"  # ingest time, epoch ms
-LOG_FIELDS = (LOG_TYPE, LOG_PAYLOAD, LOG_TS)
+#: Ingest time, epoch ms: written by earlier releases only (still read). An entry's
+#: ingest time is its id's millisecond part (Redis's clock at the XADD).
+LOG_TS = "ts"
+LOG_FIELDS = (LOG_TYPE, LOG_PAYLOAD)
 
 
 def event_log(stream_id: str) -> str:

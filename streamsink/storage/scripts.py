@@ -134,7 +134,6 @@ _APPEND_EVENTS = _TRIM_LOG + _lua(
     series_ttl=keys.METRICS_MINUTE_TTL_SECS,
     t=keys.LOG_TYPE,
     p=keys.LOG_PAYLOAD,
-    ts=keys.LOG_TS,
     trim_due=keys.TRIM_DUE,
     overhead=ENTRY_OVERHEAD,
 )

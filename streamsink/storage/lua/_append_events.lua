@@ -21,7 +21,7 @@ local function append_events(first)
     end
   end
   for i = first, #ARGV, 2 do
-    local added = redis.pcall('XADD', key, '*', '$t', ARGV[i], '$p', ARGV[i + 1], '$ts', ARGV[4])
+    local added = redis.pcall('XADD', key, '*', '$t', ARGV[i], '$p', ARGV[i + 1])
     if type(added) == 'table' and added.err then
       if i == first then trim(true) end
       return added

@@ -171,16 +171,30 @@ def test_script_runs_on_a_client_a_pipeline_and_an_asyncio_client(redis_url: str
 
 
 def test_log_fields_are_what_both_append_paths_write(redis_client: redis.Redis) -> None:
-    """The route's MULTI append and the Lua append store ``keys.LOG_FIELDS``."""
+    """The route's MULTI append and the Lua append store ``keys.LOG_FIELDS``
+    (type, payload); the ingest time is read from the entry id."""
     redis_client.hset(keys.stream("strm_a"), "id", "strm_a")
-    eventlog.append(redis_client, "strm_a", [("a", "1")], ts=5)
-    assert appends.append_existing(redis_client, "strm_a", [("b", "2")], ts=6) == "strm_a"
-    fields = [f for _, f in redis_client.xrange(keys.event_log("strm_a"))]
+    eventlog.append(redis_client, "strm_a", [("a", "1")])
+    assert appends.append_existing(redis_client, "strm_a", [("b", "2")]) == "strm_a"
+    raw = redis_client.xrange(keys.event_log("strm_a"))
     wanted = [name.encode() for name in keys.LOG_FIELDS]
-    assert [list(f) for f in fields] == [wanted, wanted]
-    assert [f[wanted[0]] for f in fields] == [b"a", b"b"]
+    assert wanted == [b"t", b"p"]
+    assert [list(f) for _, f in raw] == [wanted, wanted]
+    assert [f[wanted[0]] for _, f in raw] == [b"a", b"b"]
     entries = eventlog.entries_after(redis_client, "strm_a", eventlog.START, 5)
-    assert [(e.event_type, e.payload, e.ts) for e in entries] == [("a", "1", 5), ("b", "2", 6)]
+    assert [(e.event_type, e.payload) for e in entries] == [("a", "1"), ("b", "2")]
+    assert [e.ts for e in entries] == [int(eid.decode().split("-")[0]) for eid, _ in raw]
+
+
+def test_log_entries_of_earlier_releases_keep_their_ts(redis_client: redis.Redis) -> None:
+    """Entries written with a ``ts`` field (earlier releases) read that time."""
+    redis_client.xadd(keys.event_log("strm_a"), {"t": "a", "p": "1", "ts": "5"}, id="9-1")
+    redis_client.xadd(keys.event_log("strm_a"), {"t": "b", "p": "2"}, id="9-2")
+    entries = eventlog.entries_after(redis_client, "strm_a", eventlog.START, 5)
+    assert [(e.id, e.event_type, e.payload, e.ts) for e in entries] == [
+        ("9-1", "a", "1", 5),
+        ("9-2", "b", "2", 9),
+    ]
 
 
 def test_append_and_kick_claims_idle_matching_sinks(redis_client: redis.Redis) -> None:
@@ -273,4 +287,4 @@ def test_key_layout_is_unchanged() -> None:
         "ss:local:trace_bytes",
         "ss:local:trace:",
     ]
-    assert keys.LOG_FIELDS == ("t", "p", "ts")
+    assert keys.LOG_FIELDS == ("t", "p")
