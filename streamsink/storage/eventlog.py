@@ -4,8 +4,8 @@ Each entry has fields ``t`` (event type) and ``p`` (payload text):
 ``keys.LOG_FIELDS``, in that order. Entry ids (``<ms>-<seq>``) are the log's
 positions: a sink's cursor is the id of the last entry it has delivered ("0-0" =
 before the first); an entry's ingest time is its id's milliseconds (Redis's clock
-at the append; entries of earlier releases carry it in a ``ts`` field, still read). Appends of one request go in a single
-MULTI so they are all-or-nothing.
+at the append; entries of earlier releases carry it in a ``ts`` field, still
+read). Appends of one request go in a single MULTI so they are all-or-nothing.
 
 The log is bounded (``trim_stream``, README "Retention and back-pressure"): an
 entry is kept while an enabled or retrying sink has not passed it, and for the
