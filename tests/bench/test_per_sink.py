@@ -9,7 +9,8 @@ from tools.bench.per_sink import isolate_costs, rq_job_costs
 def test_isolate_costs_has_every_stage() -> None:
     costs = isolate_costs(2, 10, 2)
     assert set(costs) == {"create", "first_call", "warm_call", "close", "heap_mb"}
-    assert costs["create"] > 0 and costs["heap_mb"] > 0
+    # every stage costs some CPU, even a sub-millisecond one (warm_call, close)
+    assert all(costs[stage] > 0 for stage in costs), costs
 
 
 def test_rq_job_costs_runs_every_job() -> None:

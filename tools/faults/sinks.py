@@ -145,7 +145,11 @@ def bad_handlers(events: int = 20) -> Result:
     started = time.monotonic()
     good = Receiver().up()
     reasons: dict[str, str] = {}
-    with Stack(workers=1, env=FAST_ENV) as stack, stack.http(timeout=30) as client:
+    # The allocating handler reaches the memory limit in ~0.15 s of CPU; a 3 s
+    # time limit leaves it room on a loaded machine (the suite runs on parallel
+    # workers), else the time limit would stop it first.
+    env = {**FAST_ENV, "STREAMSINK_JS_TIMEOUT_MS": "3000"}
+    with Stack(workers=1, env=env) as stack, stack.http(timeout=30) as client:
         stack.wait_workers_registered()
         stream = client.post("/stream", json={"name": "bad", "uid": "bad"}).json()["id"]
         sinks = {
