@@ -59,7 +59,7 @@ def health(request: Request) -> JSONResponse:
         client.ping()
         queue_depth = sum(Queue(name, connection=client).count for name in QUEUE_NAMES)
         workers = [
-            WorkerOut(name=w.name, state=str(w.state), last_heartbeat=_utc(w.last_heartbeat))
+            WorkerOut(name=w.name, state=str(w.get_state()), last_heartbeat=_utc(w.last_heartbeat))
             for w in Worker.all(connection=client)
         ]
     except redis.RedisError as exc:
