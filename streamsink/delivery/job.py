@@ -238,7 +238,7 @@ def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str,
             return
         first = None
         if prefetched and reads.guess == (sink.cursor, sink.batch_size):
-            first = event_log.parse_entries(prefetched[0])
+            first = event_log.entries_from(prefetched[0], sink.cursor, sink.batch_size)
         pending = read_pending(r, sink, first)
         if not pending.events:
             if pending.scanned_to != sink.cursor:

@@ -47,14 +47,15 @@ def append_call(
     ]
     if kick_ttl is not None:
         args += (keys.KICK_KEY_PREFIX, kick_ttl)
-    for event_type, payload in events:
-        args += (event_type, payload)
+    args += eventlog.batch_args(events)
+    if kick_ttl is not None:
+        args += {event_type: None for event_type, _ in events}  # distinct, in order
     located = keys.stream(id_or_uid) if is_stream_id else keys.stream_uid(id_or_uid)
     return [located, keys.METRICS_COUNTERS, keys.metrics_minute(ts // 60_000)], args
 
 
 @contextlib.contextmanager
-def _refusals(policy: eventlog.LogPolicy) -> Iterator[None]:
+def refusals(policy: eventlog.LogPolicy) -> Iterator[None]:
     """A refused append (budget, OOM) raised as its API error."""
     try:
         yield
@@ -74,7 +75,7 @@ def append_existing(
     atomic step (a Lua script), counted in ``events_ingested``. The stream's id,
     None when it does not exist; ``StreamOverBudget`` or ``StoreFull`` if refused."""
     call_keys, args = append_call(id_or_uid, events, ts, policy=policy)
-    with _refusals(policy):
+    with refusals(policy):
         return to_str(scripts.APPEND(client, call_keys, args))
 
 
@@ -87,7 +88,7 @@ async def append_existing_async(
 ) -> str | None:
     """``append_existing`` on an asyncio client."""
     call_keys, args = append_call(id_or_uid, events, policy=policy)
-    with _refusals(policy):
+    with refusals(policy):
         return to_str(await scripts.APPEND.run_async(client, call_keys, args))
 
 
@@ -113,7 +114,7 @@ def append_and_kick(
     types, in the same script: one round trip. The caller enqueues a delivery
     job per claimed sink. None when the stream does not exist."""
     call_keys, args = append_call(id_or_uid, events, kick_ttl=kick_ttl, policy=policy)
-    with _refusals(policy):
+    with refusals(policy):
         return _claimed(scripts.APPEND_AND_KICK(client, call_keys, args))
 
 
@@ -127,5 +128,5 @@ async def append_and_kick_async(
 ) -> Claimed | None:
     """``append_and_kick`` on an asyncio client."""
     call_keys, args = append_call(id_or_uid, events, kick_ttl=kick_ttl, policy=policy)
-    with _refusals(policy):
+    with refusals(policy):
         return _claimed(await scripts.APPEND_AND_KICK.run_async(client, call_keys, args))

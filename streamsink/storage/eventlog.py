@@ -1,24 +1,27 @@
 """The per-stream event log: a Redis Stream at ``ss:log:{stream_id}``.
 
-Each entry has fields ``t`` (event type) and ``p`` (payload text):
-``keys.LOG_FIELDS``, in that order. Entry ids (``<ms>-<seq>``) are the log's
-positions: a sink's cursor is the id of the last entry it has delivered ("0-0" =
-before the first); an entry's ingest time is its id's milliseconds (Redis's clock
-at the append; entries of earlier releases carry it in a ``ts`` field, still
-read). Appends of one request go in a single MULTI so they are all-or-nothing.
+An append writes one entry holding all its events (``keys.LOG_BATCH_FIELDS``:
+count, running count, types, payload lengths, payloads), at the id of its last
+event; its events have the ids before it at the same millisecond, so every
+event has an id ``<ms>-<seq>`` of its own, in log order. Event ids are the
+log's positions: a sink's cursor is the id of the last event it has delivered
+("0-0" = before the first), and may point inside an entry; an event's ingest
+time is its id's milliseconds (Redis's clock at the append). Entries of older
+releases (one event each, ``keys.LOG_FIELDS``, maybe a ``ts`` field) still read.
+One entry per append, not per event, is what makes an append cheap for Redis
+(docs/capacity.md: one XADD and one AOF record instead of a hundred).
 
 The log is bounded (``trim_stream``, README "Retention and back-pressure"): an
-entry is kept while an enabled or retrying sink has not passed it, and for the
-replay window ``LogPolicy.retention_ms``; a disabled or paused sink's entries go
+event is kept while an enabled or retrying sink has not passed it, and for the
+replay window ``LogPolicy.retention_ms``; a disabled or paused sink's events go
 past the window, counted on the sink (``droppedEvents``, ``droppedSince``) and
-in the ``events_dropped`` metric. Appends keep an estimate of the log's bytes
-(``keys.log_meta``); past ``LogPolicy.max_bytes`` they are refused
+in the ``events_dropped`` metric. An entry goes whole, once every sink that
+holds the log has passed its last event. Appends keep an estimate of the log's
+bytes (``keys.log_meta``); past ``LogPolicy.max_bytes`` they are refused
 (``StreamOverBudget``) until the sinks catch up. Trims happen by work: in the
 append script when the stream's next trim is due, and from ``trim_stream``.
 
-Reads of the delivery path send ``XRANGE`` with its name as bytes, so redis-py
-applies no reply callback (no dict per entry); ``parse_entries`` decodes the
-raw reply, and any other shape (a callback's, fields in another order) too.
+Reads run ``scripts.READ_AFTER`` (entries until they hold the events wanted).
 """
 
 from __future__ import annotations
@@ -36,13 +39,16 @@ from streamsink.storage import keys, scripts
 START = "0-0"
 _T, _P = keys.LOG_FIELDS
 _TS = keys.LOG_TS
-_USUAL = [name.encode() for name in keys.LOG_FIELDS]  # as a raw reply names them
+_N = keys.LOG_COUNT.encode()  # a batch entry's first field name, as a raw reply has it
+_BATCH = keys.LOG_BATCH_FIELDS
 
 
 log_key = keys.event_log  # the old name (callers outside storage/)
 
 
 class LogEntry(NamedTuple):
+    """One event of the log."""
+
     id: str
     event_type: str
     payload: str
@@ -53,18 +59,49 @@ def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _entry(entry_id: Any, fields: Any) -> LogEntry:
+def batch_args(events: Sequence[tuple[str, str]]) -> list[Any]:
+    """The events of one append as the append script takes them: count, types
+    joined by "\n", payload lengths (characters) joined by ",", payloads."""
+    return [
+        len(events),
+        "\n".join([t for t, _ in events]),
+        ",".join([str(len(p)) for _, p in events]),
+        "".join([p for _, p in events]),
+    ]
+
+
+def _expand(entry_id: Any, fields: Any) -> list[LogEntry]:
+    """The events of one entry (raw reply or redis-py's dict shape; any release's)."""
     eid = _s(entry_id)
-    if not isinstance(fields, dict):  # a raw reply: [name, value, name, value, ...]
-        fields = dict(zip(fields[::2], fields[1::2], strict=True))
-    f = {_s(k): v for k, v in fields.items()}
+    if isinstance(fields, dict):
+        named = {_s(k): v for k, v in fields.items()}
+        if keys.LOG_COUNT in named:
+            fields = [x for name in _BATCH for x in (name, named.get(name, b""))]
+        else:
+            fields = [x for kv in named.items() for x in kv]
+    if fields and _s(fields[0]) == keys.LOG_COUNT:  # a batch entry
+        n = int(fields[1])
+        types = _s(fields[5]).split("\n")
+        lengths = _s(fields[7]).split(",")
+        text = _s(fields[9])
+        ms_text, _, seq = eid.partition("-")
+        ms, first = int(ms_text), int(seq) - n + 1
+        out, at = [], 0
+        for i in range(n):
+            end = at + int(lengths[i])
+            out.append(LogEntry(f"{ms_text}-{first + i}", types[i], text[at:end], ms))
+            at = end
+        return out
+    f = {_s(k): v for k, v in zip(fields[::2], fields[1::2], strict=True)}
     ts = f.get(_TS)
-    return LogEntry(
-        id=eid,
-        event_type=_s(f.get(_T, b"")),
-        payload=_s(f.get(_P, b"")),
-        ts=int(_s(ts)) if ts is not None else entry_ms(eid),
-    )
+    return [
+        LogEntry(
+            id=eid,
+            event_type=_s(f.get(_T, b"")),
+            payload=_s(f.get(_P, b"")),
+            ts=int(_s(ts)) if ts is not None else entry_ms(eid),
+        )
+    ]
 
 
 def entry_ms(entry_id: str) -> int:
@@ -72,20 +109,23 @@ def entry_ms(entry_id: str) -> int:
     return int(entry_id.split("-", 1)[0])
 
 
+def _pos(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 _U64 = 2**64 - 1
 
 
 def next_id(entry_id: str) -> str:
     """The smallest id strictly after ``entry_id`` (exclusive XRANGE start, any Redis)."""
-    ms, _, seq = entry_id.partition("-")
-    m, s = int(ms), int(seq or 0)
+    m, s = _pos(entry_id)
     return f"{m}-{s + 1}" if s < _U64 else f"{m + 1}-0"
 
 
 def prev_id(entry_id: str) -> str | None:
     """The largest id strictly before ``entry_id``, or None before "0-0"."""
-    ms, _, seq = entry_id.partition("-")
-    m, s = int(ms), int(seq or 0)
+    m, s = _pos(entry_id)
     if s > 0:
         return f"{m}-{s - 1}"
     if m > 0:
@@ -108,77 +148,69 @@ def append(
     *,
     pipeline: Pipeline | None = None,
 ) -> list[str] | None:
-    """Append (event_type, payload) pairs atomically; their entry ids, in order.
-
-    With ``pipeline`` (already in MULTI) the XADDs are queued there and None is
-    returned: the caller's EXEC makes them part of its transaction."""
-    key = keys.event_log(stream_id)
-    if pipeline is None and not events:
-        return []
-    pipe = pipeline if pipeline is not None else client.pipeline(transaction=True)
-    for event_type, payload in events:
-        pipe.xadd(key, {_T: event_type, _P: payload})
+    """Append (event_type, payload) pairs to the log as one entry, atomically;
+    their event ids, in order. Only the log: no stream record is needed and no
+    budget, count or trim applies (the API appends with ``storage.appends``).
+    With ``pipeline`` the script is queued there and None is returned."""
+    call = ([keys.event_log(stream_id), keys.log_meta(stream_id)], batch_args(events))
     if pipeline is not None:
+        scripts.LOG_ADD(pipeline, *call)
         return None
-    return [_s(eid) for eid in pipe.execute()]
+    if not events:
+        return []
+    m, s = _pos(_s(scripts.LOG_ADD(client, *call)))
+    return [f"{m}-{s - len(events) + 1 + i}" for i in range(len(events))]
 
 
 def last_id(client: redis.Redis | Pipeline, stream_id: str) -> str:
-    """Id of the newest entry, "0-0" when the log is empty or missing."""
-    newest = client.xrevrange(keys.event_log(stream_id), "+", "-", count=1)
-    return _s(newest[0][0]) if newest else START
+    """Id of the newest event, "0-0" when the log is empty or missing (on a
+    client, or a pipeline still in immediate mode under WATCH)."""
+    return last_id_from(stage_last_id(client, stream_id))
 
 
-def stage_last_id(pipe: Pipeline, stream_id: str) -> None:
-    """``last_id`` queued on a pipeline; ``last_id_from`` reads its reply."""
-    pipe.xrevrange(keys.event_log(stream_id), "+", "-", count=1)
+def stage_last_id(client: redis.Redis | Pipeline, stream_id: str) -> Any:
+    """``last_id`` queued on a pipeline (``last_id_from`` reads its reply), or
+    its raw reply on a client."""
+    return scripts.LAST_ID(client, [keys.event_log(stream_id), keys.log_meta(stream_id)])
 
 
 def last_id_from(reply: Any) -> str:
-    return _s(reply[0][0]) if reply else START
+    return _s(reply) if reply else START
 
 
-def read_after(
-    client: redis.Redis, stream_id: str, cursor: str, count: int
-) -> list[tuple[str, str, str]]:
-    """Up to ``count`` (entry id, event type, payload) strictly after ``cursor``."""
-    return [
-        (e.id, e.event_type, e.payload) for e in entries_after(client, stream_id, cursor, count)
-    ]
+def read_after(client: redis.Redis, stream_id: str, cursor: str, count: int) -> list[tuple]:
+    """Up to ``count`` (event id, event type, payload) strictly after ``cursor``."""
+    return [e[:3] for e in entries_after(client, stream_id, cursor, count)]
 
 
-def entries_after(
-    client: redis.Redis | Pipeline, stream_id: str, cursor: str, count: int
-) -> list[LogEntry]:
+def entries_after(client: redis.Redis, stream_id: str, cursor: str, count: int) -> list[LogEntry]:
     """Like ``read_after`` with full entries (ingest time included)."""
-    return parse_entries(_xrange(client, stream_id, cursor, count))
+    return entries_from(stage_entries_after(client, stream_id, cursor, count), cursor, count)
 
 
-def stage_entries_after(pipe: Pipeline, stream_id: str, cursor: str, count: int) -> None:
-    """``entries_after`` queued on a pipeline; ``parse_entries`` reads its reply
-    (a read, so not folded into ``entries_after``: its reply comes from EXEC)."""
-    _xrange(pipe, stream_id, cursor, count)
+def stage_entries_after(
+    client: redis.Redis | Pipeline, stream_id: str, cursor: str, count: int
+) -> Any:
+    """``entries_after`` queued on a pipeline (``entries_from`` reads its reply
+    with the same cursor and count), or its raw reply on a client."""
+    return scripts.READ_AFTER(client, [keys.event_log(stream_id)], [next_id(cursor), count])
 
 
-def _xrange(client: redis.Redis | Pipeline, stream_id: str, cursor: str, count: int) -> Any:
-    # b"XRANGE": redis-py has callbacks for str command names only.
-    return client.execute_command(
-        b"XRANGE", keys.event_log(stream_id), next_id(cursor), "+", b"COUNT", count
-    )
+def entries_from(raw: Any, cursor: str, count: int) -> list[LogEntry]:
+    """The first ``count`` events strictly after ``cursor`` in a ``READ_AFTER``
+    (or XRANGE) reply."""
+    out = parse_entries(raw)
+    if out and _pos(out[0].id) <= _pos(cursor):
+        after = _pos(cursor)
+        out = [e for e in out if _pos(e.id) > after]
+    return out[:count]
 
 
 def parse_entries(raw: Any) -> list[LogEntry]:
-    """Entries from an XRANGE reply (raw, or as redis-py's callback shapes it)."""
+    """The events of the entries of an XRANGE-like reply, in order."""
     out: list[LogEntry] = []
-    append, make = out.append, LogEntry._make
     for eid, fields in raw or ():
-        # The usual raw entry: XADD wrote t, p in this order.
-        if type(fields) is list and len(fields) == 4 and fields[0::2] == _USUAL:
-            eid = eid.decode()
-            ms = eid[: eid.index("-")]
-            append(make((eid, fields[1].decode(), fields[3].decode(), int(ms))))
-        else:
-            append(_entry(eid, fields))
+        out += _expand(eid, fields)
     return out
 
 
@@ -190,21 +222,46 @@ def latest(
     before: str | None = None,
     after_ms: int | None = None,
 ) -> list[LogEntry]:
-    """The newest ``limit`` entries, newest first; strictly before the id ``before``
+    """The newest ``limit`` events, newest first; strictly before the id ``before``
     when given, and only those ingested at or after ``after_ms`` when given."""
-    hi = "+"
+    key = keys.event_log(stream_id)
+    hi, out = "+", []
+    lo = f"{after_ms}-0" if after_ms is not None else "-"
     if before is not None:
         prev = prev_id(before)
-        if prev is None:
+        if prev is None or limit <= 0:
             return []
+        # The entry holding ``before`` may hold events before it too.
+        held = client.xrange(key, before, "+", count=1)
+        if held and _pos(_s(held[0][0])) >= _pos(lo if lo != "-" else START):
+            out = [e for e in reversed(parse_entries(held)) if _pos(e.id) <= _pos(prev)]
         hi = prev
-    lo = f"{after_ms}-0" if after_ms is not None else "-"
-    raw = client.xrevrange(keys.event_log(stream_id), hi, lo, count=limit)
-    return [_entry(eid, fields) for eid, fields in raw]
+    ask, entries = 1, 0
+    while len(out) < limit:
+        raw = client.xrevrange(key, hi, lo, count=ask)
+        for eid, fields in raw:
+            out += reversed(_expand(eid, fields))
+        entries += len(raw)
+        below = prev_id(_s(raw[-1][0])) if len(raw) == ask else None
+        if below is None:
+            break
+        hi = below
+        # as many entries as the events still wanted take, at the mean so far
+        ask = max(1, -(-(limit - len(out)) * entries // max(1, len(out))))
+    return out[:limit]
 
 
 def length(client: redis.Redis, stream_id: str) -> int:
-    return int(client.xlen(keys.event_log(stream_id)))
+    """Events the log holds."""
+    first = client.xrange(keys.event_log(stream_id), "-", "+", count=1)
+    if not first:
+        return 0
+    fields = first[0][1]
+    if keys.LOG_COUNT not in {_s(k) for k in fields}:  # an older release's entries
+        return int(client.xlen(keys.event_log(stream_id)))
+    named = {_s(k): v for k, v in fields.items()}
+    total = client.hget(keys.log_meta(stream_id), "total") or named[keys.LOG_TOTAL]
+    return max(int(total) - int(named[keys.LOG_TOTAL]) + int(named[keys.LOG_COUNT]), 0)
 
 
 # --- bounds: retention, budget, trim -----------------------------------------------
@@ -252,7 +309,7 @@ DEFAULT_POLICY = LogPolicy()
 
 
 class Trimmed(NamedTuple):
-    removed: int  # entries removed
+    removed: int  # events removed
     bytes: int  # the log's estimated size after
 
 
@@ -315,11 +372,6 @@ def check_budget(
     held = trim_stream(client, stream_id, policy, force=True).bytes
     if held + asked > policy.max_bytes:
         raise StreamOverBudget(stream_id, held, asked, policy.max_bytes, RETRY_AFTER_S)
-
-
-def stage_accounting(pipe: Pipeline, stream_id: str, events: Sequence[tuple[str, str]]) -> None:
-    """Queue the estimate's growth for ``events`` appended on ``pipe`` (``append``)."""
-    pipe.hincrby(keys.log_meta(stream_id), "bytes", entry_bytes(events))
 
 
 _OVER_BUDGET = "STREAM_OVER_BUDGET "

@@ -32,11 +32,13 @@ ss:event-types                        ZSET    event-type names, score 0         
 ss:event-type:{name}                  HASH    name description featureFlags(json)     API
                                               deprecated archived createdAt
                                               updatedAt
-ss:log:{stream_id}                    STREAM  the event log, fields ``LOG_FIELDS``    API, worker
-                                              (t: event type, p: payload, ts: ingest  (trims)
-                                              ms)
+ss:log:{stream_id}                    STREAM  the event log: an entry per append,     API, worker
+                                              fields ``LOG_BATCH_FIELDS`` (an older   (trims)
+                                              release's: ``LOG_FIELDS``, one event)
 ss:log-meta:{stream_id}               HASH    bytes: the log's estimated size, next:  API, worker
-                                              ms of its next trim (``eventlog``)
+                                              ms of its next trim, last: the newest
+                                              event id, total: events ever appended
+                                              (``eventlog``)
 ss:traces:{stream_id}:{n}             HASH    span id (8 bytes) -> trace id (hex)     worker
                                               (``trace_memory``): generation n = 0..3,
                                               newest first, capped, expires
@@ -143,11 +145,23 @@ def event_type(name: str) -> str:
 # --- the event log (``storage.eventlog``) ------------------------------------------
 
 LOG_KEY_PREFIX = PREFIX + "log:"
-#: The fields of a log entry, in the order every append writes them.
-LOG_TYPE = "t"  # event type
-LOG_PAYLOAD = "p"  # payload text
-#: Ingest time, epoch ms: written by earlier releases only (still read). An entry's
-#: ingest time is its id's millisecond part (Redis's clock at the XADD).
+#: A log entry holds the events of one append, in the order of these fields:
+#: their count, the log's running count of events up to and including them,
+#: their types joined by "\n" (names never hold one), their payloads' lengths in
+#: characters joined by ",", and the payloads end to end. The entry's id is the
+#: id of its last event; its events have the ids before it at the same
+#: millisecond: ``<ms>-<seq - count + 1>`` .. ``<ms>-<seq>``.
+LOG_COUNT = "n"
+LOG_TOTAL = "c"
+LOG_TYPES = "t"
+LOG_LENGTHS = "l"
+LOG_PAYLOADS = "p"
+LOG_BATCH_FIELDS = (LOG_COUNT, LOG_TOTAL, LOG_TYPES, LOG_LENGTHS, LOG_PAYLOADS)
+#: The entry of an older release: one event, its type and payload (and, older
+#: still, its ingest ms in ``ts``). Still read; an entry's ingest time is its
+#: id's millisecond part (Redis's clock at the append).
+LOG_TYPE = "t"
+LOG_PAYLOAD = "p"
 LOG_TS = "ts"
 LOG_FIELDS = (LOG_TYPE, LOG_PAYLOAD)
 
@@ -160,7 +174,8 @@ LOG_META_KEY_PREFIX = PREFIX + "log-meta:"
 
 
 def log_meta(stream_id: str) -> str:
-    """The log's size estimate and trim schedule (``eventlog.trim_stream``)."""
+    """The log's size estimate, trim schedule, newest id and running event count
+    (``eventlog``)."""
     return LOG_META_KEY_PREFIX + stream_id
 
 

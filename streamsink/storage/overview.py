@@ -2,7 +2,7 @@
 
 Every read is pipelined and bounded: the platform-wide scan of sink states
 reads at most ``SCAN_SINKS_CAP`` sinks (three hash fields each), and a sink's
-lag scans at most ``LAG_SCAN_CAP`` log entries after its cursor inside Redis
+lag scans at most ``LAG_SCAN_CAP`` events after its cursor inside Redis
 (``scripts.SINK_LAG``: only counts cross the wire).
 """
 
@@ -20,7 +20,7 @@ from streamsink.storage.base import dumps, to_str
 from streamsink.storage.sinks import STATUSES, SinkRecord, sink_from_raw
 
 SCAN_SINKS_CAP = 10_000  # sinks whose state one overview reads, platform-wide
-LAG_SCAN_CAP = 1_000  # log entries counted after a sink's cursor
+LAG_SCAN_CAP = 1_000  # events counted after a sink's cursor
 
 
 def is_failing(status: str, failure_reason: str | None) -> bool:
@@ -96,7 +96,7 @@ def load_sinks(r: redis.Redis, sink_ids: Sequence[str]) -> list[SinkRecord | Non
 class Lag:
     """Events after a sink's cursor that its filter takes."""
 
-    events: int  # counted among the first ``LAG_SCAN_CAP`` entries after the cursor
+    events: int  # counted among the first ``LAG_SCAN_CAP`` events after the cursor
     more: bool  # the scan stopped at the cap: there may be more
     oldest_ms: int | None  # ingest ms of the oldest such event (None: none waiting)
 

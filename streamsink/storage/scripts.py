@@ -109,20 +109,31 @@ KEEP_ALIVE = Script(
 
 # --- append and kick -----------------------------------------------------------------
 
+# Log ids as {ms, seq} (``parse_id``, ``id_lt``, ``id_text``) and the events
+# of an entry (``entry_count``: a batch entry's count, an older release's one).
+_LOG_IDS = _lua("_log_ids", n=keys.LOG_COUNT)
+
 # ``trim_log(...)`` (``eventlog.trim_stream``): keeps what an enabled or retrying
 # sink (not a poller) has not passed and, unless ``force``, what is newer than
 # now - retention_ms; a disabled or paused sink's (or a poller's: its consumer
-# sets the pace) unpassed entries beyond go,
-# counted exactly (exact trims to each such cursor first, then one ``XTRIM MINID
-# ~ .. LIMIT``). Returns {entries removed, estimated bytes kept}.
-_TRIM_LOG = _lua(
+# sets the pace) unpassed events beyond go, counted exactly in events: the log's
+# events are counted from the end (``held_events``, ``events_from``: the meta
+# hash's running count and the entries' ``c`` and ``n``), so a trim of whole
+# entries (``XTRIM MINID``, ``~ .. LIMIT`` past the limit) drops from each such
+# sink what it owed of the oldest ones removed. Returns {events removed,
+# estimated bytes kept}.
+_TRIM_LOG = _LOG_IDS + _lua(
     "_trim_log",
     guess=ENTRY_GUESS,
+    n=keys.LOG_COUNT,
 )
 
-# ``append_events(first)``: XADD the (type, payload) pairs of ARGV[first..] to an
-# existing stream; its id, or false. Over budget (after a forced trim) or when
-# Redis refuses the first XADD (OOM) nothing is written: an error reply
+# ``append_events(first)``: XADD one entry (``keys.LOG_BATCH_FIELDS``) for the
+# events of ARGV[first..first+3] (count, types joined by "\n", payload lengths
+# joined by ",", payloads end to end) to an existing stream, at the id of its
+# last event (``log_position``: the meta hash's newest id and running count);
+# the stream's id, or false. Over budget (after a forced trim) or when
+# Redis refuses the XADD (OOM) nothing is written: an error reply
 # (``STREAM_OVER_BUDGET <id> <held> <asked>``, or Redis's). Trims when due.
 # KEYS[1] ``keys.stream(id)`` | ``keys.stream_uid(uid)``, KEYS[2] the counters,
 # KEYS[3] (optional) ``keys.metrics_minute(m)`` of the ingest minute, kept
@@ -132,8 +143,11 @@ _TRIM_LOG = _lua(
 _APPEND_EVENTS = _TRIM_LOG + _lua(
     "_append_events",
     series_ttl=keys.METRICS_MINUTE_TTL_SECS,
-    t=keys.LOG_TYPE,
-    p=keys.LOG_PAYLOAD,
+    n=keys.LOG_COUNT,
+    c=keys.LOG_TOTAL,
+    t=keys.LOG_TYPES,
+    l=keys.LOG_LENGTHS,
+    p=keys.LOG_PAYLOADS,
     trim_due=keys.TRIM_DUE,
     overhead=ENTRY_OVERHEAD,
 )
@@ -150,14 +164,15 @@ _KICK_MATCHING = _lua(
 
 #: Append events to an existing stream, all or none, and count them (within
 #: the stream's budget; trims its log when due). KEYS and ARGV[1..14] as
-#: ``append_events`` above; ARGV[15..] the (event type, payload) pairs.
+#: ``append_events`` above; ARGV[15..18] the events (``appends.append_call``).
 #: Returns the stream id, or nil when the stream is missing (errors: above).
 #: ``storage.appends.append_call`` builds the call.
 APPEND = Script("append", _APPEND_EVENTS + _lua("append"))
 
 #: ``APPEND`` and then ``KICK_MATCHING`` for the stream's sinks, in one round
 #: trip (the ingest fast lane). KEYS and ARGV[1..14] as ``APPEND``; ARGV[15]
-#: ``keys.KICK_KEY_PREFIX``, ARGV[16] the kick TTL in s; ARGV[17..] the pairs.
+#: ``keys.KICK_KEY_PREFIX``, ARGV[16] the kick TTL in s; ARGV[17..20] the events,
+#: ARGV[21..] their distinct types.
 #: Returns {stream id, claimed sink ids}, or nil when the stream is missing.
 #: ``storage.appends.append_call(..., kick_ttl=...)`` builds the call.
 APPEND_AND_KICK = Script(
@@ -195,14 +210,16 @@ NOTE_FAILURE = Script(
     _lua("note_failure"),
 )
 
-#: The lag of one stream's sinks (``storage.overview``): log entries after each
+#: The lag of one stream's sinks (``storage.overview``): events after each
 #: cursor that the sink's filter takes. KEYS[1] ``keys.event_log(stream)``; ARGV[1]
-#: entries to scan at most per sink, ARGV[2..] (first id, event types JSON or '')
+#: events to scan at most per sink (16 entries a read), ARGV[2..] (first id, event types JSON or '')
 #: pairs. Returns {count, 1 if the scan hit the cap, oldest counted id or ''} each.
 SINK_LAG = Script(
     "sink_lag",
-    _lua(
+    _LOG_IDS
+    + _lua(
         "sink_lag",
+        n=keys.LOG_COUNT,
         t=keys.LOG_TYPE,
     ),
 )
@@ -302,6 +319,28 @@ TRIM_LOG = Script(
     _TRIM_LOG + _lua("trim_log"),
 )
 
+# --- reads of the log ----------------------------------------------------------------
+
+#: Read entries from an id on until they hold ``want`` events from it (an entry
+#: holds the events of one append: asking ``want`` entries would read up to
+#: ``want`` appends). KEYS[1] ``keys.event_log(stream)``; ARGV[1] the first event
+#: id wanted (``eventlog.next_id(cursor)``), ARGV[2] want. Returns the raw
+#: entries, the first maybe holding events before ARGV[1] (``eventlog``
+#: drops them); a read only (no AOF write).
+READ_AFTER = Script("read_after", _LOG_IDS + _lua("read_after"))
+
+#: Append one entry to a log as is (no stream record, budget, counting or
+#: trim: ``eventlog.append``, for tools and tests; the API uses ``APPEND``).
+#: KEYS[1] ``keys.event_log(stream)``, KEYS[2] ``keys.log_meta(stream)``;
+#: ARGV[1..4] the events as ``append_events`` takes them. The entry id, or nil
+#: for no events.
+LOG_ADD = Script("log_add", _APPEND_EVENTS + _lua("log_add"))
+
+#: The id of the log's newest event: the meta hash's, else its newest entry's,
+#: "0-0" when the log is missing or empty. KEYS[1] ``keys.event_log(stream)``,
+#: KEYS[2] ``keys.log_meta(stream)``. A read only.
+LAST_ID = Script("last_id", _lua("last_id"))
+
 #: Every script, for tests and tools (``SCRIPT LOAD`` each to check it compiles).
 ALL: tuple[Script, ...] = (
     RELEASE_IF_HELD,
@@ -323,4 +362,7 @@ ALL: tuple[Script, ...] = (
     PORTAL_EXPIRE_ALL,
     SET_SINK_SECRET,
     TRIM_LOG,
+    READ_AFTER,
+    LOG_ADD,
+    LAST_ID,
 )

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from streamsink.api.app import create_app
 from streamsink.settings import Settings
-from streamsink.storage import eventlog, keys
+from streamsink.storage import eventlog
 from streamsink.storage import sinks as store_sinks
 from streamsink.storage.connection import EmbeddedRedis
 
@@ -75,8 +75,7 @@ def test_over_budget_is_429_in_both_lanes_while_another_stream_accepts(
     other, _ = _stream(small, "other")
     accepted = _fill(small, sid)
     assert 0 < accepted < 1000
-    log = keys.event_log(sid)
-    assert redis_client.xlen(log) == accepted
+    assert eventlog.length(redis_client, sid) == accepted
 
     answers = {}
     for lane, query in LANES.items():
@@ -86,7 +85,7 @@ def test_over_budget_is_429_in_both_lanes_while_another_stream_accepts(
     # The route's create-the-stream form is held to the same budget.
     body = events_body(20, stream={"name": "slow"})
     _refusal(small.post("/api/v1/stream/slow/events", json=body), sid)
-    assert redis_client.xlen(log) == accepted  # nothing of a refused POST was stored
+    assert eventlog.length(redis_client, sid) == accepted  # nothing of a refused POST was stored
 
     for query in LANES.values():  # the other stream keeps flowing
         r = small.post(f"/api/v1/stream/{other}/events{query}", json=events_body(20))
@@ -94,7 +93,7 @@ def test_over_budget_is_429_in_both_lanes_while_another_stream_accepts(
 
     # The sink catches up: the next POST trims what it delivered and is accepted
     # (delivered events inside the replay window give way to the budget).
-    last = redis_client.xrevrange(log, count=1)[0][0].decode()
+    last = eventlog.last_id(redis_client, sid)
     assert store_sinks.update_sink_state(redis_client, sink, cursor=last)  # type: ignore[arg-type]
     for query in LANES.values():
         r = small.post(f"/api/v1/stream/{sid}/events{query}", json=events_body(20))
@@ -114,7 +113,7 @@ def test_a_disabled_sink_does_not_hold_the_budget(
         assert r.status_code == 202, r.text
     got = small.get(f"/api/v1/stream/{sid}/sink/{sink}").json()
     assert got["droppedEvents"] > 0 and got["droppedSince"] is not None
-    kept = redis_client.xlen(keys.event_log(sid))
+    kept = eventlog.length(redis_client, sid)
     assert got["droppedEvents"] == 600 - kept  # counted, never silent
 
 
@@ -170,10 +169,10 @@ def test_a_write_refused_for_memory_is_503_in_every_lane(
         keyed = {**AUTH, "Idempotency-Key": "oom-1"}  # its claim is a write too
         _store_full(client.post(f"/api/v1/stream/{sid}/events", json=events_body(3), headers=keyed))
         _store_full(client.post(f"/api/v1/stream/{sid}/sink", json=sink_body()))
-        assert r.xlen(keys.event_log(sid)) == 0  # never a lost 202: nothing was stored
+        assert eventlog.length(r, sid) == 0  # never a lost 202: nothing was stored
     finally:
         r.config_set("maxmemory", 64 * 1024 * 1024)
     for query in LANES.values():
         r2 = client.post(f"/api/v1/stream/{sid}/events{query}", json=events_body(3))
         assert r2.status_code == 202, r2.text
-    assert r.xlen(keys.event_log(sid)) == 6
+    assert eventlog.length(r, sid) == 6

@@ -14,7 +14,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from streamsink.api.middleware.encoding import BodyTooLarge, gunzip
-from streamsink.storage import appends
+from streamsink.storage import appends, eventlog
 
 from .util import events_body
 
@@ -23,7 +23,8 @@ GZIP = {"content-type": "application/json", "content-encoding": "gzip"}
 
 
 def _stored(redis_client: redis.Redis, stream_id: str) -> list[tuple[bytes, bytes]]:
-    return [(f[b"t"], f[b"p"]) for _, f in redis_client.xrange(f"ss:log:{stream_id}")]
+    entries = eventlog.parse_entries(redis_client.xrange(f"ss:log:{stream_id}"))
+    return [(e.event_type.encode(), e.payload.encode()) for e in entries]
 
 
 @pytest.mark.parametrize("path", [E, E + "?lane=route"])

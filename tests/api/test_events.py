@@ -19,7 +19,8 @@ E = "/api/v1/stream/orders/events"
 
 
 def _log(redis_client: redis.Redis, stream_id: str) -> list[dict[bytes, bytes]]:
-    return [fields for _, fields in redis_client.xrange(f"ss:log:{stream_id}")]
+    entries = event_log.parse_entries(redis_client.xrange(f"ss:log:{stream_id}"))
+    return [{b"t": e.event_type.encode(), b"p": e.payload.encode()} for e in entries]
 
 
 def test_append_stores_every_event_in_order(

@@ -11,6 +11,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from streamsink.api.middleware.idempotency import KEY_PREFIX
+from streamsink.storage import eventlog
 
 from .util import events_body
 
@@ -18,7 +19,7 @@ E = "/api/v1/stream/orders/events"
 
 
 def _log(redis_client: redis.Redis, stream_id: str) -> list[Any]:
-    return redis_client.xrange(f"ss:log:{stream_id}")
+    return eventlog.parse_entries(redis_client.xrange(f"ss:log:{stream_id}"))
 
 
 def _assert_conflict(r: Any) -> None:

@@ -11,7 +11,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from streamsink.api.ingest_core import Ingest
-from streamsink.storage import keys
+from streamsink.storage import eventlog
 
 from .util import events_body
 
@@ -43,7 +43,7 @@ def test_both_lanes_append_through_ingest(
     assert client.post(E, json=events_body(2)).status_code == 202
     assert client.post(E + "?lane=route", json=events_body(3)).status_code == 202
     assert calls == [("lane", "orders"), ("route", "orders")]
-    assert redis_client.xlen(keys.event_log(stream["id"])) == 5
+    assert eventlog.length(redis_client, stream["id"]) == 5
 
 
 def test_missing_stream_falls_to_the_route(client: TestClient, calls: list[Any]) -> None:

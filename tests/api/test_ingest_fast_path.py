@@ -15,7 +15,7 @@ from streamsink.api.app import create_app
 from streamsink.api.middleware import ingest as ingest_lane
 from streamsink.api.middleware.ingest import parse_events
 from streamsink.settings import Settings
-from streamsink.storage import appends, metrics
+from streamsink.storage import appends, eventlog, metrics
 
 from .util import AUTH, events_body
 
@@ -38,7 +38,8 @@ def route_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _stored(redis_client: redis.Redis, stream_id: str) -> list[tuple[bytes, bytes]]:
-    return [(f[b"t"], f[b"p"]) for _, f in redis_client.xrange(f"ss:log:{stream_id}")]
+    entries = eventlog.parse_entries(redis_client.xrange(f"ss:log:{stream_id}"))
+    return [(e.event_type.encode(), e.payload.encode()) for e in entries]
 
 
 # --- parse_events ---------------------------------------------------------------

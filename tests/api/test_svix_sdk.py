@@ -34,6 +34,7 @@ from svix.exceptions import HttpError
 from svix.models import Ordering, SinkStatus, SinkStatusIn
 
 from streamsink.settings import Settings
+from streamsink.storage import eventlog
 from tests.helpers.sdk_server import sdk, serve_api
 
 from .util import TOKEN
@@ -218,7 +219,7 @@ def test_sinks_headers_transformation_and_events(svix: Svix, redis_client: redis
     opts = StreamingEventsCreateOptions(idempotency_key="batch-1")
     events.create("orders", body, opts)
     events.create("orders", body, opts)  # replayed, stored once
-    assert redis_client.xlen(f"ss:log:{stream.id}") == 3
+    assert eventlog.length(redis_client, stream.id) == 3
     out = events.get("orders", "main", StreamingEventsGetOptions(limit=10))
     assert [e.payload for e in out.data] == ['{"id": 1}', '{"id": 2}'] and out.done
     assert all(e.event_type == "order.created" for e in out.data)

@@ -25,6 +25,7 @@ from rq import Worker
 
 from streamsink.api.app import create_app
 from streamsink.settings import Settings
+from streamsink.storage import eventlog
 from tests.helpers.receiver_server import Answer, ReceiverServer, Recorded
 
 TOKEN = "engine-token"
@@ -178,7 +179,7 @@ class Api:
         assert r.status_code == 204 and r.content == b"", f"force-retry: {r.status_code} {r.text}"
 
     def log_ids(self, stream: str) -> list[str]:
-        return [eid.decode() for eid, _ in self.redis.xrange(f"ss:log:{stream}")]
+        return [e.id for e in eventlog.parse_entries(self.redis.xrange(f"ss:log:{stream}"))]
 
     def wait_status(self, stream: str, sink: str, status: str, timeout: float) -> dict[str, Any]:
         return wait_until(

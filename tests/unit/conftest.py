@@ -41,12 +41,18 @@ class Api:
             self.call("PATCH", path, 200, json={"code": code})
         return sink_id
 
-    def post(self, stream: str, count: int, start: int = 0, event_type: str = "e") -> None:
-        events = [
-            {"eventType": event_type, "payload": f'{{"seq": {i}}}'}
-            for i in range(start, start + count)
-        ]
-        self.call("POST", f"/stream/{stream}/events", 202, json={"events": events})
+    def post(
+        self, stream: str, count: int, start: int = 0, event_type: str = "e", per: int = 0
+    ) -> None:
+        """POST ``count`` events, ``per`` a request (all in one when 0): each
+        request is one log entry, the unit a trim removes."""
+        per = per or count
+        for first in range(start, start + count, per):
+            events = [
+                {"eventType": event_type, "payload": f'{{"seq": {i}}}'}
+                for i in range(first, min(first + per, start + count))
+            ]
+            self.call("POST", f"/stream/{stream}/events", 202, json={"events": events})
 
     def get_sink(self, stream: str, sink: str) -> dict[str, Any]:
         return self.call("GET", f"/stream/{stream}/sink/{sink}", 200)

@@ -38,7 +38,7 @@ import httpx
 import orjson
 import redis
 
-from streamsink.storage import keys
+from streamsink.storage import eventlog, keys
 from tools.bench import ceiling, peerphase, scale, soak
 from tools.bench.harness import Bench, BenchError, py
 from tools.bench.procstats import (
@@ -77,7 +77,7 @@ class Phases:
         sent = bench.load([sid], self.args.events, 0, self.args.max_seconds)
         mem1, aof1 = used_memory_mb(client), aof_mb(client, aof)
         log_bytes = log_memory(client, sid)
-        length = int(client.xlen(keys.event_log(sid)))
+        length = eventlog.length(client, sid)
         client.close()
         n = max(1, sent["accepted"])
         return {

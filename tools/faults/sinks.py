@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from streamsink.storage import keys
+from streamsink.storage import eventlog
 from tools.devstack import Stack, wait_until
 from tools.faults.harness import (
     FAST_ENV,
@@ -175,7 +175,7 @@ def bad_handlers(events: int = 20) -> Result:
             result.check(MARKERS[name] in (reasons[name] or ""), f"{name}: {reasons[name]!r}")
         alive = all(w.poll() is None for w in stack.workers)
         # Skip the poison sink past the poison event: the rest is delivered.
-        ids = [eid.decode() for eid, _ in stack.redis_client().xrange(keys.event_log(stream))]
+        ids = [e.id for e in eventlog.entries_after(stack.redis_client(), stream, "0-0", events)]
         client.post(
             f"/stream/{stream}/sink/{sinks['poison']}/skip", json={"iterator": ids[5]}
         ).raise_for_status()

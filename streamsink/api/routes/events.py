@@ -30,8 +30,8 @@ from streamsink.api.params import StreamIdPath, ms_to_dt
 from streamsink.api.responses import ERRORS, EVENT_ERRORS
 from streamsink.api.text import surrogate_error
 from streamsink.errors import NotFound
+from streamsink.storage import appends, scripts
 from streamsink.storage import eventlog as event_log
-from streamsink.storage import metrics
 from streamsink.storage import streams as store_streams
 from streamsink.storage.base import transaction
 from streamsink.storage.eventlog import LogPolicy
@@ -128,12 +128,11 @@ def create_events(
         sid, created = store_streams.ensure_stream(pipe, stream_id, create)
         if created is None:
             pipe.multi()
-        event_log.append(client, sid, events, pipeline=pipe)
-        event_log.stage_accounting(pipe, sid, events)
-        metrics.inc(pipe, "events_ingested", len(events))
+        scripts.APPEND(pipe, *appends.append_call(sid, events, policy=policy))
         return sid
 
-    sid = transaction(client, run, *watch)
+    with appends.refusals(policy):
+        sid = transaction(client, run, *watch)
     after_append(request, sid, event_types(events))
     return {}
 

@@ -1,20 +1,34 @@
 
 local FAR = {4503599627370496, 0}
-local function parse_id(id)
-  local ms, seq = string.match(id or '', '^(%d+)-(%d+)$$')
-  return {tonumber(ms or 0), tonumber(seq or 0)}
+local function held_events(log_key, meta)
+  -- events in the log: the meta hash's running count less what came before the
+  -- first entry (a log that starts with an older release's entries: XLEN)
+  local e = redis.call('XRANGE', log_key, '-', '+', 'COUNT', 1)[1]
+  if not e then return 0 end
+  if e[2][1] ~= '$n' then return redis.call('XLEN', log_key) end
+  local total = tonumber(redis.call('HGET', meta, 'total') or e[2][4])
+  return math.max(total - tonumber(e[2][4]) + tonumber(e[2][2]), 0)
 end
-local function id_lt(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end
-local function id_text(a) return string.format('%.0f-%.0f', a[1], a[2]) end
+local function events_from(log_key, meta, at)
+  -- events at or after position ``at`` (an event id as {ms, seq}); nil when an
+  -- older release's entry holds it (no running count)
+  local e = redis.call('XRANGE', log_key, id_text(at), '+', 'COUNT', 1)[1]
+  if not e then return 0 end
+  if e[2][1] ~= '$n' then return nil end
+  local id, n, c = parse_id(e[1]), tonumber(e[2][2]), tonumber(e[2][4])
+  local skipped = id[1] == at[1] and math.max(at[2] - (id[2] - n + 1), 0) or 0
+  local total = tonumber(redis.call('HGET', meta, 'total') or c)
+  return math.max(total - (c - n) - skipped, 0)
+end
 local function held_bytes(meta, log_key)
-  return tonumber(redis.call('HGET', meta, 'bytes') or redis.call('XLEN', log_key) * $guess)
+  return tonumber(redis.call('HGET', meta, 'bytes') or held_events(log_key, meta) * $guess)
 end
 local function trim_log(log_key, sinks_key, sink_prefix, meta, counters, now, retention_ms,
                         force, limit, every_ms)
-  local before = redis.call('XLEN', log_key)
-  if before == 0 then redis.call('DEL', meta) return {0, 0} end
+  local entries = redis.call('XLEN', log_key)
+  if entries == 0 then redis.call('HDEL', meta, 'bytes', 'next') return {0, 0} end
   local floor = force and FAR or {math.max(now - retention_ms, 0), 0}
-  local parked, losing, counted, removed = {}, {}, {}, 0
+  local parked, losing = {}, {}
   for _, id in ipairs(redis.call('ZRANGE', sinks_key, 0, -1)) do
     local f = redis.call('HMGET', sink_prefix .. id, 'id', 'status', 'cursor', 'type')
     local c = parse_id(f[3])
@@ -24,30 +38,27 @@ local function trim_log(log_key, sinks_key, sink_prefix, meta, counters, now, re
       if id_lt(nxt, floor) then floor = nxt end
     else parked[#parked + 1] = {id, nxt} end
   end
-  for _, b in ipairs(parked) do if id_lt(b[2], floor) then losing[#losing + 1] = b end end
-  table.sort(losing, function(x, y) return id_lt(x[2], y[2]) end)
-  local first = parse_id(redis.call('XRANGE', log_key, '-', '+', 'COUNT', 1)[1][1])
-  for i, b in ipairs(losing) do
-    if id_lt(first, b[2]) then
-      local n = redis.call('XTRIM', log_key, 'MINID', id_text(b[2]))
-      for j = 1, i - 1 do counted[j] = (counted[j] or 0) + n end
-      removed, first = removed + n, b[2]
+  local before = held_events(log_key, meta)
+  for _, b in ipairs(parked) do  -- what each parked sink has not passed, before the trim
+    if id_lt(b[2], floor) then
+      losing[#losing + 1] = {b[1], events_from(log_key, meta, b[2]) or before}
     end
   end
-  local n  -- exact within the limit (else '~' keeps a small log whole: it would stay due)
-  if before > tonumber(limit) then
-    n = redis.call('XTRIM', log_key, 'MINID', '~', id_text(floor), 'LIMIT', limit)
-  else n = redis.call('XTRIM', log_key, 'MINID', id_text(floor)) end
-  removed = removed + n
-  for j, b in ipairs(losing) do
-    local dropped = (counted[j] or 0) + n
+  -- exact within the limit (else '~' keeps a small log whole: it would stay due);
+  -- an entry goes once all its events are before the floor
+  if entries > tonumber(limit) then
+    redis.call('XTRIM', log_key, 'MINID', '~', id_text(floor), 'LIMIT', limit)
+  else redis.call('XTRIM', log_key, 'MINID', id_text(floor)) end
+  local after = held_events(log_key, meta)
+  for _, b in ipairs(losing) do  -- the oldest went: those of them the sink owed
+    local dropped = math.max(math.min(b[2], before) - after, 0)
     if dropped > 0 then
       redis.call('HINCRBY', sink_prefix .. b[1], 'droppedEvents', dropped)
       redis.call('HSETNX', sink_prefix .. b[1], 'droppedSince', now)
       redis.call('HINCRBY', counters, 'events_dropped{sink=' .. b[1] .. '}', dropped)
     end
   end
-  local bytes = math.floor(held_bytes(meta, log_key) * (before - removed) / before)
+  local bytes = before > 0 and math.floor(held_bytes(meta, log_key) * after / before) or 0
   redis.call('HSET', meta, 'bytes', bytes, 'next', now + every_ms)
-  return {removed, bytes}
+  return {math.max(before - after, 0), bytes}
 end

@@ -171,19 +171,25 @@ def test_script_runs_on_a_client_a_pipeline_and_an_asyncio_client(redis_url: str
 
 
 def test_log_fields_are_what_both_append_paths_write(redis_client: redis.Redis) -> None:
-    """The route's MULTI append and the Lua append store ``keys.LOG_FIELDS``
-    (type, payload); the ingest time is read from the entry id."""
+    """The log alone (``LOG_ADD``) and the API's append store one entry per
+    append, ``keys.LOG_BATCH_FIELDS``; the ingest time is read from the entry id."""
     redis_client.hset(keys.stream("strm_a"), "id", "strm_a")
     eventlog.append(redis_client, "strm_a", [("a", "1")])
-    assert appends.append_existing(redis_client, "strm_a", [("b", "2")]) == "strm_a"
+    assert appends.append_existing(redis_client, "strm_a", [("b", "2"), ("c", "33")]) == "strm_a"
     raw = redis_client.xrange(keys.event_log("strm_a"))
-    wanted = [name.encode() for name in keys.LOG_FIELDS]
-    assert wanted == [b"t", b"p"]
+    wanted = [name.encode() for name in keys.LOG_BATCH_FIELDS]
+    assert wanted == [b"n", b"c", b"t", b"l", b"p"]
     assert [list(f) for _, f in raw] == [wanted, wanted]
-    assert [f[wanted[0]] for _, f in raw] == [b"a", b"b"]
+    assert [list(f.values()) for _, f in raw] == [
+        [b"1", b"1", b"a", b"1", b"1"],
+        [b"2", b"3", b"b\nc", b"1,2", b"233"],
+    ]
     entries = eventlog.entries_after(redis_client, "strm_a", eventlog.START, 5)
-    assert [(e.event_type, e.payload) for e in entries] == [("a", "1"), ("b", "2")]
-    assert [e.ts for e in entries] == [int(eid.decode().split("-")[0]) for eid, _ in raw]
+    assert [(e.event_type, e.payload) for e in entries] == [("a", "1"), ("b", "2"), ("c", "33")]
+    entry_ms = [int(eid.decode().split("-")[0]) for eid, _ in raw]
+    assert [e.ts for e in entries] == [entry_ms[0], entry_ms[1], entry_ms[1]]
+    meta = redis_client.hgetall(keys.log_meta("strm_a"))
+    assert meta[b"last"] == raw[-1][0] and meta[b"total"] == b"3"
 
 
 def test_log_entries_of_earlier_releases_keep_their_ts(redis_client: redis.Redis) -> None:

@@ -24,7 +24,7 @@ WINDOW = LogPolicy(retention_ms=60_000, max_bytes=0)
 
 
 def _ids(r: redis.Redis, stream: str) -> list[str]:
-    return [eid.decode() for eid, _ in r.xrange(keys.event_log(stream))]
+    return [e.id for e in eventlog.parse_entries(r.xrange(keys.event_log(stream)))]
 
 
 def _later(ms: int) -> int:
@@ -35,7 +35,7 @@ def test_delivered_events_go_after_the_window_undelivered_stay(
     api: Api, redis_client: redis.Redis
 ) -> None:
     stream = api.stream()
-    api.post(stream, 600)
+    api.post(stream, 600, per=10)
     ids = _ids(redis_client, stream)
     behind = api.sink(stream, URL)  # enabled, delivered the first 300 only
     ahead = api.sink(stream, URL)  # delivered everything
@@ -79,7 +79,7 @@ def test_a_disabled_sinks_events_are_dropped_past_the_window_and_counted(
     api: Api, redis_client: redis.Redis
 ) -> None:
     stream = api.stream()
-    api.post(stream, 500)
+    api.post(stream, 500, per=10)
     ids = _ids(redis_client, stream)
     first = api.sink(stream, URL)  # disabled after delivering 50
     second = api.sink(stream, URL)  # paused after delivering 150
@@ -109,7 +109,7 @@ def test_a_disabled_sinks_events_are_dropped_past_the_window_and_counted(
     assert f'streamsink_events_dropped_total{{sink="{second}"}} {float(lost_second)}' in metrics
 
     # Later drops add up, each entry counted once; droppedSince stays the first.
-    api.post(stream, 100, start=500)
+    api.post(stream, 100, start=500, per=10)
     eventlog.trim_stream(redis_client, stream, WINDOW, now_ms=_later(61_000))
     gone = 600 - len(_ids(redis_client, stream))
     again = api.get_sink(stream, first)
@@ -146,11 +146,11 @@ def test_appends_trim_by_work_with_the_app_settings(
         for start in range(0, 2000, 100):
             api.post(stream, 100, start=start)
             redis_client.hset(keys.log_meta(stream), "next", 0)  # due at every append
-        assert redis_client.xlen(keys.event_log(stream)) == 2000  # the sink owes them
+        assert eventlog.length(redis_client, stream) == 2000  # the sink owes them
         store_sinks.update_sink_state(redis_client, sink, cursor=_ids(redis_client, stream)[-1])
         redis_client.hset(keys.log_meta(stream), "next", 0)
         api.post(stream, 1, start=2000)
-        assert redis_client.xlen(keys.event_log(stream)) < 200
+        assert eventlog.length(redis_client, stream) < 200
 
 
 def test_a_stream_with_no_sink_keeps_only_the_window(
@@ -165,17 +165,18 @@ def test_a_stream_with_no_sink_keeps_only_the_window(
 
 def test_one_trim_is_bounded_by_its_limit(api: Api, redis_client: redis.Redis) -> None:
     stream = api.stream()
-    for start in range(0, 3000, 1000):
-        api.post(stream, 1000, start=start)
-    policy = LogPolicy(retention_ms=0, max_bytes=0, trim_limit=200)
+    for start in range(0, 3000, 10):  # 300 appends: 300 entries of 10 events
+        api.post(stream, 10, start=start)
+    policy = LogPolicy(retention_ms=0, max_bytes=0, trim_limit=50)
     rounds = []
     for _ in range(100):  # each call removes whole nodes, at most ``trim_limit`` entries
         removed = eventlog.trim_stream(redis_client, stream, policy, now_ms=_later(1000)).removed
         if not removed:
             break
         rounds.append(removed)
-    assert len(rounds) >= 3000 // 200 and max(rounds) <= 200
-    assert redis_client.xlen(keys.event_log(stream)) < 200  # at most a partial node left
+    assert len(rounds) >= 300 // 50 and max(rounds) <= 50 * 10  # removed counts events
+    assert sum(rounds) + eventlog.length(redis_client, stream) == 3000
+    assert redis_client.xlen(keys.event_log(stream)) < 50  # at most a partial node left
 
 
 def test_a_pollers_unread_events_are_held_for_the_window_then_dropped_and_counted(
@@ -184,7 +185,7 @@ def test_a_pollers_unread_events_are_held_for_the_window_then_dropped_and_counte
     """A poller sink's consumer sets the pace: like a disabled sink, what it has
     not acknowledged is kept for the replay window, then dropped and counted."""
     stream = api.stream()
-    api.post(stream, 300)
+    api.post(stream, 300, per=10)
     ids = _ids(redis_client, stream)
     poller = api.call("POST", f"/stream/{stream}/sink", 201, json={"type": "poller"})["id"]
     store_sinks.update_sink_state(redis_client, poller, cursor=ids[99])
@@ -198,3 +199,24 @@ def test_a_pollers_unread_events_are_held_for_the_window_then_dropped_and_counte
     assert lost > 0
     shown = api.get_sink(stream, poller)
     assert shown["droppedEvents"] == lost and shown["droppedSince"] is not None
+
+
+def test_drops_are_counted_in_events_when_a_cursor_is_inside_an_entry(
+    api: Api, redis_client: redis.Redis
+) -> None:
+    """An entry holds one append's events and goes whole: a parked sink whose
+    cursor is inside one loses exactly the events after it that went."""
+    stream = api.stream()
+    api.post(stream, 95, per=10)  # entries of 10 events, the last of 5
+    ids = _ids(redis_client, stream)
+    parked = api.sink(stream, URL)
+    middle = api.sink(stream, URL)
+    api.sink(stream, URL)  # caught up
+    store_sinks.update_sink_state(redis_client, parked, cursor=ids[14], status="disabled")
+    store_sinks.update_sink_state(redis_client, middle, cursor=ids[56], status="paused")
+    done = eventlog.trim_stream(redis_client, stream, WINDOW, now_ms=_later(61_000))
+    kept = _ids(redis_client, stream)
+    assert done.removed == 95 - len(kept) == 95 and eventlog.length(redis_client, stream) == 0
+    for sink, at in ((parked, 14), (middle, 56)):
+        lost = len([i for i in ids[at + 1 :] if i not in kept])
+        assert api.get_sink(stream, sink)["droppedEvents"] == lost > 0
