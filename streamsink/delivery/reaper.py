@@ -129,16 +129,16 @@ def _look_at(r: redis.Redis, ids: list[str], now: int) -> int:
 
 
 def _newest_ids(r: redis.Redis, stream_ids: set[str]) -> dict[str, str]:
-    """The last entry id of each stream's log (``START`` when empty), one round trip."""
+    """The newest event id of each stream's log (``START`` when empty), one round trip."""
     ordered = sorted(stream_ids)
     if not ordered:
         return {}
     pipe = r.pipeline(transaction=False)
     for stream_id in ordered:
-        pipe.xrevrange(event_log.log_key(stream_id), "+", "-", count=1)
+        event_log.stage_last_id(pipe, stream_id)
     out = {}
     for stream_id, last in zip(ordered, pipe.execute(), strict=True):
-        out[stream_id] = (to_str(last[0][0]) if last else None) or event_log.START
+        out[stream_id] = event_log.last_id_from(last)
     return out
 
 
@@ -217,12 +217,12 @@ def stranded(
     if not active:
         return []
     pipe = r.pipeline(transaction=False)
-    pipe.xrevrange(event_log.log_key(stream_id), "+", "-", count=1)
+    event_log.stage_last_id(pipe, stream_id)
     for sink in active:
         pipe.exists(scheduling.kick_key(sink.id), scheduling.lease_key(sink.id))
         pipe.get(scheduling.wait_key(sink.id))
     last, *replies = pipe.execute()
-    newest = (to_str(last[0][0]) if last else None) or event_log.START
+    newest = event_log.last_id_from(last)
     out = []
     for sink, busy, wait in zip(active, replies[::2], replies[1::2], strict=True):
         waiting = wait is not None and int(wait) > now
