@@ -61,11 +61,11 @@ def _s(value: Any) -> str:
 
 def batch_args(events: Sequence[tuple[str, str]]) -> list[Any]:
     """The events of one append as the append script takes them: count, types
-    joined by "\n", payload lengths (characters) joined by ",", payloads."""
+    joined by "\n", payload lengths (UTF-8 bytes) joined by ",", payloads."""
     return [
         len(events),
         "\n".join([t for t, _ in events]),
-        ",".join([str(len(p)) for _, p in events]),
+        ",".join([str(len(p) if p.isascii() else len(p.encode())) for _, p in events]),
         "".join([p for _, p in events]),
     ]
 
@@ -83,13 +83,13 @@ def _expand(entry_id: Any, fields: Any) -> list[LogEntry]:
         n = int(fields[1])
         types = _s(fields[5]).split("\n")
         lengths = _s(fields[7]).split(",")
-        text = _s(fields[9])
+        raw = fields[9] if isinstance(fields[9], bytes) else str(fields[9]).encode()
         ms_text, _, seq = eid.partition("-")
         ms, first = int(ms_text), int(seq) - n + 1
         out, at = [], 0
         for i in range(n):
             end = at + int(lengths[i])
-            out.append(LogEntry(f"{ms_text}-{first + i}", types[i], text[at:end], ms))
+            out.append(LogEntry(f"{ms_text}-{first + i}", types[i], raw[at:end].decode(), ms))
             at = end
         return out
     f = {_s(k): v for k, v in zip(fields[::2], fields[1::2], strict=True)}

@@ -148,7 +148,7 @@ LOG_KEY_PREFIX = PREFIX + "log:"
 #: A log entry holds the events of one append, in the order of these fields:
 #: their count, the log's running count of events up to and including them,
 #: their types joined by "\n" (names never hold one), their payloads' lengths in
-#: characters joined by ",", and the payloads end to end. The entry's id is the
+#: UTF-8 bytes joined by ",", and the payloads end to end. The entry's id is the
 #: id of its last event; its events have the ids before it at the same
 #: millisecond: ``<ms>-<seq - count + 1>`` .. ``<ms>-<seq>``.
 LOG_COUNT = "n"

@@ -325,9 +325,21 @@ TRIM_LOG = Script(
 #: holds the events of one append: asking ``want`` entries would read up to
 #: ``want`` appends). KEYS[1] ``keys.event_log(stream)``; ARGV[1] the first event
 #: id wanted (``eventlog.next_id(cursor)``), ARGV[2] want. Returns the raw
-#: entries, the first maybe holding events before ARGV[1] (``eventlog``
-#: drops them); a read only (no AOF write).
-READ_AFTER = Script("read_after", _LOG_IDS + _lua("read_after"))
+#: entries, the first and the last cut to the events wanted (``cut``: a read
+#: of one event of a 1,000-event append ships that event, not the append); a
+#: read only (no AOF write).
+READ_AFTER = Script(
+    "read_after",
+    _LOG_IDS
+    + _lua(
+        "read_after",
+        n=keys.LOG_COUNT,
+        c=keys.LOG_TOTAL,
+        t=keys.LOG_TYPES,
+        l=keys.LOG_LENGTHS,
+        p=keys.LOG_PAYLOADS,
+    ),
+)
 
 #: Append one entry to a log as is (no stream record, budget, counting or
 #: trim: ``eventlog.append``, for tools and tests; the API uses ``APPEND``).

@@ -106,3 +106,26 @@ def test_ids_never_go_back_when_the_clock_is_behind_the_log(redis_client: redis.
         ("99999999999999-7", "b"),
         ("99999999999999-8", "c"),
     ]
+
+
+def test_a_read_ships_only_the_events_it_wants(redis_client: redis.Redis) -> None:
+    """A read of a few events of a big append gets those events only (a sink
+    with batchSize 1 would otherwise fetch the whole append per event), cut by
+    UTF-8 byte lengths: payloads beyond ASCII stay whole."""
+    payloads = [f"é{i}ü" * (i % 3) + "x" * i for i in range(300)]
+    ids = event_log.append(
+        redis_client, "strm_x", [(f"t{i % 7}", p) for i, p in enumerate(payloads)]
+    )
+    assert ids is not None and redis_client.xlen("ss:log:strm_x") == 1
+    for cursor_at, count in ((-1, 1), (0, 1), (10, 5), (149, 100), (298, 10), (100, 300)):
+        cursor = event_log.START if cursor_at < 0 else ids[cursor_at]
+        raw = event_log.stage_entries_after(redis_client, "strm_x", cursor, count)
+        wanted = list(range(cursor_at + 1, min(cursor_at + 1 + count, 300)))
+        assert len(raw) == 1
+        fields = dict(zip(raw[0][1][::2], raw[0][1][1::2], strict=True))
+        assert int(fields[b"n"]) == len(wanted)  # cut: only what was asked
+        assert raw[0][0].decode() == ids[wanted[-1]]
+        got = event_log.entries_from(raw, cursor, count)
+        assert [(e.id, e.event_type, e.payload) for e in got] == [
+            (ids[i], f"t{i % 7}", payloads[i]) for i in wanted
+        ]
