@@ -112,6 +112,8 @@ KEEP_ALIVE = Script(
 # Log ids as {ms, seq} (``parse_id``, ``id_lt``, ``id_text``) and the events
 # of an entry (``entry_count``: a batch entry's count, an older release's one).
 _LOG_IDS = _lua("_log_ids", n=keys.LOG_COUNT)
+#: The field names of a log entry (``keys.LOG_BATCH_FIELDS``) as the Lua spells them.
+_BATCH_FIELDS = dict(zip("nctlp", keys.LOG_BATCH_FIELDS, strict=True))
 
 # ``trim_log(...)`` (``eventlog.trim_stream``): keeps what an enabled or retrying
 # sink (not a poller) has not passed and, unless ``force``, what is newer than
@@ -143,11 +145,7 @@ _TRIM_LOG = _LOG_IDS + _lua(
 _APPEND_EVENTS = _TRIM_LOG + _lua(
     "_append_events",
     series_ttl=keys.METRICS_MINUTE_TTL_SECS,
-    n=keys.LOG_COUNT,
-    c=keys.LOG_TOTAL,
-    t=keys.LOG_TYPES,
-    l=keys.LOG_LENGTHS,
-    p=keys.LOG_PAYLOADS,
+    **_BATCH_FIELDS,
     trim_due=keys.TRIM_DUE,
     overhead=ENTRY_OVERHEAD,
 )
@@ -330,15 +328,7 @@ TRIM_LOG = Script(
 #: read only (no AOF write).
 READ_AFTER = Script(
     "read_after",
-    _LOG_IDS
-    + _lua(
-        "read_after",
-        n=keys.LOG_COUNT,
-        c=keys.LOG_TOTAL,
-        t=keys.LOG_TYPES,
-        l=keys.LOG_LENGTHS,
-        p=keys.LOG_PAYLOADS,
-    ),
+    _LOG_IDS + _lua("read_after", **_BATCH_FIELDS),
 )
 
 #: Append one entry to a log as is (no stream record, budget, counting or
