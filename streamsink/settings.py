@@ -109,6 +109,16 @@ class Settings(BaseSettings):
         description="requests in flight to one slow destination (scheme, host, port) per "
         "worker; its other sinks are deferred (0: no cap)",
     )
+    delivery_linger_ms: int = Field(
+        default=250,
+        ge=0,
+        le=2000,
+        description="a sink that delivered and caught up waits this long for new events "
+        "before its job ends (0: never): steady traffic skips a job per batch",
+    )
+    delivery_linger_sinks: int = Field(
+        default=16, ge=0, le=4096, description="sinks lingering at once per worker"
+    )
     delivery_connect_timeout: float = Field(default=5.0, gt=0)
     delivery_read_timeout: float = Field(default=15.0, gt=0)
     delivery_total_timeout: float = Field(

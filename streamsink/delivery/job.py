@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 TIME_SLICE = 5.0
 RENEW_AFTER = 4.0  # seconds between the loop's own renewals of lease and kick flag
+LINGER_GRACE_MS = 1000  # a lingering sink's lease outlives its wait by this much
 SCAN_CHUNK = 1000
 MAX_SCAN = 20_000
 ACTIVE = ("enabled", "retrying")
@@ -227,6 +228,7 @@ def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str,
     deadline = time.monotonic() + TIME_SLICE
     reads = _Reads(lease, stream_id, sink_id)
     reads.prime(raw)
+    delivered = False
     while time.monotonic() < deadline and not engine.stopping.is_set():
         raw, renewed, prefetched = reads.take(r)
         sink = store_sinks.sink_from_raw(raw)
@@ -247,6 +249,8 @@ def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str,
                 )
                 reads.guess = None
                 continue
+            if delivered and _linger(engine, reads, sink, deadline):
+                continue
             return
         if len(pending.events) < sink.batch_size and sink.max_wait_secs > 0:
             due = pending.events[0].ts + sink.max_wait_secs * 1000
@@ -262,6 +266,41 @@ def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str,
         reads.guess = (pending.scanned_to, sink.batch_size)
         if not deliver_batch(engine, sink, pending, then=reads):
             return
+        delivered = True
+
+
+def _linger(engine: Engine, reads: _Reads, sink: SinkRecord, deadline: float) -> bool:
+    """Whether new events came while the sink, caught up after a batch, waited
+    for them (``delivery_linger_ms``, within its time slice; a linger slot:
+    ``lanes.idle_wait``) holding its lease and kick flag, so that appends
+    meanwhile enqueue no job and the next batch starts at once.
+
+    One round trip: the lease and the flag cut to the wait plus
+    ``LINGER_GRACE_MS`` (and left alone by the housekeeping thread), so a
+    worker killed while it waits holds the sink about a second, not
+    ``LEASE_TTL``; the blocking read; then, as Redis runs what follows it in
+    the pipeline once it returns, the next batch's reads with both renewed."""
+    ms = min(engine.settings.delivery_linger_ms, int((deadline - time.monotonic()) * 1000))
+    if ms <= 0 or engine.stopping.is_set():
+        return False
+    with lanes.idle_wait() as admitted:
+        if not admitted:
+            return False
+        lease = reads.lease
+        engine.leases.discard(lease)
+        try:
+            pipe = engine.redis.pipeline(transaction=False)
+            lease.stage_keep_alive(pipe, ttl_ms=ms + LINGER_GRACE_MS)
+            event_log.wait_after(pipe, sink.stream_id, sink.cursor, ms)
+            reads.renewed_at = float("-inf")  # renewed in full after the wait
+            reads.stage(pipe)
+            held, came, *after = pipe.execute()
+        finally:
+            engine.leases.add(lease)
+        if not (held and came):
+            return False
+        reads.replies = after
+        return True
 
 
 def _defer(r: redis.Redis, sink: SinkRecord, seconds: float) -> None:

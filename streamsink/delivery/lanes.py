@@ -25,6 +25,10 @@ per-destination gate, so no slow, hung or failing sink delays another
   job per sink until a slot frees. Destinations that answer fast are not
   capped (but at ``BURST`` times the cap, far above what a worker's CPU
   can keep in flight to one).
+- **Lingering**: a sink that just delivered and caught up may wait a moment
+  for its next events (``idle_wait``; ``delivery_linger_ms``) in the waiting
+  lane, at most ``delivery_linger_sinks`` at once: a steady stream of POSTs
+  then goes straight to its sink's thread instead of through a job each.
 """
 
 from __future__ import annotations
@@ -168,6 +172,27 @@ class _Task:
                 self.working = True
                 pool._waiting.release()
 
+    @contextlib.contextmanager
+    def lingering(self) -> Iterator[bool]:
+        """A linger slot and a waiting slot for the working one, or False."""
+        pool = self.pool
+        if not self.working or not pool._lingering.acquire(blocking=False):
+            yield False
+            return
+        if not pool._waiting.acquire(blocking=False):
+            pool._lingering.release()
+            yield False
+            return
+        self.working = False
+        pool._working.release()
+        try:
+            yield True
+        finally:
+            pool._working.acquire()
+            self.working = True
+            pool._waiting.release()
+            pool._lingering.release()
+
 
 _local = threading.local()
 
@@ -184,8 +209,12 @@ class DeliveryPool:
         waiting: int = 0,
         per_destination: int = 0,
         resume: Callable[[str, str], Any] | None = None,
+        linger: int = 0,
     ):
         self.resume = resume
+        self._lingering = threading.BoundedSemaphore(max(linger, 1))
+        if linger == 0:
+            self._lingering.acquire()  # never taken: no sink lingers
         self._executor = ThreadPoolExecutor(
             max_workers=working + waiting, thread_name_prefix="deliver"
         )
@@ -245,6 +274,19 @@ def origin_of(url: str) -> Origin | None:
     except Exception:  # noqa: BLE001 - the POST reports a bad URL
         return None
     return (u.scheme, host, u.port or (443 if u.scheme == "https" else 80))
+
+
+@contextlib.contextmanager
+def idle_wait() -> Iterator[bool]:
+    """For the delivery loop of a sink that delivered and caught up: whether it
+    may wait for new events now (holding a linger slot and a waiting slot, its
+    working slot given back meanwhile). No pool (a plain ``rq worker``): never."""
+    task: _Task | None = getattr(_local, "task", None)
+    if task is None:
+        yield False
+        return
+    with task.lingering() as admitted:
+        yield admitted
 
 
 def defer_if_busy(url: str, stream_id: str, sink_id: str) -> float | None:

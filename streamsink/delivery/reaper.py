@@ -160,7 +160,7 @@ def trim_due(engine: Engine) -> int:
             trim_log(engine, stream_id, [s.cursor for s in sinks])
             for sink in stranded(r, stream_id, sinks):  # a safety net, by work too
                 scheduling.kick(r, stream_id, sink.id, slow=sink.status != "enabled")
-            trim_keys = [event_log.log_key(stream_id), keys.TRIM_DUE]
+            trim_keys = [keys.event_log(stream_id), keys.TRIM_DUE]
             scripts.TRIM_RESCORE(r, trim_keys, [stream_id, again])
             done += 1
         if len(raw) < PAGE:
@@ -182,7 +182,7 @@ def build(r: redis.Redis) -> None:
         due = {s.id: now for s in sinks if s.status in ACTIVE and not s.polled}
         if due:
             pipe.zadd(keys.DUE, due, nx=True)
-        pipe.xrange(event_log.log_key(stream_id), "-", "+", count=1)
+        pipe.xrange(keys.event_log(stream_id), "-", "+", count=1)
         first = pipe.execute()[-1]
         if first:
             ms = int((to_str(first[0][0]) or "0-0").partition("-")[0])

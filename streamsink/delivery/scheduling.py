@@ -190,10 +190,13 @@ class Lease:
         """Read the lease's holder on a pipeline; ``is_holder`` tells its reply."""
         pipe.get(self.key)
 
-    def stage_keep_alive(self, pipe: Pipeline) -> None:
-        """``keep_alive`` queued on a pipeline; its reply is truthy while ours."""
+    def stage_keep_alive(self, pipe: Pipeline, ttl_ms: int | None = None) -> None:
+        """``keep_alive`` queued on a pipeline; its reply is truthy while ours.
+        ``ttl_ms``: for that long only (the kick flag for as many seconds, rounded up)."""
         lease_and_kick = [self.key, kick_key(self.sink_id)]
-        scripts.KEEP_ALIVE(pipe, lease_and_kick, [self.token, self.ttl_ms, KICK_TTL])
+        kick_ttl = KICK_TTL if ttl_ms is None else -(-ttl_ms // 1000)
+        args = [self.token, self.ttl_ms if ttl_ms is None else ttl_ms, kick_ttl]
+        scripts.KEEP_ALIVE(pipe, lease_and_kick, args)
 
     def is_holder(self, reply: object) -> bool:
         """Whether a ``stage_check`` reply says the lease is still ours."""

@@ -97,12 +97,11 @@ class Drain:
         self.engine, self.pool, self.queue_key = engine, pool, queue_key
 
     def run(self, worker: StreamsinkWorker, job: Job) -> None:
-        connection = worker.connection
-        with connection.pipeline(transaction=False) as pipe:
+        self.pool.submit(process_sink, self.engine, *job.args)  # first: the sink waits
+        with worker.connection.pipeline(transaction=False) as pipe:
             pipe.delete(job.key)
             pipe.hincrby(worker.key, "successful_job_count", 1)  # as ``rq info`` counts
             pipe.execute()
-        self.pool.submit(process_sink, self.engine, *job.args)
         for _ in range(DRAIN_ROUNDS):
             if worker._stop_requested or not self._more(worker):  # noqa: SLF001
                 return
@@ -241,6 +240,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> int:
         settings.delivery_wait_threads,
         settings.delivery_per_destination,
         resume=functools.partial(resume, engine.redis),
+        linger=settings.delivery_linger_sinks,
     )
     runner = functools.partial(deliver, engine, pool.submit)
     drain = Drain(engine, pool, delivery_queues(engine.redis)[0].key)

@@ -43,9 +43,6 @@ _N = keys.LOG_COUNT.encode()  # a batch entry's first field name, as a raw reply
 _BATCH = keys.LOG_BATCH_FIELDS
 
 
-log_key = keys.event_log  # the old name (callers outside storage/)
-
-
 class LogEntry(NamedTuple):
     """One event of the log."""
 
@@ -172,6 +169,11 @@ def stage_last_id(client: redis.Redis | Pipeline, stream_id: str) -> Any:
     """``last_id`` queued on a pipeline (``last_id_from`` reads its reply), or
     its raw reply on a client."""
     return scripts.LAST_ID(client, [keys.event_log(stream_id), keys.log_meta(stream_id)])
+
+
+def wait_after(client: redis.Redis | Pipeline, stream_id: str, cursor: str, ms: int) -> Any:
+    """Entries after ``cursor`` (truthy) once one came, within ``ms`` (XREAD BLOCK)."""
+    return client.xread({keys.event_log(stream_id): cursor}, count=1, block=ms)
 
 
 def last_id_from(reply: Any) -> str:

@@ -11,7 +11,7 @@ from rq import Queue
 
 from streamsink.delivery import reaper, scheduling
 from streamsink.delivery.engine import Engine
-from streamsink.storage import eventlog
+from streamsink.storage import eventlog, keys
 from streamsink.storage import sinks as store_sinks
 from tests.helpers.receiver_server import closed_port_url
 
@@ -98,7 +98,7 @@ def test_stranded_checks_every_sink_of_the_stream(api: Api, redis_client: redis.
 
 
 def _log_ids(r: redis.Redis, stream: str) -> list[str]:
-    return [e.id for e in eventlog.parse_entries(r.xrange(eventlog.log_key(stream)))]
+    return [e.id for e in eventlog.parse_entries(r.xrange(keys.event_log(stream)))]
 
 
 def test_trim_keeps_what_the_slowest_sink_owes(
