@@ -1,8 +1,9 @@
 """The per-process delivery engine: what a worker keeps between jobs.
 
 One ``Engine`` per worker process holds the Redis client, the V8 runtime
-(cached contexts), the pooled HTTP client, the retry policy and the leases
-this process holds (renewed by the worker's housekeeping thread). There is no
+(cached contexts), the pooled HTTP client, the retry policy, the leases
+this process holds (renewed by the worker's housekeeping thread) and when
+its sinks last delivered. There is no
 process-wide engine: ``streamsink worker`` (``delivery.worker``) creates it
 and passes it down to each job, batch and sink kind.
 """
@@ -10,6 +11,8 @@ and passes it down to each job, batch and sink kind.
 from __future__ import annotations
 
 import threading
+import time
+from collections import OrderedDict
 
 import redis
 
@@ -46,6 +49,29 @@ class LeaseRegistry:
             lease.keep_alive()
 
 
+class RecentBatches:
+    """When each sink last delivered a batch in this process (the latest
+    ``cap`` sinks): whether one delivers steadily, for lingering
+    (``job._linger``): a sink of one batch now and then (a platform's many
+    quiet streams) ends its job at once instead of holding a thread."""
+
+    def __init__(self, cap: int = 10_000) -> None:
+        self.cap = cap
+        self._last: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def steady(self, sink_id: str, within: float) -> bool:
+        """Note a batch of ``sink_id`` now; whether its previous one was at
+        most ``within`` seconds ago."""
+        now = time.monotonic()
+        with self._lock:
+            previous = self._last.pop(sink_id, None)
+            self._last[sink_id] = now
+            if len(self._last) > self.cap:
+                self._last.popitem(last=False)
+        return previous is not None and now - previous <= within
+
+
 class Engine:
     def __init__(self, connection: redis.Redis, settings: Settings):
         self.redis = connection
@@ -76,6 +102,7 @@ class Engine:
             connection, settings.trace_memory_secs, settings.trace_memory_max_entries
         )
         self.leases = LeaseRegistry()
+        self.recent = RecentBatches()
         #: Set when the process shuts down: deliveries end after their batch.
         self.stopping = threading.Event()
 

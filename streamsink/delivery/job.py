@@ -228,7 +228,7 @@ def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str,
     deadline = time.monotonic() + TIME_SLICE
     reads = _Reads(lease, stream_id, sink_id)
     reads.prime(raw)
-    delivered = False
+    steady = False
     while time.monotonic() < deadline and not engine.stopping.is_set():
         raw, renewed, prefetched = reads.take(r)
         sink = store_sinks.sink_from_raw(raw)
@@ -249,7 +249,7 @@ def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str,
                 )
                 reads.guess = None
                 continue
-            if delivered and _linger(engine, reads, sink, deadline):
+            if steady and _linger(engine, reads, sink, deadline):
                 continue
             return
         if len(pending.events) < sink.batch_size and sink.max_wait_secs > 0:
@@ -266,14 +266,20 @@ def _loop(engine: Engine, lease: scheduling.Lease, stream_id: str, sink_id: str,
         reads.guess = (pending.scanned_to, sink.batch_size)
         if not deliver_batch(engine, sink, pending, then=reads):
             return
-        delivered = True
+        steady = engine.recent.steady(sink_id, _steady_within(engine))
+
+
+def _steady_within(engine: Engine) -> float:
+    """Seconds between two batches of a sink that make its traffic steady."""
+    return max(1.0, 2 * engine.settings.delivery_linger_ms / 1000)
 
 
 def _linger(engine: Engine, reads: _Reads, sink: SinkRecord, deadline: float) -> bool:
-    """Whether new events came while the sink, caught up after a batch, waited
-    for them (``delivery_linger_ms``, within its time slice; a linger slot:
-    ``lanes.idle_wait``) holding its lease and kick flag, so that appends
-    meanwhile enqueue no job and the next batch starts at once.
+    """Whether new events came while the sink, caught up after a batch (its
+    second within ``_steady_within`` s in this process: steady traffic),
+    waited for them (``delivery_linger_ms``, within its time slice; a linger
+    slot: ``lanes.idle_wait``) holding its lease and kick flag, so that
+    appends meanwhile enqueue no job and the next batch starts at once.
 
     One round trip: the lease and the flag cut to the wait plus
     ``LINGER_GRACE_MS`` (and left alone by the housekeeping thread), so a
