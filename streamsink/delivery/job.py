@@ -15,7 +15,9 @@ types. The lease and the kick flag are renewed every few seconds, not every
 batch. A sink whose destination is slow and at its cap of requests in flight
 (``lanes.defer_if_busy``) is deferred before its batch: parked until a
 request to its destination ends (then kicked: ``resume``), with a fallback
-wake-up; the thread goes to other sinks.
+wake-up; the thread goes to other sinks. A sink that delivers steadily and
+caught up lingers (``_linger``): it waits on its log for the next events
+instead of ending, so steady traffic needs no job per batch.
 """
 
 from __future__ import annotations
